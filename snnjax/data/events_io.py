@@ -1,0 +1,460 @@
+"""Readers and writers for neuromorphic event files (N-MNIST, CIFAR10-DVS, DVS128 Gesture).
+
+Every reader returns a structured array with :data:`EVENT_DTYPE` fields ``t`` (int64, us),
+``x`` (int16), ``y`` (int16), ``p`` (int8, 0 = OFF, 1 = ON), in file order, and raises
+:class:`EventDataError` (one line: ``"<file>: <problem>"``) for missing, truncated or malformed
+files. All decoding is vectorised (``np.frombuffer`` + bit operations); only the AEDAT 3.1
+packet headers are walked in Python (one iteration per packet, not per event).
+
+Formats (written from the format descriptions, not from other projects' code):
+
+* N-MNIST ``.bin`` (Orchard et al. 2015): 5 bytes per event, ``x`` (byte 0), ``y`` (byte 1),
+  polarity = MSB of byte 2, timestamp = low 23 bits of bytes 2-4 (big-endian), microseconds.
+* AEDAT 2.0 (jAER, used by CIFAR10-DVS): ASCII header lines starting with ``#`` (first one
+  ``#!AER-DAT2.0``), then big-endian records of uint32 address + uint32 timestamp (us).
+  DVS128 address bits, as in jAER's ``DVS128.Extractor`` (SensorsINI/jaer,
+  ``src/ch/unizh/ini/jaer/chip/retina/DVS128.java``): bit 0 = raw polarity (0 = ON, 1 = OFF),
+  bits 1-7 = raw x, bits 8-14 = y; bit 15 (external sync) or bit 31 mark special events.
+  jAER displays ``x = 127 - raw_x``; see :func:`read_cifar10_dvs` for the orientations offered.
+* AEDAT 3.1 (cAER, used by DVS128 Gesture): text header ending with ``#!END-HEADER``, then
+  packets of a 28-byte little-endian header (eventType, eventSource: int16; eventSize,
+  eventTSOffset, eventTSOverflow, eventCapacity, eventNumber, eventValid: int32) followed by
+  ``eventNumber * eventSize`` bytes. Polarity events (type 1, 8 bytes): uint32 data (bit 0
+  valid, bit 1 polarity, bits 2-16 y, bits 17-31 x) + int32 timestamp; full time =
+  ``(eventTSOverflow << 31) | timestamp``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import struct
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from snnjax.errors import SnnjaxError
+
+__all__ = [
+    "DVS128_SENSOR_SIZE",
+    "EVENT_DTYPE",
+    "NMNIST_SENSOR_SIZE",
+    "EventDataError",
+    "dvs_gesture_samples",
+    "make_events",
+    "read_cifar10_dvs",
+    "read_dvs_gesture",
+    "read_dvs_gesture_labels",
+    "read_events",
+    "read_nmnist",
+    "write_aedat2",
+    "write_aedat31",
+    "write_nmnist",
+]
+
+PathLike = str | os.PathLike
+
+EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8)])
+"""Structured event dtype: t int64 (us), x int16, y int16, p int8 (0 OFF / 1 ON)."""
+
+NMNIST_SENSOR_SIZE = (34, 34)
+"""(W, H) of the N-MNIST (ATIS crop) sensor."""
+
+DVS128_SENSOR_SIZE = (128, 128)
+"""(W, H) of the DVS128 sensor (CIFAR10-DVS, DVS128 Gesture)."""
+
+Orientation = Literal["jaer", "raw", "spikingjelly"]
+
+_AEDAT31_HEADER = struct.Struct("<hhiiiiii")  # 28 bytes
+_AEDAT31_POLARITY = 1
+
+
+class EventDataError(SnnjaxError):
+    """A neuromorphic data file is missing, truncated or malformed (message names the file).
+
+    Subclass of :class:`snnjax.errors.SnnjaxError` (hence of ``Exception``), so the CLI reports
+    it as one line."""
+
+
+def _fail(path: PathLike, problem: str) -> EventDataError:
+    return EventDataError(f"{os.fspath(path)}: {problem}")
+
+
+def _read_bytes(path: PathLike) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise _fail(path, "file not found") from None
+    except IsADirectoryError:
+        raise _fail(path, "is a directory, not an event file") from None
+    except OSError as e:
+        raise _fail(path, f"cannot read file ({e.strerror or e})") from None
+
+
+def make_events(t, x, y, p) -> np.ndarray:
+    """Pack 1-D arrays into a structured ``[N]`` array of :data:`EVENT_DTYPE`."""
+    t = np.asarray(t)
+    ev = np.empty(t.shape[0], dtype=EVENT_DTYPE)
+    ev["t"] = t
+    ev["x"] = x
+    ev["y"] = y
+    ev["p"] = p
+    return ev
+
+
+def _check_order(path: PathLike, t: np.ndarray) -> None:
+    if t.size > 1:
+        d = np.diff(t)
+        if (d < 0).any():
+            i = int(np.flatnonzero(d < 0)[0])
+            raise _fail(
+                path,
+                f"timestamps decrease at event {i + 1} ({int(t[i])} -> {int(t[i + 1])} us); "
+                "pass check_order=False to read anyway",
+            )
+
+
+def _check_range(path: PathLike, x: np.ndarray, y: np.ndarray, sensor_size) -> None:
+    w, h = sensor_size
+    bad = (x >= w) | (y >= h)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise _fail(
+            path,
+            f"event {i} at (x={int(x[i])}, y={int(y[i])}) is outside the {w}x{h} sensor",
+        )
+
+
+# ----------------------------------------------------------------------------- N-MNIST
+
+
+def read_nmnist(
+    path: PathLike,
+    *,
+    sensor_size: tuple[int, int] = NMNIST_SENSOR_SIZE,
+    check_order: bool = True,
+) -> np.ndarray:
+    """Read an N-MNIST ``.bin`` file (40-bit records) -> ``[N]`` :data:`EVENT_DTYPE` array.
+
+    ``sensor_size`` is ``(W, H)``; coordinates outside it raise :class:`EventDataError`
+    (use ``(240, 180)`` for N-Caltech101 files, which share the format).
+    """
+    buf = _read_bytes(path)
+    if len(buf) % 5:
+        raise _fail(
+            path,
+            f"truncated record: {len(buf)} bytes is not a multiple of the 5-byte N-MNIST event",
+        )
+    b = np.frombuffer(buf, dtype=np.uint8).reshape(-1, 5)
+    x = b[:, 0]
+    y = b[:, 1]
+    _check_range(path, x, y, sensor_size)
+    b2 = b[:, 2].astype(np.int64)
+    t = ((b2 & 0x7F) << 16) | (b[:, 3].astype(np.int64) << 8) | b[:, 4]
+    if check_order:
+        _check_order(path, t)
+    return make_events(t, x, y, b[:, 2] >> 7)
+
+
+def write_nmnist(path: PathLike, events: np.ndarray) -> None:
+    """Write ``events`` (:data:`EVENT_DTYPE`) as an N-MNIST ``.bin`` file (reader inverse)."""
+    t = events["t"].astype(np.int64)
+    if events.size and (t.min() < 0 or t.max() >= 1 << 23):
+        raise ValueError("N-MNIST timestamps must lie in [0, 2**23) us")
+    for f in ("x", "y"):
+        if events.size and (events[f].min() < 0 or events[f].max() > 255):
+            raise ValueError(f"N-MNIST {f} must lie in [0, 255]")
+    out = np.empty((events.size, 5), dtype=np.uint8)
+    out[:, 0] = events["x"]
+    out[:, 1] = events["y"]
+    out[:, 2] = ((events["p"].astype(np.int64) & 1) << 7) | (t >> 16)
+    out[:, 3] = (t >> 8) & 0xFF
+    out[:, 4] = t & 0xFF
+    Path(path).write_bytes(out.tobytes())
+
+
+# ----------------------------------------------------------------------------- AEDAT 2.0
+
+
+def _split_header(path: PathLike, buf: bytes) -> tuple[list[bytes], int]:
+    """Return the ``#`` header lines and the offset of the first binary byte."""
+    lines: list[bytes] = []
+    pos = 0
+    n = len(buf)
+    while pos < n and buf[pos] == 0x23:  # '#'
+        nl = buf.find(b"\n", pos)
+        if nl < 0:
+            raise _fail(path, "header line not terminated (file truncated inside the header)")
+        lines.append(buf[pos:nl].rstrip(b"\r"))
+        pos = nl + 1
+        if lines[-1] == b"#!END-HEADER":  # AEDAT 3.x: binary data may start with '#'
+            break
+    return lines, pos
+
+
+def read_cifar10_dvs(
+    path: PathLike,
+    *,
+    orientation: Orientation = "jaer",
+    check_order: bool = True,
+) -> np.ndarray:
+    """Read a CIFAR10-DVS AEDAT 2.0 file (DVS128) -> ``[N]`` :data:`EVENT_DTYPE` array.
+
+    Bit layout from jAER's ``DVS128.Extractor`` (module docstring). ``orientation``:
+
+    * ``"jaer"`` (default): as jAER / the dataset's ``dat2mat.m`` show it:
+      ``x = 127 - raw_x``, ``y = raw_y``, ``p = 1 - raw_bit0`` (raw polarity 0 is ON).
+    * ``"spikingjelly"``: additionally transposed and flipped as SpikingJelly/Tonic's
+      CIFAR10-DVS loaders return it: ``x = 127 - raw_y``, ``y = 127 - raw_x``,
+      ``p = 1 - raw_bit0`` (use this to match frames produced by those libraries).
+    * ``"raw"``: the address bits unchanged: ``x = raw_x``, ``y = raw_y``, ``p = raw_bit0``.
+
+    Special events (address bit 15 or 31 set) are dropped. Non-zero address bits 16-30 mean the
+    file is not a DVS128 recording and raise :class:`EventDataError`. 32-bit timestamp
+    wrap-arounds are unwrapped to int64.
+    """
+    buf = _read_bytes(path)
+    lines, start = _split_header(path, buf)
+    if not lines or not lines[0].startswith(b"#!AER-DAT"):
+        raise _fail(path, "bad magic: expected an AEDAT header starting with '#!AER-DAT'")
+    version = lines[0][len(b"#!AER-DAT") :].strip()
+    if version != b"2.0":
+        raise _fail(
+            path,
+            f"unsupported AEDAT version {version.decode(errors='replace')!r} "
+            "(CIFAR10-DVS files are AEDAT 2.0)",
+        )
+    nbytes = len(buf) - start
+    if nbytes % 8:
+        raise _fail(path, f"truncated record: {nbytes} data bytes is not a multiple of 8")
+    rec = np.frombuffer(buf, dtype=">u4", offset=start).reshape(-1, 2)
+    addr = rec[:, 0]
+    special = (addr & np.uint32(0x80008000)) != 0
+    if special.any():
+        keep = ~special
+        addr = addr[keep]
+        ts = rec[keep, 1]
+    else:
+        ts = rec[:, 1]
+    if (addr & np.uint32(0x7FFF0000)).any():
+        i = int(np.flatnonzero(addr & np.uint32(0x7FFF0000))[0])
+        raise _fail(
+            path,
+            f"address 0x{int(addr[i]):08x} of event {i} is outside the DVS128 "
+            "128x128 range (not a DVS128 recording?)",
+        )
+    a = addr.astype(np.int32)
+    raw_p = a & 1
+    raw_x = (a >> 1) & 0x7F
+    raw_y = (a >> 8) & 0x7F
+    if orientation == "jaer":
+        x, y, p = 127 - raw_x, raw_y, 1 - raw_p
+    elif orientation == "spikingjelly":
+        x, y, p = 127 - raw_y, 127 - raw_x, 1 - raw_p
+    elif orientation == "raw":
+        x, y, p = raw_x, raw_y, raw_p
+    else:
+        raise ValueError(f"unknown orientation {orientation!r}")
+    t = ts.astype(np.int64)
+    if t.size > 1:
+        wraps = np.diff(t) < -(1 << 31)
+        if wraps.any():
+            t[1:] += np.cumsum(wraps, dtype=np.int64) << 32
+    if check_order:
+        _check_order(path, t)
+    return make_events(t, x, y, p)
+
+
+def write_aedat2(path: PathLike, events: np.ndarray, *, orientation: Orientation = "jaer") -> None:
+    """Write ``events`` as a DVS128 AEDAT 2.0 file (inverse of :func:`read_cifar10_dvs`)."""
+    x = events["x"].astype(np.int64)
+    y = events["y"].astype(np.int64)
+    p = events["p"].astype(np.int64) & 1
+    if orientation == "jaer":
+        raw_x, raw_y, raw_p = 127 - x, y, 1 - p
+    elif orientation == "spikingjelly":
+        raw_x, raw_y, raw_p = 127 - y, 127 - x, 1 - p
+    elif orientation == "raw":
+        raw_x, raw_y, raw_p = x, y, p
+    else:
+        raise ValueError(f"unknown orientation {orientation!r}")
+    if events.size and (min(raw_x.min(), raw_y.min()) < 0 or max(raw_x.max(), raw_y.max()) > 127):
+        raise ValueError("DVS128 coordinates must lie in [0, 127]")
+    rec = np.empty((events.size, 2), dtype=">u4")
+    rec[:, 0] = (raw_y << 8) | (raw_x << 1) | raw_p
+    rec[:, 1] = events["t"].astype(np.int64) & 0xFFFFFFFF
+    header = b"#!AER-DAT2.0\r\n# This is a raw AE data file created by snnjax\r\n"
+    Path(path).write_bytes(header + rec.tobytes())
+
+
+# ----------------------------------------------------------------------------- AEDAT 3.1
+
+
+def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
+    """Read a DVS128 Gesture AEDAT 3.1 recording -> ``[N]`` :data:`EVENT_DTYPE` array.
+
+    Only polarity packets (type 1) are decoded; events whose valid bit is 0 are dropped; other
+    packet types (special, frame, IMU, ...) are skipped. Coordinates are returned as stored
+    (no flip); the DVS128 sensor is 128x128.
+    """
+    buf = _read_bytes(path)
+    if not buf.startswith(b"#!AER-DAT3"):
+        raise _fail(path, "bad magic: expected an AEDAT 3.x header starting with '#!AER-DAT3'")
+    lines, pos = _split_header(path, buf)
+    if lines[-1].strip() != b"#!END-HEADER":
+        raise _fail(path, "header has no '#!END-HEADER' line (file truncated or not AEDAT 3.1)")
+    n = len(buf)
+    chunks: list[tuple[int, int, int]] = []  # (byte offset, number of events, overflow)
+    hsize = _AEDAT31_HEADER.size
+    while pos < n:
+        if pos + hsize > n:
+            raise _fail(path, f"truncated packet header at byte {pos} ({n - pos} of {hsize} bytes)")
+        etype, _src, esize, tsoff, tsovf, _cap, enum, _valid = _AEDAT31_HEADER.unpack_from(buf, pos)
+        pos += hsize
+        if esize <= 0 or enum < 0:
+            raise _fail(
+                path,
+                f"corrupt packet header at byte {pos - hsize} "
+                f"(eventSize={esize}, eventNumber={enum})",
+            )
+        nb = esize * enum
+        if pos + nb > n:
+            raise _fail(
+                path,
+                f"truncated packet at byte {pos - hsize}: {enum} events of "
+                f"{esize} bytes declared, {n - pos} bytes left",
+            )
+        if etype == _AEDAT31_POLARITY:
+            if esize != 8 or tsoff != 4:
+                raise _fail(
+                    path,
+                    f"polarity packet at byte {pos - hsize} has eventSize={esize}, "
+                    f"eventTSOffset={tsoff} (expected 8, 4)",
+                )
+            if enum:
+                chunks.append((pos, enum, tsovf))
+        pos += nb
+    if not chunks:
+        return np.empty(0, dtype=EVENT_DTYPE)
+    raw = np.frombuffer(buf, dtype=np.uint8)
+    if len(chunks) == 1:
+        off, cnt, _ = chunks[0]
+        body = raw[off : off + 8 * cnt]
+    else:
+        body = np.concatenate([raw[off : off + 8 * cnt] for off, cnt, _ in chunks])
+    words = body.view("<u4")
+    ovf = np.repeat(
+        np.array([c[2] for c in chunks], dtype=np.int64),
+        np.array([c[1] for c in chunks], dtype=np.int64),
+    )
+    data = words[0::2]
+    ts = words[1::2].view("<i4").astype(np.int64)
+    valid = (data & 1).astype(bool)
+    if not valid.all():
+        data, ts, ovf = data[valid], ts[valid], ovf[valid]
+    if (ts < 0).any():
+        raise _fail(path, f"negative timestamp {int(ts.min())} in a polarity packet")
+    t = (ovf << 31) | ts
+    x = (data >> 17).astype(np.int32)
+    y = ((data >> 2) & 0x7FFF).astype(np.int32)
+    _check_range(path, x, y, DVS128_SENSOR_SIZE)
+    if check_order:
+        _check_order(path, t)
+    return make_events(t, x, y, (data >> 1) & 1)
+
+
+def write_aedat31(path: PathLike, events: np.ndarray, *, packet_events: int = 4096) -> None:
+    """Write ``events`` as AEDAT 3.1 polarity packets (inverse of :func:`read_dvs_gesture`).
+
+    Packets hold at most ``packet_events`` events and never straddle a 2**31 us overflow.
+    """
+    t = events["t"].astype(np.int64)
+    if events.size and t.min() < 0:
+        raise ValueError("AEDAT 3.1 timestamps must be >= 0")
+    data = (
+        (events["x"].astype(np.uint32) << 17)
+        | (events["y"].astype(np.uint32) << 2)
+        | ((events["p"].astype(np.uint32) & 1) << 1)
+        | 1
+    )
+    words = np.empty((events.size, 2), dtype="<u4")
+    words[:, 0] = data
+    words[:, 1] = t & 0x7FFFFFFF
+    ovf = t >> 31
+    cuts = set(range(0, events.size, packet_events))
+    cuts.update((np.flatnonzero(np.diff(ovf)) + 1).tolist())
+    bounds = [*sorted(cuts), events.size]
+    parts = [b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"]
+    for a, b in itertools.pairwise(bounds):
+        cnt = b - a
+        parts.append(_AEDAT31_HEADER.pack(_AEDAT31_POLARITY, 1, 8, 4, int(ovf[a]), cnt, cnt, cnt))
+        parts.append(words[a:b].tobytes())
+    Path(path).write_bytes(b"".join(parts))
+
+
+def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
+    """Read a DVS128 Gesture ``*_labels.csv`` -> int64 ``[S, 3]`` of (label 0..10, t_start, t_end).
+
+    The CSV has a header line ``class,startTime_usec,endTime_usec``; classes 1..11 in the file
+    become labels 0..10.
+    """
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise _fail(path, "label file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise _fail(path, f"cannot read label file ({e})") from None
+    rows = []
+    for k, line in enumerate(text.splitlines()):
+        line = line.strip()
+        if not line or (k == 0 and not line[0].isdigit()):
+            continue
+        fields = line.split(",")
+        try:
+            if len(fields) != 3:
+                raise ValueError
+            c, a, b = (int(f) for f in fields)
+        except ValueError:
+            raise _fail(
+                path,
+                f"line {k + 1}: expected 'class,startTime_usec,endTime_usec', got {line[:60]!r}",
+            ) from None
+        if not 1 <= c <= 11 or b <= a:
+            raise _fail(path, f"line {k + 1}: invalid label row {line!r}")
+        rows.append((c - 1, a, b))
+    if not rows:
+        raise _fail(path, "label file has no label rows")
+    return np.asarray(rows, dtype=np.int64)
+
+
+def dvs_gesture_samples(events: np.ndarray, labels: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Cut a recording into labelled samples ``(events with t_start <= t < t_end, label)``.
+
+    ``labels`` is the ``[S, 3]`` output of :func:`read_dvs_gesture_labels`; selection is by
+    time mask, so it does not rely on the events being sorted.
+    """
+    t = events["t"]
+    return [(events[(t >= a) & (t < b)], int(c)) for c, a, b in labels.tolist()]
+
+
+# ----------------------------------------------------------------------------- dispatch
+
+
+def read_events(path: PathLike, **kwargs) -> np.ndarray:
+    """Read any supported file, choosing the reader from its header (AEDAT) or ``.bin`` suffix."""
+    p = Path(path)
+    if p.suffix.lower() == ".bin":
+        return read_nmnist(p, **kwargs)
+    try:
+        with p.open("rb") as f:
+            head = f.read(16)
+    except FileNotFoundError:
+        raise _fail(p, "file not found") from None
+    except OSError as e:
+        raise _fail(p, f"cannot read file ({e.strerror or e})") from None
+    if head.startswith(b"#!AER-DAT3"):
+        return read_dvs_gesture(p, **kwargs)
+    if head.startswith(b"#!AER-DAT2"):
+        return read_cifar10_dvs(p, **kwargs)
+    raise _fail(p, "unknown event file format (expected N-MNIST .bin or AEDAT 2.0/3.1)")

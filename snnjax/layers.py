@@ -1,0 +1,152 @@
+"""Flax NNX building blocks for spiking networks on time-major tensors ``[T, B, ...]``.
+
+A module owns only weights and normalisation statistics; the membrane is the scan carry and starts
+from the neuron's initial state at every call (as in every seed). Stateless layers (conv, dense, BN)
+see time folded into the batch, ``[T * B, ...]``, so the scan only runs the elementwise neuron.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+from jax import Array
+
+from snnjax import dynamics
+
+
+def fold(x: Array) -> Array:
+    """``[T, B, ...] -> [T * B, ...]``."""
+    return x.reshape((x.shape[0] * x.shape[1], *x.shape[2:]))
+
+
+def unfold(x: Array, num_steps: int) -> Array:
+    """``[T * B, ...] -> [T, B, ...]``."""
+    return x.reshape((num_steps, x.shape[0] // num_steps, *x.shape[1:]))
+
+
+def time_folded(fn: Callable[[Array], Array], x: Array) -> Array:
+    """Applies a stateless ``fn`` on ``[T * B, ...]`` and restores ``[T, B, ...]``."""
+    return unfold(fn(fold(x)), x.shape[0])
+
+
+class TimeDistributed(nnx.Module):
+    """Wraps a stateless layer (conv, dense, pooling) to run on ``[T, B, ...]`` with time folded."""
+
+    def __init__(self, layer: Callable[[Array], Array]):
+        self.layer = layer
+
+    def __call__(self, x: Array) -> Array:
+        return time_folded(self.layer, x)
+
+
+class SpikingNeuron(nnx.Module):
+    """A neuron layer: runs a neuron record (``snnjax.neurons``) over ``[T, B, ...]`` by ``lax.scan``.
+
+    Args:
+      neuron: neuron record, e.g. ``LIF(decay=0.5)`` or ``NoisyLIF(...)``.
+      learnable_decay: learn the leak (PLIF). For a ``'decay'`` charge the parameter is the decay
+        factor, clipped to [0, 1] in use (NSNN PLIF, snnTorch learnable beta); for a ``'tau'`` charge
+        it is ``w`` with ``1 / tau = sigmoid(w)`` (spikingjelly ParametricLIF).
+      decay_shape: shape of the learnable parameter: ``()`` (one per layer) or e.g. ``(features,)``
+        (one per neuron, broadcast over the trailing axes).
+      decay_init: optional initialiser ``(key, shape) -> Array`` of the decay factor (e.g.
+        ``jax.random.uniform`` for snnTorch's per-neuron beta); default: the neuron's own value.
+      remat: rematerialise each time step in the backward pass (less memory, more compute).
+      rngs: ``nnx.Rngs`` with a ``noise`` stream for stochastic neurons (and ``params`` for a random
+        ``decay_init``).
+    """
+
+    def __init__(
+        self,
+        neuron: Any,
+        *,
+        learnable_decay: bool = False,
+        decay_shape: tuple[int, ...] = (),
+        decay_init: Callable[[Array, tuple[int, ...]], Array] | None = None,
+        remat: bool = False,
+        rngs: nnx.Rngs | None = None,
+    ):
+        self.neuron = neuron
+        self.remat = remat
+        self.decay_param = nnx.data(None)
+        if learnable_decay:
+            if decay_init is not None:
+                if rngs is None:
+                    raise ValueError("a random decay_init needs rngs=nnx.Rngs(...)")
+                decay = decay_init(rngs.params(), decay_shape)
+            elif neuron.charge == "tau":
+                decay = jnp.full(decay_shape, 1.0 / neuron.tau, jnp.float32)
+            else:
+                decay = jnp.full(decay_shape, neuron.decay, jnp.float32)
+            if neuron.charge == "tau":  # store w = logit(1 / tau)
+                decay = jnp.log(decay) - jnp.log1p(-decay)
+            self.decay_param = nnx.Param(jnp.asarray(decay, jnp.float32))
+        stochastic = rngs is not None and neuron.stochastic
+        self.rngs = rngs["noise"].fork() if stochastic else nnx.data(None)
+
+    def current_neuron(self) -> Any:
+        """The neuron record with the learnable leak substituted in."""
+        if self.decay_param is None:
+            return self.neuron
+        w = self.decay_param[...]
+        if self.neuron.charge == "tau":
+            return dataclasses.replace(self.neuron, tau=1.0 / jax.nn.sigmoid(w))
+        return dataclasses.replace(self.neuron, decay=jnp.clip(w, 0.0, 1.0))
+
+    def __call__(self, x: Array, *, key: Array | None = None) -> Array:
+        """Spikes ``[T, B, ...]`` for input currents ``x [T, B, ...]``."""
+        neuron = self.current_neuron()
+        if neuron.stochastic and key is None:
+            if self.rngs is None:
+                raise ValueError("stochastic neuron: construct with rngs=nnx.Rngs(noise=...)")
+            key = self.rngs()
+        return dynamics.run_neuron(neuron, x, key=key, remat=self.remat)
+
+
+def batch_norm(
+    num_features: int,
+    *,
+    scale_init: float = 1.0,
+    momentum: float = 0.9,
+    epsilon: float = 1e-5,
+    rngs: nnx.Rngs,
+    **kwargs: Any,
+) -> nnx.BatchNorm:
+    """BatchNorm with statistics pooled over time and batch, for ``[T, B, ..., C]`` or ``[T*B, ..., C]``.
+
+    ``nnx.BatchNorm`` reduces over every axis but the last, so applied to a time-major tensor it pools
+    over T, B and space: the BN of GAC-CIFAR, NSNN and SpikingResformer (BatchNorm2d on the folded
+    ``[T * B, C, H, W]``). ``scale_init = alpha * v_th`` gives GAC-ImageNet's threshold-scaled tdBN
+    (weight 0.5 for ``v_th = 0.5``, or 0 for the zero-initialised last BN of a residual block).
+    ``momentum`` follows Flax (PyTorch's 0.1 is 0.9 here).
+    """
+    return nnx.BatchNorm(
+        num_features,
+        momentum=momentum,
+        epsilon=epsilon,
+        scale_init=nnx.initializers.constant(scale_init),
+        rngs=rngs,
+        **kwargs,
+    )
+
+
+def td_batch_norm(
+    num_features: int, *, v_th: float, alpha: float = 1.0, rngs: nnx.Rngs, **kwargs: Any
+) -> nnx.BatchNorm:
+    """Threshold-scaled tdBN (Zheng et al. 2021): pooled BN whose scale starts at ``alpha * v_th``."""
+    return batch_norm(num_features, scale_init=alpha * v_th, rngs=rngs, **kwargs)
+
+
+class VariationalDropout(nnx.Dropout):
+    """Dropout whose mask is drawn once per call and shared by all time steps of ``[T, B, ...]``.
+
+    Scaled by ``1 / (1 - rate)`` (SPIDE's ``VariationalHidDropout``; snnTorch-style time-shared mask).
+    """
+
+    def __init__(self, rate: float, *, rngs: nnx.Rngs | None = None, **kwargs):
+        super().__init__(rate, broadcast_dims=(0,), rngs=rngs, **kwargs)

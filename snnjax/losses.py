@@ -1,0 +1,73 @@
+"""Losses on time-major network outputs ``[T, B, C]``.
+
+``labels`` are integer classes ``[B]`` or soft targets ``[B, C]`` (Mixup/CutMix); every loss is the
+mean over the batch.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import Array
+
+
+def soft_targets(labels: Array, num_classes: int, label_smoothing: float = 0.0) -> Array:
+    """``[B]`` classes or ``[B, C]`` targets to ``[B, C]`` float targets with label smoothing
+    ``(1 - eps) * onehot + eps / C``."""
+    if labels.ndim == 1:
+        labels = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
+    if label_smoothing:
+        labels = (1.0 - label_smoothing) * labels + label_smoothing / num_classes
+    return labels
+
+
+def cross_entropy(logits: Array, labels: Array, label_smoothing: float = 0.0) -> Array:
+    """Mean cross-entropy of ``logits [B, C]`` against classes or soft targets, computed in float32."""
+    targets = soft_targets(labels, logits.shape[-1], label_smoothing)
+    return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets).mean()
+
+
+def mean_time_ce(outputs: Array, labels: Array, label_smoothing: float = 0.0) -> Array:
+    """Cross-entropy of the time-averaged logits ``mean_t outputs[t]`` (GAC, SpikingResformer)."""
+    return cross_entropy(outputs.mean(axis=0), labels, label_smoothing)
+
+
+def tet_loss(
+    outputs: Array, labels: Array, lam: float = 0.0, phi: float = 1.0, label_smoothing: float = 0.0
+) -> Array:
+    """Per-step cross-entropy averaged over time, plus ``lam * MSE(outputs, phi)`` (TET, Deng et al. 2022).
+
+    ``lam = 0`` is NSNN's default loss.
+    """
+    per_step = jax.vmap(lambda o: cross_entropy(o, labels, label_smoothing))(outputs).mean()
+    if not lam:
+        return per_step
+    return per_step + lam * jnp.mean((outputs.astype(jnp.float32) - phi) ** 2)
+
+
+def spike_count_mse(
+    spikes: Array, labels: Array, correct_rate: float = 0.8, incorrect_rate: float = 0.2
+) -> Array:
+    """snnTorch's ``mse_count_loss``: spike counts ``c = sum_t spikes[t]`` against ``int(rate * T)``
+    targets (``correct_rate`` for the true class, ``incorrect_rate`` otherwise), ``MSE(c, target) / T``.
+
+    Args:
+      spikes: output spikes ``[T, B, C]``.
+      labels: classes ``[B]``.
+    """
+    num_steps, _, num_classes = spikes.shape
+    counts = spikes.astype(jnp.float32).sum(axis=0)
+    onehot = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
+    target = onehot * int(correct_rate * num_steps) + (1.0 - onehot) * int(incorrect_rate * num_steps)
+    return jnp.mean((counts - target) ** 2) / num_steps
+
+
+def accuracy(outputs: Array, labels: Array) -> Array:
+    """Fraction of ``argmax_c sum_t outputs[t]`` equal to the class (spike counts or mean logits)."""
+    if labels.ndim == 2:
+        labels = labels.argmax(-1)
+    return jnp.mean(outputs.sum(axis=0).argmax(-1) == labels)
+
+
+LOSSES = {"mean_ce": mean_time_ce, "tet": tet_loss, "count_mse": spike_count_mse}
