@@ -1,0 +1,38 @@
+"""Model families and the registry that builds a model from ``config.model``.
+
+``create(cfg, num_classes, input_shape, rngs)`` looks up ``cfg.name``; each constructor takes the
+model config section, the number of classes and the per-example input shape ``(H, W, C)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ml_collections
+from flax import nnx
+
+from snnjax.errors import ConfigError
+from snnjax.models import basic
+
+REGISTRY: dict[str, Callable[..., nnx.Module]] = {
+    "mlp": basic.SpikingMLP,
+    "convnet": basic.SpikingConvNet,
+    "hybrid_plasticity": basic.HybridPlasticityNet,
+}
+
+
+def register(name: str):
+    """Decorator adding a model constructor to the registry under ``name``."""
+
+    def wrap(fn):
+        REGISTRY[name] = fn
+        return fn
+
+    return wrap
+
+
+def create(cfg: ml_collections.ConfigDict, num_classes: int, input_shape: tuple[int, ...], *, rngs: nnx.Rngs):
+    """Builds the model named ``cfg.name``."""
+    if cfg.name not in REGISTRY:
+        raise ConfigError(f"unknown model {cfg.name!r}; choose one of {sorted(REGISTRY)}")
+    return REGISTRY[cfg.name](cfg, num_classes, tuple(input_shape), rngs=rngs)

@@ -33,9 +33,7 @@ def _assert_same(got, rows):
 
 
 def _nmnist_bytes(rows) -> bytes:
-    return b"".join(
-        bytes([x, y, (p << 7) | (t >> 16), (t >> 8) & 0xFF, t & 0xFF]) for t, x, y, p in rows
-    )
+    return b"".join(bytes([x, y, (p << 7) | (t >> 16), (t >> 8) & 0xFF, t & 0xFF]) for t, x, y, p in rows)
 
 
 AEDAT2_HEADER = b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n# Data format\r\n"
@@ -295,9 +293,7 @@ def test_resize_area_and_bilinear():
         np.testing.assert_allclose(ev.resize_frames(const, (48, 40), mode), 3.0, rtol=1e-6)
     # 2x area downsampling is a 2x2 mean
     img = np.arange(16, dtype=np.float32).reshape(1, 4, 4, 1)
-    np.testing.assert_allclose(
-        ev.resize_frames(img, (2, 2))[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]]
-    )
+    np.testing.assert_allclose(ev.resize_frames(img, (2, 2))[0, :, :, 0], [[2.5, 4.5], [10.5, 12.5]])
 
 
 # ----------------------------------------------------------------------------- caching
@@ -384,7 +380,7 @@ def test_cifar10_dvs_listing_split_and_load(tmp_path):
     assert x.shape == (10, 3, 48, 48, 2) and y.tolist() == list(range(10))
     x2, _ = ev.load_cifar10_dvs(tmp_path, "test", num_frames=3, cache_dir=tmp_path / "cache")
     np.testing.assert_array_equal(x, x2)
-    with pytest.raises(ev.EventDataError, match="class folder"):
+    with pytest.raises(ev.EventDataError, match=r"class folder"):
         ev.list_cifar10_dvs(tmp_path / "airplane")
 
 

@@ -1,0 +1,52 @@
+"""The config schema shared by every experiment: ``base_config()`` holds every section and its defaults.
+
+Experiment files in ``configs/`` start from it, override what they reproduce and add the model's own
+keys; the CLI locks the result, so a misspelt key is an error instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from snnjax.data import default_data_config
+from snnjax.models.common import neuron_config
+from snnjax.train.optim import optim_config
+from snnjax.train.steps import loss_config
+
+
+def train_config(**overrides) -> ml_collections.ConfigDict:
+    """The ``train`` section: batch sizes, length, logging and checkpoint cadence."""
+    cfg = ml_collections.ConfigDict(
+        dict(
+            batch_size=128,  # global batch, sharded over all devices
+            eval_batch_size=500,
+            num_epochs=1,
+            num_steps=-1,  # > 0 overrides num_epochs
+            log_every=50,
+            eval_every_epochs=1.0,
+            checkpoint_every_steps=0,  # 0 = at every evaluation
+            keep_checkpoints=3,
+        )
+    )
+    cfg.update(overrides)
+    return cfg
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Every section with its defaults; ``model`` holds only the keys all models share."""
+    return ml_collections.ConfigDict(
+        dict(
+            seed=0,
+            data=default_data_config(),
+            model=dict(
+                name="mlp",
+                num_steps=4,  # T
+                encoding="direct",  # direct | rate | latency
+                neuron=neuron_config(),
+                remat=False,  # rematerialise each time step in the backward pass
+            ),
+            loss=loss_config(),
+            optim=optim_config(),
+            train=train_config(),
+        )
+    )

@@ -1,0 +1,445 @@
+"""grain input pipelines over tfds data sources: per-host slices of global batches, exact evaluation,
+checkpointable position.
+
+A pipeline is a ``grain.MapDataset`` over *step numbers*; step ``s`` maps to one host-local batch:
+
+* training: epoch ``e = s // steps_per_epoch`` uses the permutation ``default_rng([seed, 0, e])`` of the
+  split; global batch ``s`` is the next ``global_batch_size`` indices of it (the remainder of an epoch is
+  dropped), and this host takes the slice ``[process_index * b, (process_index + 1) * b)`` with
+  ``b = global_batch_size // process_count``. Augmentation parameters are drawn for the whole global batch
+  from ``default_rng([seed, 1, s])`` and sliced, so the data do not depend on the number of hosts. The
+  stream is infinite (the trainer counts steps; ``steps_per_epoch`` tells it where epochs end).
+* evaluation: global batch ``s`` holds examples ``s * B .. (s + 1) * B - 1`` in order; past the end the
+  batch is padded (zeros, label 0) and ``mask`` is False, so every example is seen exactly once. One pass
+  is ``steps_per_epoch = ceil(N / B)`` batches; after it ends the pipeline rewinds, so every ``for`` loop
+  over it is a full pass.
+
+Batches are dicts of numpy arrays: ``image`` float32 ``[b, H, W, C]`` (``x / 255``, then per-channel
+normalisation if ``config.normalize``), ``label`` int32 ``[b]``, ``mask`` bool ``[b]``.
+``get_state()``/``set_state()`` save and restore the position (the next step) as a JSON-able dict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import sys
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import grain
+import ml_collections
+import numpy as np
+
+from snnjax.data import builders, transforms
+from snnjax.data.builders import DataInfo
+from snnjax.data.raw import DataError
+
+STATE_FORMAT = "snnjax.data.pipeline/1"
+_CACHE_CHUNK = 4096
+
+
+def default_data_config() -> ml_collections.ConfigDict:
+    """Every key :func:`make_pipeline` reads, with its default.
+
+    - ``name``: tfds dataset name: mnist, fashion_mnist, cifar10, cifar100, imagenet2012, or digits.
+    - ``dir``: folder of raw files (see :mod:`snnjax.data.raw`); '' = tfds's official dataset.
+    - ``tfds_dir``: tfds data dir; '' = ``<dir>/tfds`` for raw files (``~/tensorflow_datasets/snnjax_local``
+      if that is read-only) or tfds's default dir for official datasets.
+    - ``normalize``: per-channel mean/std normalisation after scaling to [0, 1] (False: raw [0, 1] pixels).
+    - ``crop_padding``: training random crop after zero padding by this many pixels (0 = off).
+    - ``flip``: training random horizontal flip.
+    - ``autoaugment``: '' or 'cifar10' (AutoAugment policy, training only).
+    - ``randaugment``: '' or a timm-style spec such as 'rand-m7-n1-mstd0.5' (training only).
+    - ``image_size``: crop size for imagenet2012 (train RandomResizedCrop, test resize + centre crop).
+    - ``cache``: read a fixed-shape split into host memory once (fast batches; MNIST 47 MB, CIFAR 150 MB).
+    - ``prefetch``: batches prepared ahead by background threads (0 = synchronous).
+    - ``num_workers``: grain worker processes (0 = in-process; >0 needs a picklable data source).
+    """
+    return ml_collections.ConfigDict(
+        {
+            "name": "mnist",
+            "dir": "",
+            "tfds_dir": "",
+            "normalize": True,
+            "crop_padding": 0,
+            "flip": False,
+            "autoaugment": "",
+            "randaugment": "",
+            "image_size": 224,
+            "cache": True,
+            "prefetch": 2,
+            "num_workers": 0,
+        }
+    )
+
+
+def _settings(data_config: Any) -> ml_collections.ConfigDict:
+    """``data_config`` merged over the defaults; unknown keys raise :class:`DataError`."""
+    settings = default_data_config()
+    given = data_config.to_dict() if hasattr(data_config, "to_dict") else dict(data_config)
+    unknown = sorted(set(given) - set(settings))
+    if unknown:
+        raise DataError(f"unknown data config keys {unknown}: valid keys are {sorted(settings)}")
+    settings.update(given)
+    if settings.autoaugment and settings.randaugment:
+        raise DataError("config.data.autoaugment and config.data.randaugment are exclusive: set one to ''")
+    _per_image_augment(settings)  # validates the augmentation strings before any data is read
+    return settings
+
+
+def _seed_int(seed: int) -> int:
+    return int(seed) % (1 << 63)
+
+
+class _BatchMaker:
+    """Maps a step number to this host's batch (see the module docstring). Thread-safe, picklable."""
+
+    def __init__(
+        self,
+        settings: ml_collections.ConfigDict,
+        source: Any,
+        info: DataInfo,
+        *,
+        train: bool,
+        seed: int,
+        global_batch_size: int,
+        process_index: int,
+        process_count: int,
+    ) -> None:
+        self.name = settings.name
+        self.source = source
+        self.num_examples = len(source)
+        self.image_shape = info.image_shape
+        self.train = train
+        self.seed = _seed_int(seed)
+        self.global_batch_size = global_batch_size
+        self.local_batch_size = global_batch_size // process_count
+        self.lo = process_index * self.local_batch_size
+        self.hi = self.lo + self.local_batch_size
+        self.steps_per_epoch = (
+            self.num_examples // global_batch_size
+            if train
+            else math.ceil(self.num_examples / global_batch_size)
+        )
+        self.variable_size = self.name == "imagenet2012"
+        self.image_size = int(settings.image_size)
+        self.crop_padding = int(settings.crop_padding) if train else 0
+        self.flip = bool(settings.flip) and train
+        self.per_image = _per_image_augment(settings) if train else None
+        mean_std = transforms.NORMALIZATION.get(self.name) if settings.normalize else None
+        self.mean, self.std = mean_std if mean_std else (None, None)
+        self.images = self.labels = None
+        if settings.cache and not self.variable_size:
+            self.images, self.labels = _read_all(source)
+        self._perm_lock = threading.Lock()
+        self._perms: dict[int, np.ndarray] = {}
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_perm_lock"]
+        state["_perms"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._perm_lock = threading.Lock()
+
+    # -- indices
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        """The training order of epoch ``epoch``: int64 ``[N]``."""
+        with self._perm_lock:
+            perm = self._perms.get(epoch)
+            if perm is None:
+                perm = np.random.default_rng([self.seed, 0, epoch]).permutation(self.num_examples)
+                self._perms = {k: v for k, v in self._perms.items() if k >= epoch - 1}
+                self._perms[epoch] = perm
+            return perm
+
+    def global_indices(self, step: int) -> np.ndarray:
+        """Example indices of global batch ``step``: int64 ``[B]``, -1 for eval padding."""
+        b = self.global_batch_size
+        if self.train:
+            epoch, within = divmod(step, self.steps_per_epoch)
+            return self.permutation(epoch)[within * b : (within + 1) * b]
+        pos = step * b + np.arange(b)
+        return np.where(pos < self.num_examples, pos, -1)
+
+    # -- data
+
+    def fetch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Images uint8 ``[n, H, W, C]`` (fixed-shape datasets) and labels int32 ``[n]`` of ``indices``."""
+        if self.images is not None:
+            return self.images[indices], self.labels[indices]
+        records = _get_records(self.source, indices)
+        images = np.stack([np.asarray(r["image"], np.uint8) for r in records]) if records else None
+        labels = np.asarray([int(r["label"]) for r in records], np.int32)
+        if images is None:
+            images = np.zeros((0, *self.image_shape), np.uint8)
+        return images, labels
+
+    def fetch_variable(self, indices: np.ndarray, seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """ImageNet: decode and crop each image to ``image_size`` (random-resized + flip when training)."""
+        records = _get_records(self.source, indices)
+        out = np.zeros((len(indices), *self.image_shape), np.uint8)
+        for i, r in enumerate(records):
+            image = np.asarray(r["image"], np.uint8)
+            if image.ndim == 2:
+                image = image[..., None]
+            if image.shape[-1] == 1:
+                image = np.repeat(image, 3, axis=-1)
+            if self.train:
+                rng = np.random.default_rng(int(seeds[i]))
+                out[i] = transforms.random_resized_crop(image, rng, self.image_size, flip=self.flip)
+            else:
+                out[i] = transforms.resize_center_crop(image, self.image_size)
+        return out, np.asarray([int(r["label"]) for r in records], np.int32)
+
+    def __call__(self, step: int) -> dict[str, np.ndarray]:
+        """Host-local batch of step ``step``: image float32 ``[b, H, W, C]``, label int32, mask bool."""
+        step = int(step)
+        indices = self.global_indices(step)[self.lo : self.hi]
+        valid = indices >= 0
+        seeds = None
+        if self.train:
+            rng = np.random.default_rng([self.seed, 1, step])
+            b = self.global_batch_size
+            offsets = transforms.sample_crop_offsets(rng, b, self.crop_padding)[self.lo : self.hi]
+            flips = transforms.sample_flips(rng, b)[self.lo : self.hi]
+            seeds = rng.integers(0, 1 << 63, size=b)[self.lo : self.hi]
+        if self.variable_size:
+            images, labels = self.fetch_variable(indices[valid], seeds)
+        else:
+            images, labels = self.fetch(indices[valid])
+        if not valid.all():
+            padded = np.zeros((len(indices), *images.shape[1:]), np.uint8)
+            padded[valid] = images
+            padded_labels = np.zeros(len(indices), np.int32)
+            padded_labels[valid] = labels
+            images, labels = padded, padded_labels
+        if self.train and not self.variable_size and (self.crop_padding or self.flip):
+            flips = flips if self.flip else None
+            images = transforms.crop_with_offsets(images, offsets, self.crop_padding, flips)
+        if self.per_image is not None:
+            images = transforms.apply_per_image(images, seeds, self.per_image)
+        return {
+            "image": transforms.normalize(images, self.mean, self.std),
+            "label": labels.astype(np.int32),
+            "mask": valid,
+        }
+
+
+def _per_image_augment(settings: Any) -> Any:
+    """The configured AutoAugment/RandAugment (or None); a bad setting raises :class:`DataError`."""
+    try:
+        if settings.autoaugment:
+            return transforms.AutoAugment(settings.autoaugment)
+        if settings.randaugment:
+            return transforms.RandAugment.from_string(settings.randaugment)
+    except ValueError as e:
+        raise DataError(f"bad augmentation in the data config: {e}") from None
+    return None
+
+
+def _ensure_absl_flags_parsed() -> None:
+    """grain's worker processes read absl flags; outside an absl app, use their defaults."""
+    from absl import flags
+
+    if not flags.FLAGS.is_parsed():
+        flags.FLAGS.mark_as_parsed()
+
+
+def _get_records(source: Any, indices: Any) -> list[dict[str, Any]]:
+    """Records ``indices`` of ``source``: one batched read, or one read each where batched reads fail
+    (``tfds.testing.mock_data`` sources have a broken ``__getitems__``)."""
+    keys = [int(i) for i in indices]
+    if not keys:
+        return []
+    if getattr(source, "_snnjax_item_reads", False):
+        return [source[k] for k in keys]
+    try:
+        return list(source.__getitems__(keys))
+    except TypeError:
+        records = [source[k] for k in keys]
+        with contextlib.suppress(AttributeError):
+            source._snnjax_item_reads = True
+        return records
+
+
+def _read_all(source: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Every record of a fixed-shape source: images uint8 ``[N, H, W, C]``, labels int32 ``[N]``."""
+    n = len(source)
+    images = labels = None
+    for start in range(0, n, _CACHE_CHUNK):
+        records = _get_records(source, range(start, min(n, start + _CACHE_CHUNK)))
+        chunk = np.stack([np.asarray(r["image"], np.uint8) for r in records])
+        if images is None:
+            images = np.empty((n, *chunk.shape[1:]), np.uint8)
+            labels = np.empty(n, np.int32)
+        images[start : start + len(chunk)] = chunk
+        labels[start : start + len(chunk)] = [int(r["label"]) for r in records]
+    if images is None:
+        raise DataError(f"data source {source!r} is empty")
+    return images, labels
+
+
+class Pipeline:
+    """Iterator of host-local batches with a checkpointable position.
+
+    Attributes: ``info`` (:class:`DataInfo`, with ``steps_per_epoch``), ``steps_per_epoch``,
+    ``global_batch_size``, ``local_batch_size``, ``train``, ``split``.
+    """
+
+    def __init__(self, maker: _BatchMaker, info: DataInfo, *, split: str, settings: Any) -> None:
+        self._maker = maker
+        self.train = maker.train
+        self.split = split
+        self.steps_per_epoch = maker.steps_per_epoch
+        self.global_batch_size = maker.global_batch_size
+        self.local_batch_size = maker.local_batch_size
+        self.info = dataclasses.replace(info, steps_per_epoch=self.steps_per_epoch)
+        self._prefetch = int(settings.prefetch)
+        self._num_workers = int(settings.num_workers)
+        self._num_steps = sys.maxsize if self.train else self.steps_per_epoch
+        self._iterator: Any = None  # created on first use, starting at self._step
+        self._step = 0
+
+    def _new_iterator(self, start: int) -> Any:
+        """A grain iterator over the batches of steps ``start, start + 1, ...``."""
+        threads = 1 if self._prefetch > 0 else 0
+        options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=self._prefetch)
+        ds = grain.MapDataset.range(start, self._num_steps).map(self._maker).to_iter_dataset(options)
+        if self._num_workers > 0:
+            _ensure_absl_flags_parsed()
+            ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self._num_workers))
+        return iter(ds)
+
+    def __iter__(self) -> Iterator[dict[str, np.ndarray]]:
+        return self
+
+    def __next__(self) -> dict[str, np.ndarray]:
+        if self._iterator is None:
+            self._iterator = self._new_iterator(self._step)
+        try:
+            batch = next(self._iterator)
+        except StopIteration:
+            self.reset()  # an evaluation pass ended: the next loop starts a new pass
+            raise
+        self._step += 1
+        return batch
+
+    def __len__(self) -> int:
+        """Batches per epoch (one evaluation pass, or full training batches per epoch)."""
+        return self.steps_per_epoch
+
+    def batch_at(self, step: int) -> dict[str, np.ndarray]:
+        """The batch of step ``step`` computed directly (no prefetch; does not move the position)."""
+        return self._maker(step)
+
+    @property
+    def step(self) -> int:
+        """Index of the next batch (counted from the start of the stream or evaluation pass)."""
+        return self._step
+
+    def reset(self) -> None:
+        """Goes back to the first batch."""
+        self.set_position(0)
+
+    def set_position(self, step: int) -> None:
+        """Makes ``step`` the next batch."""
+        self.close()
+        self._step = int(step)
+
+    def _fingerprint(self) -> dict[str, Any]:
+        m = self._maker
+        return {
+            "dataset": m.name,
+            "split": self.split,
+            "train": self.train,
+            "seed": m.seed,
+            "global_batch_size": self.global_batch_size,
+            "num_examples": m.num_examples,
+        }
+
+    def get_state(self) -> dict[str, Any]:
+        """JSON-serialisable position: ``{'format', 'step', ...fingerprint}``."""
+        return {"format": STATE_FORMAT, "step": self._step, **self._fingerprint()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restores a position saved by :meth:`get_state` of an identically configured pipeline (the
+        number of hosts may differ). Raises :class:`DataError` if the state belongs to another pipeline."""
+        if state.get("format") != STATE_FORMAT:
+            raise DataError(f"pipeline state has format {state.get('format')!r}, expected {STATE_FORMAT!r}")
+        mismatched = {k: (state.get(k), v) for k, v in self._fingerprint().items() if state.get(k) != v}
+        if mismatched:
+            raise DataError(f"pipeline state does not match this pipeline: (saved, current) {mismatched}")
+        self.set_position(int(state["step"]))
+
+    def close(self) -> None:
+        """Stops background prefetching (worker processes, threads)."""
+        close = getattr(self._iterator, "close", None)
+        if close is not None:
+            close()
+        self._iterator = None
+
+
+def make_pipeline(
+    data_config: Any,
+    *,
+    split: str,
+    global_batch_size: int,
+    seed: int,
+    train: bool,
+    process_index: int | None = None,
+    process_count: int | None = None,
+) -> Pipeline:
+    """Input pipeline of ``split`` ('train'/'test') of ``data_config.name`` for this host.
+
+    Args:
+      data_config: ConfigDict (or mapping) with keys of :func:`default_data_config` (missing ones default).
+      split: 'train' or 'test'.
+      global_batch_size: examples per step over all hosts; must be divisible by ``process_count``.
+      seed: seeds the shuffling and augmentation (same seed -> same batches).
+      train: shuffled infinite stream with augmentation and dropped remainder; else one ordered, padded,
+        masked pass per loop.
+      process_index, process_count: this host and the number of hosts (default: from JAX).
+
+    Returns a :class:`Pipeline` yielding ``{'image': float32 [b, H, W, C], 'label': int32 [b],
+    'mask': bool [b]}`` with ``b = global_batch_size // process_count``.
+    """
+    settings = _settings(data_config)
+    if process_index is None or process_count is None:
+        import jax
+
+        process_index = jax.process_index() if process_index is None else process_index
+        process_count = jax.process_count() if process_count is None else process_count
+    if global_batch_size <= 0 or global_batch_size % process_count:
+        raise DataError(
+            f"global batch size {global_batch_size} is not a positive multiple of the process count "
+            f"{process_count}: choose a batch size divisible by the number of hosts"
+        )
+    if not 0 <= process_index < process_count:
+        raise DataError(f"process_index {process_index} is outside 0..{process_count - 1}")
+    source = builders.open_split(settings, split)
+    other = builders.open_split(settings, "test" if split == "train" else "train")
+    train_source, test_source = (source, other) if split == "train" else (other, source)
+    info = builders.dataset_info(settings, train_source, test_source)
+    if train and len(source) < global_batch_size:
+        raise DataError(
+            f"{settings.name} {split} has {len(source)} examples, fewer than the global batch size "
+            f"{global_batch_size}: no full training batch"
+        )
+    maker = _BatchMaker(
+        settings,
+        source,
+        info,
+        train=train,
+        seed=seed,
+        global_batch_size=global_batch_size,
+        process_index=process_index,
+        process_count=process_count,
+    )
+    return Pipeline(maker, info, split=split, settings=settings)

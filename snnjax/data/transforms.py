@@ -1,0 +1,413 @@
+"""Image augmentations in numpy/Pillow on uint8 images, all driven by an explicit ``np.random.Generator``.
+
+Batch transforms (vectorised) work on uint8 ``[N, H, W, C]``; per-image transforms (AutoAugment,
+RandAugment, ImageNet crops) on uint8 ``[H, W, C]``. Randomness comes only from the generator passed in,
+so a pipeline is deterministic given its seed. Batch transforms are split into *sampling* the random
+parameters (``sample_*``) and *applying* them, so a pipeline can draw the parameters for the whole global
+batch and apply only its host's slice (results then do not depend on the number of hosts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+# Per-channel mean/std of pixels in [0, 1].
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
+MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+# Computed here over the training split (pixels / 255).
+FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
+DIGITS_MEAN, DIGITS_STD = (0.3055,), (0.3759,)
+
+NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "mnist": (MNIST_MEAN, MNIST_STD),
+    "fashion_mnist": (FASHION_MNIST_MEAN, FASHION_MNIST_STD),
+    "digits": (DIGITS_MEAN, DIGITS_STD),
+    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
+    "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
+    "imagenet2012": (IMAGENET_MEAN, IMAGENET_STD),
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Vectorised batch transforms: uint8 [N, H, W, C]
+
+
+def normalize(
+    images: np.ndarray, mean: Sequence[float] | None = None, std: Sequence[float] | None = None
+) -> np.ndarray:
+    """uint8 ``[..., C]`` -> float32 ``(x / 255 - mean) / std`` per channel (just ``x / 255`` if no mean)."""
+    if mean is None:
+        return np.multiply(images, np.float32(1.0 / 255.0), dtype=np.float32)
+    std_a = np.asarray(std, np.float64)
+    scale = (1.0 / (255.0 * std_a)).astype(np.float32)
+    bias = (-np.asarray(mean, np.float64) / std_a).astype(np.float32)
+    x = np.multiply(images, scale, dtype=np.float32)
+    x += bias
+    return x
+
+
+def sample_crop_offsets(rng: np.random.Generator, n: int, padding: int) -> np.ndarray:
+    """Top-left offsets ``[n, 2]`` (int, in ``0..2*padding``) of crops of a zero-padded image."""
+    return rng.integers(0, 2 * padding + 1, size=(n, 2))
+
+
+def crop_with_offsets(
+    images: np.ndarray, offsets: np.ndarray, padding: int, flips: np.ndarray | None = None
+) -> np.ndarray:
+    """Zero-pads ``[N, H, W, C]`` by ``padding`` on each side, then crops ``H x W`` at ``offsets [N, 2]``;
+    also flips ``images[i]`` horizontally where ``flips[i]`` (bool ``[N]``) if given."""
+    n, h, w, c = images.shape
+    if padding == 0:
+        return images if flips is None else flip_where(images, flips)
+    padded = np.zeros((n, h + 2 * padding, w + 2 * padding, c), images.dtype)
+    padded[:, padding : padding + h, padding : padding + w] = images
+    out = np.empty_like(images)
+    for i, (dy, dx) in enumerate(offsets.tolist()):
+        crop = padded[i, dy : dy + h, dx : dx + w]
+        out[i] = crop[:, ::-1] if flips is not None and flips[i] else crop
+    return out
+
+
+def random_crop(images: np.ndarray, rng: np.random.Generator, padding: int) -> np.ndarray:
+    """Random ``H x W`` crop of each zero-padded image: uint8 ``[N, H, W, C]`` -> same shape."""
+    return crop_with_offsets(images, sample_crop_offsets(rng, len(images), padding), padding)
+
+
+def sample_flips(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Bool ``[n]``: which images to flip (probability 1/2 each)."""
+    return rng.random(n) < 0.5
+
+
+def flip_where(images: np.ndarray, flips: np.ndarray) -> np.ndarray:
+    """Horizontally flips ``images[i]`` (``[N, H, W, C]``) where ``flips[i]``."""
+    out = images.copy()
+    out[flips] = images[flips, :, ::-1]
+    return out
+
+
+def random_flip(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Horizontal flip of each image of ``[N, H, W, C]`` with probability 1/2."""
+    return flip_where(images, sample_flips(rng, len(images)))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Per-image ops for AutoAugment / RandAugment: uint8 [H, W, C] and a severity in [0, 1]
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+
+
+def _from_pil(img: Image.Image, channels: int) -> np.ndarray:
+    out = np.asarray(img, dtype=np.uint8)
+    return out[..., None] if channels == 1 else out
+
+
+def _signed(rng: np.random.Generator, value: float) -> float:
+    return value if rng.random() < 0.5 else -value
+
+
+def _affine(image: np.ndarray, coeffs: tuple[float, ...], fill: int) -> np.ndarray:
+    """Applies a PIL affine map (output -> input coordinates) with nearest sampling and constant fill."""
+    img = _to_pil(image)
+    fillcolor = fill if image.shape[-1] == 1 else (fill,) * image.shape[-1]
+    out = img.transform(
+        img.size, Image.Transform.AFFINE, coeffs, Image.Resampling.NEAREST, fillcolor=fillcolor
+    )
+    return _from_pil(out, image.shape[-1])
+
+
+def _identity(image, f, rng, fill):
+    return image
+
+
+def _autocontrast(image, f, rng, fill):
+    return _from_pil(ImageOps.autocontrast(_to_pil(image)), image.shape[-1])
+
+
+def _equalize(image, f, rng, fill):
+    return _from_pil(ImageOps.equalize(_to_pil(image)), image.shape[-1])
+
+
+def _invert(image, f, rng, fill):
+    return 255 - image
+
+
+def _solarize(image, f, rng, fill):
+    threshold = 256 - round(256 * f)  # f=0: no pixel inverted; f=1: all
+    return np.where(image >= threshold, 255 - image, image).astype(np.uint8)
+
+
+def _posterize(image, f, rng, fill):
+    bits = 8 - round(4 * f)  # 8 bits (identity) .. 4 bits
+    mask = np.uint8((0xFF << (8 - bits)) & 0xFF)
+    return image & mask
+
+
+def _enhancer(cls: type) -> Callable:
+    def op(image, f, rng, fill):
+        factor = 1.0 + _signed(rng, 0.9 * f)
+        return _from_pil(cls(_to_pil(image)).enhance(factor), image.shape[-1])
+
+    return op
+
+
+def _rotate(image, f, rng, fill):
+    angle = _signed(rng, 30.0 * f)
+    img = _to_pil(image)
+    fillcolor = fill if image.shape[-1] == 1 else (fill,) * image.shape[-1]
+    return _from_pil(img.rotate(angle, Image.Resampling.NEAREST, fillcolor=fillcolor), image.shape[-1])
+
+
+def _shear_x(image, f, rng, fill):
+    s = _signed(rng, 0.3 * f)
+    cy = (image.shape[0] - 1) / 2
+    return _affine(image, (1.0, s, -s * cy, 0.0, 1.0, 0.0), fill)
+
+
+def _shear_y(image, f, rng, fill):
+    s = _signed(rng, 0.3 * f)
+    cx = (image.shape[1] - 1) / 2
+    return _affine(image, (1.0, 0.0, 0.0, s, 1.0, -s * cx), fill)
+
+
+def _translate_x(image, f, rng, fill):
+    t = _signed(rng, 0.45 * f * image.shape[1])
+    return _affine(image, (1.0, 0.0, t, 0.0, 1.0, 0.0), fill)
+
+
+def _translate_y(image, f, rng, fill):
+    t = _signed(rng, 0.45 * f * image.shape[0])
+    return _affine(image, (1.0, 0.0, 0.0, 0.0, 1.0, t), fill)
+
+
+# name -> op(image uint8 [H, W, C], severity f in [0, 1], rng, fill) -> uint8 [H, W, C]
+OPS: dict[str, Callable[[np.ndarray, float, np.random.Generator, int], np.ndarray]] = {
+    "identity": _identity,
+    "autocontrast": _autocontrast,
+    "equalize": _equalize,
+    "invert": _invert,
+    "rotate": _rotate,
+    "solarize": _solarize,
+    "color": _enhancer(ImageEnhance.Color),
+    "posterize": _posterize,
+    "contrast": _enhancer(ImageEnhance.Contrast),
+    "brightness": _enhancer(ImageEnhance.Brightness),
+    "sharpness": _enhancer(ImageEnhance.Sharpness),
+    "shear_x": _shear_x,
+    "shear_y": _shear_y,
+    "translate_x": _translate_x,
+    "translate_y": _translate_y,
+}
+"""Severity ``f`` in [0, 1] maps to: rotate ±30°·f, shear ±0.3·f, translate ±0.45·f of the size,
+colour/contrast/brightness/sharpness factor 1 ± 0.9·f, solarize threshold 256·(1 - f), posterize
+8 - 4·f bits. Signed ops pick the sign at random. Geometric ops fill with ``fill``."""
+
+RANDAUGMENT_OPS = (
+    "identity", "autocontrast", "equalize", "rotate", "solarize", "color", "posterize",
+    "contrast", "brightness", "sharpness", "shear_x", "shear_y", "translate_x", "translate_y",
+)  # fmt: skip
+
+
+def apply_op(
+    image: np.ndarray, name: str, severity: float, rng: np.random.Generator, fill: int = 0
+) -> np.ndarray:
+    """Applies op ``name`` of :data:`OPS` with ``severity`` in [0, 1] to uint8 ``[H, W, C]``."""
+    return OPS[name](image, float(np.clip(severity, 0.0, 1.0)), rng, fill)
+
+
+# ----------------------------------------------------------------------------------------------------
+# AutoAugment (CIFAR-10 policy of Cubuk et al., 2019) and RandAugment (Cubuk et al., 2020)
+
+# 25 sub-policies, each two (op, probability, magnitude bin 0..9) steps.
+CIFAR10_POLICY: tuple[tuple[tuple[str, float, int], tuple[str, float, int]], ...] = (
+    (("invert", 0.1, 7), ("contrast", 0.2, 6)),
+    (("rotate", 0.7, 2), ("translate_x", 0.3, 9)),
+    (("sharpness", 0.8, 1), ("sharpness", 0.9, 3)),
+    (("shear_y", 0.5, 8), ("translate_y", 0.7, 9)),
+    (("autocontrast", 0.5, 8), ("equalize", 0.9, 2)),
+    (("shear_y", 0.2, 7), ("posterize", 0.3, 7)),
+    (("color", 0.4, 3), ("brightness", 0.6, 7)),
+    (("sharpness", 0.3, 9), ("brightness", 0.7, 9)),
+    (("equalize", 0.6, 5), ("equalize", 0.5, 1)),
+    (("contrast", 0.6, 7), ("sharpness", 0.6, 5)),
+    (("color", 0.7, 7), ("translate_x", 0.5, 8)),
+    (("equalize", 0.3, 7), ("autocontrast", 0.4, 8)),
+    (("translate_y", 0.4, 3), ("sharpness", 0.2, 6)),
+    (("brightness", 0.9, 6), ("color", 0.2, 8)),
+    (("solarize", 0.5, 2), ("invert", 0.0, 3)),
+    (("equalize", 0.2, 0), ("autocontrast", 0.6, 0)),
+    (("equalize", 0.2, 8), ("equalize", 0.6, 4)),
+    (("color", 0.9, 9), ("equalize", 0.6, 6)),
+    (("autocontrast", 0.8, 4), ("solarize", 0.2, 8)),
+    (("brightness", 0.1, 3), ("color", 0.7, 0)),
+    (("solarize", 0.4, 5), ("autocontrast", 0.9, 3)),
+    (("translate_y", 0.9, 9), ("translate_y", 0.7, 9)),
+    (("autocontrast", 0.9, 2), ("solarize", 0.8, 3)),
+    (("equalize", 0.8, 8), ("invert", 0.1, 3)),
+    (("translate_y", 0.7, 9), ("autocontrast", 0.9, 1)),
+)
+AUTOAUGMENT_POLICIES = {"cifar10": CIFAR10_POLICY}
+
+
+@dataclasses.dataclass(frozen=True)
+class AutoAugment:
+    """AutoAugment: one random sub-policy per image; each of its two ops fires with its probability.
+
+    Magnitude bin ``m`` (0..9) is severity ``m / 9`` (see :data:`OPS`).
+    """
+
+    policy: str = "cifar10"
+    fill: int = 0
+
+    def __post_init__(self) -> None:
+        if self.policy not in AUTOAUGMENT_POLICIES:
+            raise ValueError(
+                f"unknown AutoAugment policy {self.policy!r}: known {tuple(AUTOAUGMENT_POLICIES)}"
+            )
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """uint8 ``[H, W, C]`` -> uint8 ``[H, W, C]``."""
+        table = AUTOAUGMENT_POLICIES[self.policy]
+        for name, prob, magnitude in table[rng.integers(len(table))]:
+            if rng.random() < prob:
+                image = apply_op(image, name, magnitude / 9.0, rng, self.fill)
+        return image
+
+
+@dataclasses.dataclass(frozen=True)
+class RandAugment:
+    """RandAugment: ``num_ops`` ops drawn uniformly from :data:`RANDAUGMENT_OPS`, each applied with
+    probability ``prob`` at magnitude ``M ~ N(magnitude, magnitude_std)`` clipped to
+    ``[0, max_magnitude]`` (severity ``M / max_magnitude``; ``magnitude_std=inf`` draws ``U(0, M)``).
+    """
+
+    num_ops: int = 2
+    magnitude: float = 9.0
+    magnitude_std: float = 0.0
+    max_magnitude: float = 10.0
+    prob: float = 0.5
+    fill: int = 0
+
+    @classmethod
+    def from_string(cls, spec: str, fill: int = 0) -> RandAugment:
+        """Parses timm-style ``'rand-m7-n1-mstd0.5'`` (keys m, n, mstd, mmax, p; ``inc1`` accepted as
+        a no-op since every op here grows in severity with the magnitude)."""
+        parts = spec.split("-")
+        if parts[0] != "rand":
+            raise ValueError(f"RandAugment spec {spec!r} must start with 'rand-', e.g. 'rand-m7-n1-mstd0.5'")
+        kwargs: dict[str, float] = {}
+        keys = {
+            "m": "magnitude",
+            "n": "num_ops",
+            "mstd": "magnitude_std",
+            "mmax": "max_magnitude",
+            "p": "prob",
+        }
+        for part in parts[1:]:
+            match = re.fullmatch(r"([a-z]+)([0-9.]+|inf)", part)
+            if match is None or (match.group(1) not in keys and match.group(1) != "inc"):
+                raise ValueError(
+                    f"bad RandAugment spec item {part!r} in {spec!r}: known keys {sorted(keys)}, inc"
+                )
+            if match.group(1) in keys:
+                kwargs[keys[match.group(1)]] = float(match.group(2))
+        if "num_ops" in kwargs:
+            kwargs["num_ops"] = int(kwargs["num_ops"])
+        return cls(**kwargs, fill=fill)
+
+    def _severity(self, rng: np.random.Generator) -> float:
+        m = self.magnitude
+        if math.isinf(self.magnitude_std):
+            m = rng.uniform(0.0, m)
+        elif self.magnitude_std > 0:
+            m = rng.normal(m, self.magnitude_std)
+        return float(np.clip(m, 0.0, self.max_magnitude)) / self.max_magnitude
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """uint8 ``[H, W, C]`` -> uint8 ``[H, W, C]``."""
+        for i in rng.integers(len(RANDAUGMENT_OPS), size=self.num_ops):
+            if rng.random() < self.prob:
+                image = apply_op(image, RANDAUGMENT_OPS[i], self._severity(rng), rng, self.fill)
+        return image
+
+
+def apply_per_image(
+    images: np.ndarray, seeds: np.ndarray, fn: Callable[[np.ndarray, np.random.Generator], np.ndarray]
+) -> np.ndarray:
+    """Applies ``fn(image, rng)`` to each image of uint8 ``[N, H, W, C]``, ``rng`` seeded by ``seeds[i]``."""
+    out = np.empty_like(images)
+    for i, (image, seed) in enumerate(zip(images, seeds, strict=True)):
+        out[i] = fn(image, np.random.default_rng(int(seed)))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# ImageNet crops: uint8 [H, W, C] of any size -> [size, size, C]
+
+
+def _resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    img = _to_pil(image).resize((width, height), Image.Resampling.BILINEAR)
+    return _from_pil(img, image.shape[-1])
+
+
+def sample_resized_crop_box(
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    attempts: int = 10,
+) -> tuple[int, int, int, int]:
+    """Inception-style crop box ``(top, left, h, w)``: area fraction in ``scale``, aspect ratio (w/h,
+    log-uniform) in ``ratio``; after ``attempts`` failures, the largest centred box within ``ratio``."""
+    area = height * width
+    log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(attempts):
+        target = area * rng.uniform(*scale)
+        aspect = math.exp(rng.uniform(*log_ratio))
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            return int(rng.integers(0, height - h + 1)), int(rng.integers(0, width - w + 1)), h, w
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        w, h = width, round(width / ratio[0])
+    elif in_ratio > ratio[1]:
+        h, w = height, round(height * ratio[1])
+    else:
+        h, w = height, width
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def random_resized_crop(
+    image: np.ndarray, rng: np.random.Generator, size: int = 224, flip: bool = True
+) -> np.ndarray:
+    """ImageNet training crop: random-resized crop (:func:`sample_resized_crop_box`) to
+    ``size x size`` (bilinear) and, if ``flip``, a horizontal flip with probability 1/2.
+    uint8 ``[H, W, C]`` -> uint8 ``[size, size, C]``."""
+    top, left, h, w = sample_resized_crop_box(rng, image.shape[0], image.shape[1])
+    out = _resize(image[top : top + h, left : left + w], size, size)
+    if flip and rng.random() < 0.5:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)
+
+
+def resize_center_crop(image: np.ndarray, size: int = 224, resize: int | None = None) -> np.ndarray:
+    """ImageNet evaluation crop: resize the shorter side to ``resize`` (default ``round(size / 0.875)``,
+    256 for 224), then centre-crop ``size x size``. uint8 ``[H, W, C]`` -> uint8 ``[size, size, C]``."""
+    resize = resize or round(size / 0.875)
+    h, w = image.shape[:2]
+    scale = resize / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    out = _resize(image, nh, nw)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    return np.ascontiguousarray(out[top : top + size, left : left + size])

@@ -1,0 +1,165 @@
+"""SNN basic task models (SEEDS.md 4): snnTorch-style MLP, a direct-coded conv SNN, and the
+"Nat. Commun. 2022" hybrid-plasticity neuron in its as-coded and intended forms.
+
+Every model maps static images ``[B, H, W, C]`` (or event frames ``[T, B, H, W, C]``) to time-major
+outputs ``[T, B, classes]``: output spikes (for the count loss) or per-step logits.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+from jax import Array
+
+from snnjax import layers
+from snnjax import surrogate as sg
+from snnjax.models.common import Encoder, spiking_neuron
+
+
+def _uniform_decay(key: Array, shape: tuple[int, ...]) -> Array:
+    """snnTorch's per-neuron learnable beta, initialised ``U[0, 1)``."""
+    return jax.random.uniform(key, shape, jnp.float32)
+
+
+class SpikingMLP(nnx.Module):
+    """``in -> [Linear -> LIF] * len(hidden) -> Linear -> LIF`` (snnTorch ``spiking/neuron.py``).
+
+    With ``readout='spikes'`` the last layer is spiking and the model returns output spikes
+    ``[T, B, classes]``; with ``'logits'`` it returns the last Linear's per-step currents.
+    ``per_neuron_output_decay`` gives the output layer one learnable decay per class initialised
+    ``U[0, 1)`` (snnTorch's ``beta2``).
+    """
+
+    def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int, input_shape, *, rngs: nnx.Rngs):
+        self.encoder = Encoder(cfg.encoding, cfg.num_steps, rngs=rngs)
+        self.readout = cfg.readout
+        sizes = [math.prod(input_shape), *cfg.hidden]
+        self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)])
+        self.hidden_neurons = nnx.List(
+            [spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat) for _ in cfg.hidden]
+        )
+        self.out = nnx.Linear(sizes[-1], num_classes, rngs=rngs)
+        if self.readout == "spikes":
+            per_neuron = cfg.per_neuron_output_decay
+            self.out_neuron = spiking_neuron(
+                cfg.neuron,
+                rngs=rngs,
+                remat=cfg.remat,
+                decay_shape=(num_classes,) if per_neuron else (),
+                decay_init=_uniform_decay if per_neuron else None,
+            )
+
+    def __call__(self, x: Array) -> Array:
+        s = self.encoder(x)  # [T, B, H, W, C]
+        s = s.reshape((*s.shape[:2], -1))
+        for linear, neuron in zip(self.hidden, self.hidden_neurons, strict=True):
+            s = neuron(linear(s))
+        out = self.out(s)
+        return self.out_neuron(out) if self.readout == "spikes" else out
+
+
+class SpikingConvNet(nnx.Module):
+    """Direct-coded conv SNN: ``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> Linear``.
+
+    Convs, BN and pooling run on the time-folded batch ``[T * B, H, W, C]``; only the neurons scan over
+    time. Returns per-step logits ``[T, B, classes]`` (or output spikes with ``readout='spikes'``).
+    """
+
+    def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int, input_shape, *, rngs: nnx.Rngs):
+        self.encoder = Encoder(cfg.encoding, cfg.num_steps, rngs=rngs)
+        self.readout = cfg.readout
+        h, w, c = input_shape
+        convs, norms, neurons_ = [], [], []
+        for width in cfg.channels:
+            convs.append(nnx.Conv(c, width, (3, 3), padding="SAME", use_bias=False, rngs=rngs))
+            norms.append(layers.batch_norm(width, rngs=rngs))
+            neurons_.append(spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat))
+            c, h, w = width, h // 2, w // 2
+        self.convs, self.norms, self.neurons = nnx.List(convs), nnx.List(norms), nnx.List(neurons_)
+        self.dropout = layers.VariationalDropout(cfg.dropout, rngs=rngs)
+        self.out = nnx.Linear(h * w * c, num_classes, rngs=rngs)
+        if self.readout == "spikes":
+            self.out_neuron = spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat)
+
+    def __call__(self, x: Array) -> Array:
+        s = self.encoder(x)  # [T, B, H, W, C]
+        t = s.shape[0]
+        for conv, norm, neuron in zip(self.convs, self.norms, self.neurons, strict=True):
+            s = neuron(layers.unfold(norm(conv(layers.fold(s))), t))
+            s = layers.time_folded(max_pool_2x2, s)
+        s = self.dropout(s.reshape((*s.shape[:2], -1)))
+        out = self.out(s)
+        return self.out_neuron(out) if self.readout == "spikes" else out
+
+
+def max_pool_2x2(x: Array) -> Array:
+    """2x2 max-pool, stride 2, on ``[N, H, W, C]`` as reshape + max (cheaper to differentiate on CPU
+    than ``reduce_window``); odd trailing rows/columns are dropped, as in PyTorch."""
+    n, h, w, c = x.shape
+    x = x[:, : h // 2 * 2, : w // 2 * 2]
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+class HybridPlasticityNet(nnx.Module):
+    """The single-layer "Nat. Commun. 2022" hybrid global/local-plasticity network (SEEDS.md 4.2).
+
+    Per step ``m`` with direct-coded input ``x`` (flattened image), ``k = dt / tau_u``:
+      ``u <- (1 - s)(1 - k) u + k (ReLU(W x + b) exp(-m / tau_w) + alpha * P x)``
+      ``P <- P exp(-dt / tau_w) + eta (H(u) + beta) x^T``
+      ``s <- H(u - v_th)``, both Heavisides with a fast-sigmoid surrogate.
+    ``variant='as_coded'`` reproduces the repository's behaviour: membrane and spike are zeroed after
+    every step (``reset()`` inside the time loop) and ``alpha, eta, beta`` are not registered
+    parameters, so they stay 0 and the plasticity path is inert; only ``W, b`` train.
+    ``variant='intended'`` carries ``u, s`` over time and learns ``alpha, eta, beta`` (scalars); the
+    Hebbian trace ``P`` is per sample and starts at 0 for each input (the original kept one trace
+    shared by the batch across batches). Returns output spikes ``[T, B, classes]``.
+    """
+
+    def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int, input_shape, *, rngs: nnx.Rngs):
+        if cfg.variant not in ("as_coded", "intended"):
+            raise ValueError(f"unknown variant {cfg.variant!r}; use 'as_coded' or 'intended'")
+        self.variant = cfg.variant
+        self.num_steps = cfg.num_steps
+        self.tau_u, self.tau_w, self.dt, self.v_th = cfg.tau_u, cfg.tau_w, 1.0, cfg.neuron.v_th
+        self.surrogate = sg.FastSigmoid(cfg.neuron.surrogate_param)
+        self.linear = nnx.Linear(math.prod(input_shape), num_classes, rngs=rngs)
+        if self.variant == "intended":
+            self.alpha = nnx.Param(jnp.zeros((), jnp.float32))
+            self.eta = nnx.Param(jnp.zeros((), jnp.float32))
+            self.beta = nnx.Param(jnp.zeros((), jnp.float32))
+
+    def __call__(self, x: Array) -> Array:
+        x = x.reshape(x.shape[0], -1)
+        drive = jax.nn.relu(self.linear(x))  # [B, classes]
+        k = self.dt / self.tau_u
+        m = jnp.arange(self.num_steps, dtype=x.dtype)
+        decay_in = jnp.exp(-m / self.tau_w)
+        if self.variant == "as_coded":
+            u = k * drive[None] * decay_in[:, None, None]  # memoryless: state zeroed every step
+            spikes = sg.spike(u - self.v_th, self.surrogate)
+        else:
+            alpha, eta, beta = self.alpha[...], self.eta[...], self.beta[...]
+            p_decay = math.exp(-self.dt / self.tau_w)
+
+            def step(carry, d):
+                u, s, trace = carry  # [B, C], [B, C], [B, C, D]
+                u = (1 - s) * (1 - k) * u + k * (drive * d + alpha * jnp.einsum("bcd,bd->bc", trace, x))
+                hebb = sg.spike(u, self.surrogate) + beta
+                trace = trace * p_decay + eta * hebb[:, :, None] * x[:, None, :]
+                s = sg.spike(u - self.v_th, self.surrogate)
+                return (u, s, trace), s
+
+            b, c = drive.shape
+            init = (
+                jnp.zeros((b, c), x.dtype),
+                jnp.zeros((b, c), x.dtype),
+                jnp.zeros((b, c, x.shape[1]), x.dtype),
+            )
+            _, spikes = jax.lax.scan(step, init, decay_in)
+        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(spikes.astype(jnp.float32)))
+        return spikes

@@ -1,0 +1,126 @@
+"""The jitted, data-parallel train and eval steps.
+
+The model and optimizer are split into a static graph definition and a state pytree once; the steps are
+pure ``jax.jit`` functions of ``(state, batch, key)``. Under a ``Mesh`` with a ``data`` axis the batch
+is sharded across devices and the state replicated: XLA inserts the gradient all-reduce, and BatchNorm
+statistics are computed over the global batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+from jax import Array
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from snnjax import losses
+from snnjax.errors import ConfigError
+
+LossFn = Callable[[Array, Array], Array]
+RNG_STREAMS = ("noise", "dropout", "encoding")
+
+
+def loss_config(**overrides) -> ml_collections.ConfigDict:
+    """The ``loss`` config section with its defaults."""
+    cfg = ml_collections.ConfigDict(
+        dict(
+            name="mean_ce",  # mean_ce | tet | count_mse
+            label_smoothing=0.0,
+            tet_lambda=0.0,
+            tet_phi=1.0,
+            correct_rate=0.8,
+            incorrect_rate=0.2,
+        )
+    )
+    cfg.update(overrides)
+    return cfg
+
+
+def make_loss(cfg: ml_collections.ConfigDict) -> LossFn:
+    """``loss(outputs [T, B, C], labels [B] or [B, C]) -> scalar`` for ``config.loss``."""
+    if cfg.name == "mean_ce":
+        return lambda out, y: losses.mean_time_ce(out, y, cfg.label_smoothing)
+    if cfg.name == "tet":
+        return lambda out, y: losses.tet_loss(out, y, cfg.tet_lambda, cfg.tet_phi, cfg.label_smoothing)
+    if cfg.name == "count_mse":
+        return lambda out, y: losses.spike_count_mse(out, y, cfg.correct_rate, cfg.incorrect_rate)
+    raise ConfigError(f"unknown loss {cfg.name!r}; choose one of {sorted(losses.LOSSES)}")
+
+
+def reseed(model: nnx.Module, key: Array) -> None:
+    """Gives every random stream of the model (neuron noise, dropout, rate coding) a key derived from
+    ``key``, so randomness is a function of (seed, step) and a resumed run repeats it exactly."""
+    keys = jax.random.split(key, len(RNG_STREAMS))
+    nnx.reseed(model, **dict(zip(RNG_STREAMS, keys, strict=True)))
+
+
+def pop_firing_rate(model: nnx.Module) -> Array:
+    """Mean of the firing rates the model's neurons recorded in this call (0 if none)."""
+    rates = jax.tree.leaves(nnx.pop(model, nnx.Intermediate))
+    return jnp.mean(jnp.stack(rates)) if rates else jnp.zeros((), jnp.float32)
+
+
+class Steps:
+    """Compiled train/eval steps for one model + optimizer.
+
+    Attributes:
+      state: the current training state (a pytree, replicated over the mesh).
+    """
+
+    def __init__(self, model: nnx.Module, optimizer: nnx.Optimizer, loss_fn: LossFn, mesh: Mesh):
+        self.mesh = mesh
+        self.replicated = NamedSharding(mesh, PartitionSpec())
+        self.batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
+        model.train()
+        self.train_def, self.rng_state, state = nnx.split((model, optimizer), nnx.RngState, ...)
+        model.eval()
+        self.eval_def = nnx.split((model, optimizer), nnx.RngState, ...)[0]
+        self.state = jax.device_put(state, self.replicated)
+        self.loss_fn = loss_fn
+        self.train_step = jax.jit(self._train_step, donate_argnums=0, out_shardings=(self.replicated, None))
+        self.eval_step = jax.jit(self._eval_step)
+
+    def _train_step(self, state: Any, batch: dict, key: Array) -> tuple[Any, dict]:
+        model, optimizer = nnx.merge(self.train_def, self.rng_state, state)
+        reseed(model, key)
+
+        def loss_of(model):
+            out = model(batch["image"])
+            return self.loss_fn(out, batch["label"]), out
+
+        (loss, out), grads = nnx.value_and_grad(loss_of, has_aux=True)(model)
+        rate = pop_firing_rate(model)
+        optimizer.update(model, grads)
+        metrics = {"loss": loss, "accuracy": losses.accuracy(out, batch["label"]), "firing_rate": rate}
+        return nnx.state((model, optimizer), nnx.Not(nnx.RngState)), metrics
+
+    def _eval_step(self, state: Any, batch: dict, key: Array) -> dict:
+        model, _ = nnx.merge(self.eval_def, self.rng_state, state)
+        reseed(model, key)
+        out = model(batch["image"])
+        rate = pop_firing_rate(model)
+        mask = batch["mask"].astype(jnp.float32)
+        labels = batch["label"]
+        correct = (out.sum(0).argmax(-1) == labels).astype(jnp.float32)
+        per_example = jax.vmap(lambda o, y: self.loss_fn(o[:, None], y[None]), in_axes=(1, 0))(out, labels)
+        return {
+            "correct": jnp.sum(correct * mask),
+            "loss": jnp.sum(per_example * mask),
+            "count": jnp.sum(mask),
+            "firing_rate": rate * jnp.sum(mask),
+        }
+
+    def model(self, train: bool = False) -> nnx.Module:
+        """The model with the current state merged in (for summaries and analysis)."""
+        return nnx.merge(self.train_def if train else self.eval_def, self.rng_state, self.state)[0]
+
+    def shard_batch(self, local_batch: dict) -> dict:
+        """Assembles this host's slice of the global batch into globally sharded arrays."""
+        return {
+            k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in local_batch.items()
+        }

@@ -1,0 +1,59 @@
+"""Data parallelism: the same config on 8 simulated CPU devices gives the single-device losses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from tests.train.conftest import REPO
+
+SCRIPT = """
+import json, sys
+sys.path.insert(0, {repo!r})
+import jax
+from ml_collections import config_flags
+from snnjax.train.loop import Run
+config = config_flags.config_flags._LoadConfigModule('c', 'configs/quickstart.py').get_config()
+config.train.batch_size = 64
+config.train.eval_batch_size = 360
+run = Run(config)
+it = iter(run.train_data)
+losses = []
+for step in range(6):
+    batch = run.steps.shard_batch(next(it))
+    run.steps.state, metrics = run.steps.train_step(run.steps.state, batch, run.step_key(step))
+    losses.append(float(metrics['loss']))
+sharding = batch['image'].sharding
+print(json.dumps({{'devices': jax.device_count(), 'losses': losses,
+                  'shards': len(sharding.device_set), 'accuracy': run.evaluate()['test_accuracy']}}))
+"""
+
+
+def _run(devices: int) -> dict:
+    env = {
+        **os.environ,
+        "JAX_PLATFORMS": "cpu",
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", SCRIPT.format(repo=str(REPO))],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_eight_devices_match_one_device():
+    one, eight = _run(1), _run(8)
+    assert one["devices"] == 1 and eight["devices"] == 8
+    assert eight["shards"] == 8  # the batch really is split 8 ways
+    np.testing.assert_allclose(eight["losses"], one["losses"], rtol=2e-5, atol=1e-6)
+    assert abs(eight["accuracy"] - one["accuracy"]) <= 1 / 360 + 1e-9
