@@ -25,5 +25,5 @@ def get_config(coding: str = "direct"):
     config.model.neuron.update(type="lif", decay=0.5, v_th=1.0, reset="hard", surrogate="triangle")
     config.loss.update(name="mean_ce")
     config.optim.update(name="adam", learning_rate=1e-3, schedule="cosine")
-    config.train.update(batch_size=64, eval_batch_size=500, num_epochs=6, log_every=50)
+    config.train.update(batch_size=64, eval_batch_size=500, num_epochs=5, log_every=50)
     return config

@@ -4,7 +4,8 @@
 detached; threshold 1; fast-sigmoid surrogate slope 25), learnable decays (hidden: one scalar beta
 initialised 0.9; output: one beta per class initialised U[0, 1)), pixels in [0, 1], T=25 (the seed's
 comment; its code uses 100), spike-count MSE loss (correct 0.8, incorrect 0.2), Adam 2e-3, batch 128.
-The seed trains one epoch and reports no number; we train 5.
+The seed trains one epoch at a constant rate and reports no number; we train 10 with cosine decay
+(measured: 97.23% MNIST test accuracy, see README).
 
 ``--config configs/basic_mnist_mlp.py:poisson`` feeds Bernoulli/Poisson spikes (rate coding) instead
 of the analog image (the seed's README promises it; its code has none).
@@ -35,6 +36,6 @@ def get_config(coding: str = "direct"):
         learnable_decay=True,
     )
     config.loss.update(name="count_mse", correct_rate=0.8, incorrect_rate=0.2)
-    config.optim.update(name="adam", learning_rate=2e-3, b1=0.9, b2=0.999)
-    config.train.update(batch_size=128, eval_batch_size=500, num_epochs=5, log_every=50)
+    config.optim.update(name="adam", learning_rate=2e-3, b1=0.9, b2=0.999, schedule="cosine")
+    config.train.update(batch_size=128, eval_batch_size=500, num_epochs=10, log_every=50)
     return config

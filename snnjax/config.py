@@ -32,6 +32,23 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
     return cfg
 
 
+def mix_config(**overrides) -> ml_collections.ConfigDict:
+    """The ``mix`` section: an on-device mix regulariser applied to each training batch."""
+    cfg = ml_collections.ConfigDict(
+        dict(
+            name="none",  # none | mixup | cutmix | mixup_cutmix | spikingmix
+            prob=1.0,  # probability that a batch is mixed (the per-batch coin)
+            per_epoch_coin=False,  # GAC seed option: one coin per epoch instead of per batch
+            mixup_alpha=0.8,  # Beta(alpha, alpha) of Mixup's ratio
+            cutmix_alpha=1.0,  # Beta(alpha, alpha) of CutMix's box area
+            switch_prob=0.5,  # mixup_cutmix: probability of CutMix instead of Mixup (timm)
+            label_smoothing=0.0,  # applied to the mixed soft labels
+        )
+    )
+    cfg.update(overrides)
+    return cfg
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Every section with its defaults; ``model`` holds only the keys all models share."""
     return ml_collections.ConfigDict(
@@ -47,6 +64,7 @@ def base_config() -> ml_collections.ConfigDict:
             ),
             loss=loss_config(),
             optim=optim_config(),
+            mix=mix_config(),
             train=train_config(),
         )
     )

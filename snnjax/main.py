@@ -1,8 +1,8 @@
 """Command line: ``python -m snnjax.main --config configs/X.py --workdir DIR [--mode=...]``.
 
 Modes: ``train`` (default; resumes from the workdir), ``eval`` (restore a checkpoint and evaluate),
-``summary`` (parameter table). All logic lives in the library; errors in the user's input end in one
-line on stderr and exit status 1.
+``summary`` (parameter table), and the analyses of a trained workdir in ``ANALYSES``. All logic lives
+in the library; errors in the user's input end in one line on stderr and exit status 1.
 """
 
 from __future__ import annotations
@@ -15,12 +15,15 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+# --mode name -> module of snnjax.analysis whose ``run_mode(config, workdir, checkpoint) -> dict`` it calls
+ANALYSES = {"energy": "snnjax.analysis.energy", "robustness": "snnjax.analysis.robustness"}
+
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file(
     "config", None, "Experiment config file (configs/*.py[:arg]).", lock_config=True
 )
 flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, results.")
-flags.DEFINE_enum("mode", "train", ["train", "eval", "summary"], "What to do.")
+flags.DEFINE_enum("mode", "train", ["train", "eval", "summary", *ANALYSES], "What to do.")
 flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Checkpoint to restore in eval mode.")
 flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host runs).")
 flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (else auto-detected).")
@@ -44,8 +47,12 @@ def run(config, workdir: str | None, mode: str, checkpoint: str = "latest") -> i
         return 1
     if mode == "train":
         results = loop.train_and_evaluate(config, workdir)
-    else:
+    elif mode == "eval":
         results = loop.evaluate_workdir(config, workdir, checkpoint)
+    else:
+        import importlib
+
+        results = importlib.import_module(ANALYSES[mode]).run_mode(config, workdir, checkpoint)
     print(json.dumps(results, indent=2, sort_keys=True))
     return 0
 

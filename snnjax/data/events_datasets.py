@@ -148,9 +148,7 @@ def cached_frames(
     path = Path(path)
     reader_options = dict(reader_options or {})
     file = (
-        None
-        if cache_dir is None
-        else _cache_file(path, cache_dir, time_range, reader_options, frame_options)
+        None if cache_dir is None else _cache_file(path, cache_dir, time_range, reader_options, frame_options)
     )
 
     def compute() -> np.ndarray:
@@ -250,10 +248,7 @@ def _load_files(
     reader_options: dict[str, Any] | None,
     frame_options: dict[str, Any],
 ) -> tuple[np.ndarray, np.ndarray]:
-    frames = [
-        cached_frames(p, cache_dir, reader_options=reader_options, **frame_options)
-        for p, _ in items
-    ]
+    frames = [cached_frames(p, cache_dir, reader_options=reader_options, **frame_options) for p, _ in items]
     return _stack(frames, [label for _, label in items])
 
 
@@ -322,9 +317,7 @@ def load_dvs_gesture(
 
         for label, t0, t1 in rows.tolist():
             file = (
-                None
-                if cache_dir is None
-                else _cache_file(aedat, cache_dir, (t0, t1), reader_options, opts)
+                None if cache_dir is None else _cache_file(aedat, cache_dir, (t0, t1), reader_options, opts)
             )
             compute = lambda t0=t0, t1=t1, a=aedat: _integrate(segment(t0, t1), a, opts)
             frames.append(_cached(file, compute))

@@ -43,9 +43,7 @@ def _validate(events: np.ndarray, sensor_size: tuple[int, int]) -> None:
         raise ValueError("event polarity must be 0 or 1")
 
 
-def denoise_events(
-    events: np.ndarray, sensor_size: tuple[int, int], filter_time: float
-) -> np.ndarray:
+def denoise_events(events: np.ndarray, sensor_size: tuple[int, int], filter_time: float) -> np.ndarray:
     """Drop events without a recent neighbour (vectorised, any polarity).
 
     An event at ``(x, y, t)`` is kept iff an *earlier* event (earlier in array order) at one of
@@ -126,9 +124,7 @@ def _bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
     return m
 
 
-def resize_frames(
-    frames: np.ndarray, size: tuple[int, int], mode: ResizeMode = "area"
-) -> np.ndarray:
+def resize_frames(frames: np.ndarray, size: tuple[int, int], mode: ResizeMode = "area") -> np.ndarray:
     """Resize count frames ``[..., H, W, C]`` to ``[..., h, w, C]`` float32, ``size = (w, h)``.
 
     ``"area"`` (default): each output pixel is the mean of the input pixels its footprint

@@ -315,8 +315,7 @@ def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
         if esize <= 0 or enum < 0:
             raise _fail(
                 path,
-                f"corrupt packet header at byte {pos - hsize} "
-                f"(eventSize={esize}, eventNumber={enum})",
+                f"corrupt packet header at byte {pos - hsize} (eventSize={esize}, eventNumber={enum})",
             )
         nb = esize * enum
         if pos + nb > n:

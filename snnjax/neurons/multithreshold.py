@@ -129,6 +129,7 @@ def dual_threshold_step(state: MultiState, x: Array, p: DualThresholdLIF) -> tup
     h = _charge(v, x, p.tau0).astype(v.dtype)
     thresholds, amplitudes = p.resolved()
     value = sum(a * sg.heaviside(h - th) for th, a in zip(thresholds, amplitudes, strict=True))
-    out = sg.straight_through(value.astype(h.dtype), h - max(thresholds), p.surrogate)
+    top = jnp.max(jnp.asarray(thresholds, h.dtype))  # jnp: thresholds may be traced (learnable tau0)
+    out = sg.straight_through(value.astype(h.dtype), h - top, p.surrogate)
     r = jax.lax.stop_gradient(out) if p.detach_reset else out
     return MultiState(((1.0 - r) * h,)), out

@@ -49,7 +49,9 @@ class GaussianNoise(Noise):
         return self.mu + self.sigma * jax.random.normal(key, shape, dtype)
 
     def cdf(self, v):
-        return jax.scipy.stats.norm.cdf(v, self.mu, self.sigma).astype(v.dtype)
+        # jax's ndtr accepts only float32/64: evaluate bf16/f16 membranes in float32
+        vf = v.astype(jnp.promote_types(v.dtype, jnp.float32))
+        return jax.scipy.stats.norm.cdf(vf, self.mu, self.sigma).astype(v.dtype)
 
     def pdf(self, v):
         z = (v - self.mu) / self.sigma

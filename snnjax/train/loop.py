@@ -30,8 +30,12 @@ EVAL_KEY_OFFSET = 1 << 30  # eval keys are folded from seed + this, disjoint fro
 
 
 def make_mesh() -> jax.sharding.Mesh:
-    """A 1-D mesh named ``data`` over every device of every host."""
-    return jax.make_mesh((jax.device_count(),), ("data",))
+    """A 1-D mesh named ``data`` over every device of every host.
+
+    Auto axis type: XLA propagates the batch sharding through reshapes such as folding time into the
+    batch (``[T, B@data] -> [T*B]``), which explicit sharding would reject.
+    """
+    return jax.make_mesh((jax.device_count(),), ("data",), axis_types=(jax.sharding.AxisType.Auto,))
 
 
 def check_batch_size(batch_size: int, what: str = "config.train.batch_size"):
@@ -40,6 +44,15 @@ def check_batch_size(batch_size: int, what: str = "config.train.batch_size"):
         raise ConfigError(
             f"{what}={batch_size} is not divisible by the {n} devices: choose a multiple of {n}"
         )
+
+
+def make_batch_transform(config: ml_collections.ConfigDict, run: Run):
+    """The on-device mix regulariser of ``config.mix`` (Mixup / CutMix / Spiking-Mix), or None."""
+    if config.mix.name == "none":
+        return None
+    from snnjax import augment
+
+    return augment.make_mix(config.mix, run.info.num_classes, run.steps_per_epoch)
 
 
 class Run:
@@ -81,7 +94,9 @@ class Run:
         tx, self.schedule = make_optimizer(config.optim, self.total_steps, steps_per_epoch)
         optimizer = nnx.Optimizer(self.model, tx, wrt=nnx.Param)
         self.mesh = make_mesh()
-        self.steps = Steps(self.model, optimizer, make_loss(config.loss), self.mesh)
+        self.steps = Steps(
+            self.model, optimizer, make_loss(config.loss), self.mesh, make_batch_transform(config, self)
+        )
         self.base_key = jax.random.key(config.seed)
 
     def step_key(self, step: int) -> jax.Array:
@@ -154,16 +169,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                 f"{where}. Lower config.optim.learning_rate or enable config.optim.grad_clip"
             )
         lr = float(run.schedule(step))
+        loss, accuracy = means.pop("loss"), means.pop("accuracy")
         log.write(
-            {
-                "step": step,
-                "train_loss": means["loss"],
-                "train_accuracy": means["accuracy"],
-                "firing_rate": means["firing_rate"],
-                "learning_rate": lr,
-            }
+            {"step": step, "train_loss": loss, "train_accuracy": accuracy, **means, "learning_rate": lr}
         )
-        bar.set_postfix(loss=f"{means['loss']:.4f}", acc=f"{means['accuracy']:.3f}")
+        bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
 
     evaluation: dict[str, float] = {}
     for step in range(start, run.total_steps):
@@ -263,5 +273,6 @@ def model_for_summary(config: ml_collections.ConfigDict) -> nnx.Module:
     elif name in DATASET_SHAPES:
         num_classes, shape = DATASET_SHAPES[name]
     else:
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {sorted([*DATASET_SHAPES, 'imagenet2012'])}")
+        known = sorted([*DATASET_SHAPES, "imagenet2012"])
+        raise ConfigError(f"unknown dataset {name!r}; choose one of {known}")
     return models.create(config.model, num_classes, shape, rngs=nnx.Rngs(config.seed))

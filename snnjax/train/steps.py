@@ -22,6 +22,8 @@ from snnjax import losses
 from snnjax.errors import ConfigError
 
 LossFn = Callable[[Array, Array], Array]
+# (batch, key, step) -> batch, applied on device inside the jitted train step (e.g. CutMix)
+BatchTransform = Callable[[dict, Array, Array], dict]
 RNG_STREAMS = ("noise", "dropout", "encoding")
 
 
@@ -59,10 +61,26 @@ def reseed(model: nnx.Module, key: Array) -> None:
     nnx.reseed(model, **dict(zip(RNG_STREAMS, keys, strict=True)))
 
 
-def pop_firing_rate(model: nnx.Module) -> Array:
-    """Mean of the firing rates the model's neurons recorded in this call (0 if none)."""
-    rates = jax.tree.leaves(nnx.pop(model, nnx.Intermediate))
-    return jnp.mean(jnp.stack(rates)) if rates else jnp.zeros((), jnp.float32)
+def pop_recorded(model: nnx.Module) -> dict[str, Array]:
+    """Means of the scalars the model sowed as ``nnx.Intermediate`` in this call, by name.
+
+    Every neuron sows ``firing_rate`` (0 if none did); models may sow further statistics (a solver
+    residual, a backward firing rate, ...), which become metrics under their own names.
+    """
+    by_name: dict[str, list[Array]] = {}
+    for path, value in nnx.pop(model, nnx.Intermediate).flat_state():
+        for leaf in jax.tree.leaves(value):
+            by_name.setdefault(str(path[-1]), []).append(jnp.mean(leaf.astype(jnp.float32)))
+    recorded = {name: jnp.mean(jnp.stack(v)) for name, v in by_name.items()}
+    recorded.setdefault("firing_rate", jnp.zeros((), jnp.float32))
+    return recorded
+
+
+def regularization(model: nnx.Module) -> Array:
+    """The model's own penalty term (``model.regularization_loss()``, e.g. an orthogonality
+    regulariser), or 0 for models without one."""
+    fn = getattr(model, "regularization_loss", None)
+    return fn() if fn is not None else jnp.zeros((), jnp.float32)
 
 
 class Steps:
@@ -72,8 +90,16 @@ class Steps:
       state: the current training state (a pytree, replicated over the mesh).
     """
 
-    def __init__(self, model: nnx.Module, optimizer: nnx.Optimizer, loss_fn: LossFn, mesh: Mesh):
+    def __init__(
+        self,
+        model: nnx.Module,
+        optimizer: nnx.Optimizer,
+        loss_fn: LossFn,
+        mesh: Mesh,
+        batch_transform: BatchTransform | None = None,
+    ):
         self.mesh = mesh
+        self.batch_transform = batch_transform
         self.replicated = NamedSharding(mesh, PartitionSpec())
         self.batch_sharding = NamedSharding(mesh, PartitionSpec("data"))
         model.train()
@@ -82,28 +108,40 @@ class Steps:
         self.eval_def = nnx.split((model, optimizer), nnx.RngState, ...)[0]
         self.state = jax.device_put(state, self.replicated)
         self.loss_fn = loss_fn
-        self.train_step = jax.jit(self._train_step, donate_argnums=0, out_shardings=(self.replicated, None))
-        self.eval_step = jax.jit(self._eval_step)
+        self.rng_state = jax.device_put(self.rng_state, self.replicated)
+        self._train = jax.jit(self._train_step, donate_argnums=0, out_shardings=(self.replicated, None))
+        self._eval = jax.jit(self._eval_step)
 
-    def _train_step(self, state: Any, batch: dict, key: Array) -> tuple[Any, dict]:
-        model, optimizer = nnx.merge(self.train_def, self.rng_state, state)
+    def train_step(self, state: Any, batch: dict, key: Array) -> tuple[Any, dict]:
+        """One optimiser step on a global batch: ``(new_state, metrics)``; ``state`` is donated."""
+        return self._train(state, self.rng_state, batch, key)
+
+    def eval_step(self, state: Any, batch: dict, key: Array) -> dict:
+        """Sums of correct predictions, loss, count and firing rate over the unmasked examples."""
+        return self._eval(state, self.rng_state, batch, key)
+
+    def _train_step(self, state: Any, rng_state: Any, batch: dict, key: Array) -> tuple[Any, dict]:
+        model, optimizer = nnx.merge(self.train_def, rng_state, state)
+        key, mix_key = jax.random.split(key)
         reseed(model, key)
+        if self.batch_transform is not None:
+            batch = self.batch_transform(batch, mix_key, optimizer.step[...])
 
         def loss_of(model):
             out = model(batch["image"])
-            return self.loss_fn(out, batch["label"]), out
+            return self.loss_fn(out, batch["label"]) + regularization(model), out
 
         (loss, out), grads = nnx.value_and_grad(loss_of, has_aux=True)(model)
-        rate = pop_firing_rate(model)
+        recorded = pop_recorded(model)
         optimizer.update(model, grads)
-        metrics = {"loss": loss, "accuracy": losses.accuracy(out, batch["label"]), "firing_rate": rate}
+        metrics = {"loss": loss, "accuracy": losses.accuracy(out, batch["label"]), **recorded}
         return nnx.state((model, optimizer), nnx.Not(nnx.RngState)), metrics
 
-    def _eval_step(self, state: Any, batch: dict, key: Array) -> dict:
-        model, _ = nnx.merge(self.eval_def, self.rng_state, state)
+    def _eval_step(self, state: Any, rng_state: Any, batch: dict, key: Array) -> dict:
+        model, _ = nnx.merge(self.eval_def, rng_state, state)
         reseed(model, key)
         out = model(batch["image"])
-        rate = pop_firing_rate(model)
+        rate = pop_recorded(model)["firing_rate"]
         mask = batch["mask"].astype(jnp.float32)
         labels = batch["label"]
         correct = (out.sum(0).argmax(-1) == labels).astype(jnp.float32)

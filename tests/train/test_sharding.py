@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from tests.train.conftest import REPO
 
@@ -20,6 +21,10 @@ from snnjax.train.loop import Run
 config = config_flags.config_flags._LoadConfigModule('c', 'configs/quickstart.py').get_config()
 config.train.batch_size = 64
 config.train.eval_batch_size = 360
+if {conv!r}:  # a conv net folds time into the (sharded) batch
+    config.model.name = 'convnet'
+    config.model.channels = (8, 16)
+    config.model.dropout = 0.1
 run = Run(config)
 it = iter(run.train_data)
 losses = []
@@ -33,14 +38,14 @@ print(json.dumps({{'devices': jax.device_count(), 'losses': losses,
 """
 
 
-def _run(devices: int) -> dict:
+def _run(devices: int, conv: bool) -> dict:
     env = {
         **os.environ,
         "JAX_PLATFORMS": "cpu",
         "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
     }
     proc = subprocess.run(
-        [sys.executable, "-c", SCRIPT.format(repo=str(REPO))],
+        [sys.executable, "-c", SCRIPT.format(repo=str(REPO), conv=conv)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -51,8 +56,9 @@ def _run(devices: int) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def test_eight_devices_match_one_device():
-    one, eight = _run(1), _run(8)
+@pytest.mark.parametrize("conv", [False, True])
+def test_eight_devices_match_one_device(conv):
+    one, eight = _run(1, conv), _run(8, conv)
     assert one["devices"] == 1 and eight["devices"] == 8
     assert eight["shards"] == 8  # the batch really is split 8 ways
     np.testing.assert_allclose(eight["losses"], one["losses"], rtol=2e-5, atol=1e-6)
