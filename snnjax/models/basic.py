@@ -64,7 +64,8 @@ class SpikingMLP(nnx.Module):
 
 
 class SpikingConvNet(nnx.Module):
-    """Direct-coded conv SNN: ``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> Linear``.
+    """Direct-coded conv SNN:
+    ``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> [Linear -> LIF] * len(hidden) -> Linear``.
 
     Convs, BN and pooling run on the time-folded batch ``[T * B, H, W, C]``; only the neurons scan over
     time. Returns per-step logits ``[T, B, classes]`` (or output spikes with ``readout='spikes'``).
@@ -82,7 +83,13 @@ class SpikingConvNet(nnx.Module):
             c, h, w = width, h // 2, w // 2
         self.convs, self.norms, self.neurons = nnx.List(convs), nnx.List(norms), nnx.List(neurons_)
         self.dropout = layers.VariationalDropout(cfg.dropout, rngs=rngs)
-        self.out = nnx.Linear(h * w * c, num_classes, rngs=rngs)
+        features, hidden, hidden_neurons = h * w * c, [], []
+        for width in cfg.get("hidden", ()):
+            hidden.append(nnx.Linear(features, width, rngs=rngs))
+            hidden_neurons.append(spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat))
+            features = width
+        self.hidden, self.hidden_neurons = nnx.List(hidden), nnx.List(hidden_neurons)
+        self.out = nnx.Linear(features, num_classes, rngs=rngs)
         if self.readout == "spikes":
             self.out_neuron = spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat)
 
@@ -93,6 +100,8 @@ class SpikingConvNet(nnx.Module):
             s = neuron(layers.unfold(norm(conv(layers.fold(s))), t))
             s = layers.time_folded(max_pool_2x2, s)
         s = self.dropout(s.reshape((*s.shape[:2], -1)))
+        for linear, neuron in zip(self.hidden, self.hidden_neurons, strict=True):
+            s = self.dropout(neuron(linear(s)))
         out = self.out(s)
         return self.out_neuron(out) if self.readout == "spikes" else out
 
