@@ -39,6 +39,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=128, help="pipeline batch size")
     args = ap.parse_args()
     n, reps = args.events, args.repeats
     rng = np.random.default_rng(0)
@@ -56,6 +57,21 @@ def main() -> None:
             ("read DVS Gesture AEDAT 3.1", lambda: ev.read_dvs_gesture(d / "s3.aedat")),
         ):
             rows.append((name, n, _median_seconds(fn, reps)))
+        # the whole first-epoch path of one sample: read the file, integrate T=10 frames at 48x48
+        for name, fn in (
+            ("read+frames N-MNIST T=10 34x34", lambda: ev.events_to_frames(
+                ev.read_nmnist(d / "s.bin"), ev.NMNIST_SENSOR_SIZE, 10)),
+            ("read+frames AEDAT 2.0 T=10 -> 48x48", lambda: ev.events_to_frames(
+                ev.read_cifar10_dvs(d / "s2.aedat"), ev.DVS128_SENSOR_SIZE, 10, size=(48, 48))),
+            ("read+frames AEDAT 3.1 T=10 -> 48x48", lambda: ev.events_to_frames(
+                ev.read_dvs_gesture(d / "s3.aedat"), ev.DVS128_SENSOR_SIZE, 10, size=(48, 48))),
+        ):  # fmt: skip
+            rows.append((name, n, _median_seconds(fn, reps)))
+        # later epochs/runs: one cached sample (.npz, T=10 x 48x48x2 float32) read back
+        cache = d / "cache"
+        ev.cached_frames(d / "s2.aedat", cache, num_frames=10, size=(48, 48))
+        cached = lambda: ev.cached_frames(d / "s2.aedat", cache, num_frames=10, size=(48, 48))
+        cached_s = _median_seconds(cached, reps * 20)
     size = ev.DVS128_SENSOR_SIZE
     for name, kwargs in (
         ("frames number T=10 128x128", dict(num_frames=10, split_by="number")),
@@ -70,6 +86,35 @@ def main() -> None:
     print(f"{'operation':40s} {'events':>10s} {'median s':>10s} {'events/s':>12s}")
     for name, count, sec in rows:
         print(f"{name:40s} {count:10d} {sec:10.4f} {count / sec:12.3e}")
+    print(f"cached sample (.npz, 10x48x48x2) load: {cached_s * 1e3:.2f} ms ({1 / cached_s:.0f} samples/s)")
+    _pipeline_rate(args.batch, reps)
+
+
+def _pipeline_rate(batch: int, reps: int) -> None:
+    """Training batches per second of the cifar10_dvs pipeline (frames in memory, flip + roll 5)."""
+    from snnjax.data import default_data_config, make_pipeline
+
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "c10dvs"
+        for name in ev.CIFAR10_DVS_CLASSES:
+            (root / name).mkdir(parents=True)
+            for i in range(-(-batch // 9) + 1):
+                ev.write_aedat2(root / name / f"{i}.aedat", _synthetic(rng, 20_000, 128, 128, 10**6))
+        cfg = default_data_config()
+        cfg.update(name="cifar10_dvs", dir=str(root), flip=True, roll=5, prefetch=0)
+        t0 = time.perf_counter()
+        pipe = make_pipeline(
+            cfg, split="train", global_batch_size=batch, seed=0, train=True, process_index=0,
+            process_count=1, model_num_steps=10,
+        )  # fmt: skip
+        build = time.perf_counter() - t0
+        n = pipe._maker.num_examples + pipe.info.num_test
+        sec = _median_seconds(lambda: pipe.batch_at(0), reps)
+    shape = pipe.batch_at.__self__.info.image_shape
+    print(f"cifar10_dvs pipeline: first build (read+integrate+cache {n} files of 20k events) {build:.2f} s; "
+          f"train batch [10, {batch}, {shape[0]}, {shape[1]}, 2] (flip+roll) {sec * 1e3:.1f} ms "
+          f"({batch / sec:.0f} samples/s)")  # fmt: skip
 
 
 if __name__ == "__main__":

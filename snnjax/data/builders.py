@@ -50,6 +50,7 @@ class DataInfo:
 
     ``image_shape`` is ``(H, W, C)`` of the images in a batch (for imagenet2012 the crop size).
     ``steps_per_epoch`` is filled in by a pipeline (batches per epoch or per evaluation pass; 0 here).
+    ``num_frames`` is ``T`` of event datasets, whose batches are ``[T, B, H, W, C]`` (0 for images).
     """
 
     name: str
@@ -58,6 +59,7 @@ class DataInfo:
     num_train: int
     num_test: int
     steps_per_epoch: int = 0
+    num_frames: int = 0
 
 
 # ----------------------------------------------------------------------------------------------------

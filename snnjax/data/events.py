@@ -36,6 +36,7 @@ from snnjax.data.events_frames import (
     random_pad_crop,
     random_roll,
     resize_frames,
+    transform_batch,
 )
 from snnjax.data.events_io import (
     DVS128_SENSOR_SIZE,
@@ -83,6 +84,7 @@ __all__ = [
     "read_nmnist",
     "resize_frames",
     "split_per_class",
+    "transform_batch",
     "write_aedat2",
     "write_aedat31",
     "write_nmnist",

@@ -21,6 +21,7 @@ __all__ = [
     "random_pad_crop",
     "random_roll",
     "resize_frames",
+    "transform_batch",
 ]
 
 SplitBy = Literal["number", "time"]
@@ -245,3 +246,39 @@ def augment_frames(
 def augment_batch(frames: np.ndarray, rng: np.random.Generator, **kwargs) -> np.ndarray:
     """:func:`augment_frames` with an independent draw per sample of ``[B, T, H, W, C]``."""
     return np.stack([augment_frames(f, rng, **kwargs) for f in frames]) if len(frames) else frames
+
+
+def transform_batch(
+    frames: np.ndarray,
+    *,
+    flips: np.ndarray | None = None,
+    shifts: np.ndarray | None = None,
+    offsets: np.ndarray | None = None,
+    pad: int = 0,
+    time_major_out: bool = False,
+) -> np.ndarray:
+    """Per-sample flip -> roll -> pad-crop of a batch ``[B, T, H, W, C]`` in one gather.
+
+    Sample ``i`` is mirrored along W if ``flips[i]``, circularly shifted by ``shifts[i] = (dy, dx)``
+    (as ``np.roll``), then zero-padded by ``pad`` and cropped back at ``offsets[i] = (oy, ox)`` in
+    ``[0, 2 * pad]`` -- the same transform for all of its frames, and the same result as
+    :func:`random_flip`, :func:`random_roll`, :func:`random_pad_crop` with those draws. Returns
+    ``[B, T, H, W, C]``, or ``[T, B, H, W, C]`` with ``time_major_out``.
+    """
+    b, t, h, w, c = frames.shape
+    out = np.zeros((t, b, h, w, c) if time_major_out else frames.shape, frames.dtype)
+    for i in range(b):  # slicing per sample: much faster than one fancy-index gather over the batch
+        x = frames[i]
+        if flips is not None and flips[i]:
+            x = x[:, :, ::-1]
+        if shifts is not None and (shifts[i, 0] or shifts[i, 1]):
+            x = np.roll(x, (int(shifts[i, 0]), int(shifts[i, 1])), axis=(1, 2))
+        dst = out[:, i] if time_major_out else out[i]
+        if offsets is not None and pad:
+            dy, dx = pad - int(offsets[i, 0]), pad - int(offsets[i, 1])  # output = input moved by dy, dx
+            dst[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
+                :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+            ]
+        else:
+            dst[...] = x
+    return out

@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import sys
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,7 +31,7 @@ import grain
 import ml_collections
 import numpy as np
 
-from snnjax.data import builders, transforms
+from snnjax.data import builders, events_pipeline, sampling, transforms
 from snnjax.data.builders import DataInfo
 from snnjax.data.raw import DataError
 
@@ -44,7 +42,8 @@ _CACHE_CHUNK = 4096
 def default_data_config() -> ml_collections.ConfigDict:
     """Every key :func:`make_pipeline` reads, with its default.
 
-    - ``name``: tfds dataset name: mnist, fashion_mnist, cifar10, cifar100, imagenet2012, or digits.
+    - ``name``: tfds dataset name: mnist, fashion_mnist, cifar10, cifar100, imagenet2012, or digits; or an
+      event dataset: cifar10_dvs, nmnist, dvs128_gesture.
     - ``dir``: folder of raw files (see :mod:`snnjax.data.raw`); '' = tfds's official dataset.
     - ``tfds_dir``: tfds data dir; '' = ``<dir>/tfds`` for raw files (``~/tensorflow_datasets/snnjax_local``
       if that is read-only) or tfds's default dir for official datasets.
@@ -57,6 +56,22 @@ def default_data_config() -> ml_collections.ConfigDict:
     - ``cache``: read a fixed-shape split into host memory once (fast batches; MNIST 47 MB, CIFAR 150 MB).
     - ``prefetch``: batches prepared ahead by background threads (0 = synchronous).
     - ``num_workers``: grain worker processes (0 = in-process; >0 needs a picklable data source).
+
+    Event datasets (``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``; see :mod:`snnjax.data.events_pipeline`)
+    read ``dir`` (the original files), ``flip``, ``crop_padding``, ``cache`` (frames in host memory),
+    ``prefetch``, ``num_workers`` and:
+
+    - ``num_frames``: ``T`` frames per sample; 0 = the model's ``num_steps`` (passed by the trainer).
+    - ``split_by``: 'number' (T slices of equal event count, the seeds' choice) or 'time' (equal windows).
+    - ``frame_size``: side of the square frames; 0 = the dataset's default (CIFAR10-DVS 48 as the seeds,
+      N-MNIST 34, DVS128 Gesture 128 = the sensor sizes).
+    - ``resize``: 'area' (conserves the event count) or 'bilinear' (as ``F.interpolate``).
+    - ``denoise_us``: drop events without a neighbour event in the last this many us (0 = off).
+    - ``roll``: training circular shift by up to +-roll pixels in y and x, the same for every frame.
+    - ``train_ratio``: CIFAR10-DVS per-class train fraction (the seeds' 0.9: 900/100 per class).
+    - ``cache_dir``: folder of the cached frames ('' = ``<dir>/frames_cache`` if writable, else
+      ``~/.cache/snnjax/event_frames/<name>``).
+    ``normalize`` is ignored for event data (frames are event counts).
     """
     return ml_collections.ConfigDict(
         {
@@ -72,6 +87,14 @@ def default_data_config() -> ml_collections.ConfigDict:
             "cache": True,
             "prefetch": 2,
             "num_workers": 0,
+            "num_frames": 0,
+            "split_by": "number",
+            "frame_size": 0,
+            "resize": "area",
+            "denoise_us": 0.0,
+            "roll": 0,
+            "train_ratio": 0.9,
+            "cache_dir": "",
         }
     )
 
@@ -84,17 +107,15 @@ def _settings(data_config: Any) -> ml_collections.ConfigDict:
     if unknown:
         raise DataError(f"unknown data config keys {unknown}: valid keys are {sorted(settings)}")
     settings.update(given)
+    if settings.name in events_pipeline.EVENT_DATASETS:
+        events_pipeline.validate(settings)
     if settings.autoaugment and settings.randaugment:
         raise DataError("config.data.autoaugment and config.data.randaugment are exclusive: set one to ''")
     _per_image_augment(settings)  # validates the augmentation strings before any data is read
     return settings
 
 
-def _seed_int(seed: int) -> int:
-    return int(seed) % (1 << 63)
-
-
-class _BatchMaker:
+class _BatchMaker(sampling.StepSampler):
     """Maps a step number to this host's batch (see the module docstring). Thread-safe, picklable."""
 
     def __init__(
@@ -109,21 +130,17 @@ class _BatchMaker:
         process_index: int,
         process_count: int,
     ) -> None:
+        super().__init__(
+            len(source),
+            train=train,
+            seed=seed,
+            global_batch_size=global_batch_size,
+            process_index=process_index,
+            process_count=process_count,
+        )
         self.name = settings.name
         self.source = source
-        self.num_examples = len(source)
         self.image_shape = info.image_shape
-        self.train = train
-        self.seed = _seed_int(seed)
-        self.global_batch_size = global_batch_size
-        self.local_batch_size = global_batch_size // process_count
-        self.lo = process_index * self.local_batch_size
-        self.hi = self.lo + self.local_batch_size
-        self.steps_per_epoch = (
-            self.num_examples // global_batch_size
-            if train
-            else math.ceil(self.num_examples / global_batch_size)
-        )
         self.variable_size = self.name == "imagenet2012"
         self.image_size = int(settings.image_size)
         self.crop_padding = int(settings.crop_padding) if train else 0
@@ -134,39 +151,6 @@ class _BatchMaker:
         self.images = self.labels = None
         if settings.cache and not self.variable_size:
             self.images, self.labels = _read_all(source)
-        self._perm_lock = threading.Lock()
-        self._perms: dict[int, np.ndarray] = {}
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        del state["_perm_lock"]
-        state["_perms"] = {}
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._perm_lock = threading.Lock()
-
-    # -- indices
-
-    def permutation(self, epoch: int) -> np.ndarray:
-        """The training order of epoch ``epoch``: int64 ``[N]``."""
-        with self._perm_lock:
-            perm = self._perms.get(epoch)
-            if perm is None:
-                perm = np.random.default_rng([self.seed, 0, epoch]).permutation(self.num_examples)
-                self._perms = {k: v for k, v in self._perms.items() if k >= epoch - 1}
-                self._perms[epoch] = perm
-            return perm
-
-    def global_indices(self, step: int) -> np.ndarray:
-        """Example indices of global batch ``step``: int64 ``[B]``, -1 for eval padding."""
-        b = self.global_batch_size
-        if self.train:
-            epoch, within = divmod(step, self.steps_per_epoch)
-            return self.permutation(epoch)[within * b : (within + 1) * b]
-        pos = step * b + np.arange(b)
-        return np.where(pos < self.num_examples, pos, -1)
 
     # -- data
 
@@ -201,11 +185,11 @@ class _BatchMaker:
     def __call__(self, step: int) -> dict[str, np.ndarray]:
         """Host-local batch of step ``step``: image float32 ``[b, H, W, C]``, label int32, mask bool."""
         step = int(step)
-        indices = self.global_indices(step)[self.lo : self.hi]
+        indices = self.local_indices(step)
         valid = indices >= 0
         seeds = None
         if self.train:
-            rng = np.random.default_rng([self.seed, 1, step])
+            rng = self.augment_rng(step)
             b = self.global_batch_size
             offsets = transforms.sample_crop_offsets(rng, b, self.crop_padding)[self.lo : self.hi]
             flips = transforms.sample_flips(rng, b)[self.lo : self.hi]
@@ -293,7 +277,7 @@ class Pipeline:
     ``global_batch_size``, ``local_batch_size``, ``train``, ``split``.
     """
 
-    def __init__(self, maker: _BatchMaker, info: DataInfo, *, split: str, settings: Any) -> None:
+    def __init__(self, maker: Any, info: DataInfo, *, split: str, settings: Any) -> None:
         self._maker = maker
         self.train = maker.train
         self.split = split
@@ -395,6 +379,7 @@ def make_pipeline(
     train: bool,
     process_index: int | None = None,
     process_count: int | None = None,
+    model_num_steps: int | None = None,
 ) -> Pipeline:
     """Input pipeline of ``split`` ('train'/'test') of ``data_config.name`` for this host.
 
@@ -406,9 +391,12 @@ def make_pipeline(
       train: shuffled infinite stream with augmentation and dropped remainder; else one ordered, padded,
         masked pass per loop.
       process_index, process_count: this host and the number of hosts (default: from JAX).
+      model_num_steps: the model's ``T``; event datasets make that many frames unless
+        ``data_config.num_frames`` > 0 (both set and different is an error). Ignored for images.
 
     Returns a :class:`Pipeline` yielding ``{'image': float32 [b, H, W, C], 'label': int32 [b],
-    'mask': bool [b]}`` with ``b = global_batch_size // process_count``.
+    'mask': bool [b]}`` with ``b = global_batch_size // process_count``; for event datasets ``image`` is
+    float32 ``[T, b, H, W, 2]`` (time-major event counts).
     """
     settings = _settings(data_config)
     if process_index is None or process_count is None:
@@ -423,6 +411,18 @@ def make_pipeline(
         )
     if not 0 <= process_index < process_count:
         raise DataError(f"process_index {process_index} is outside 0..{process_count - 1}")
+    if settings.name in events_pipeline.EVENT_DATASETS:
+        maker, info = events_pipeline.make_maker(
+            settings,
+            split,
+            model_num_steps=model_num_steps,
+            train=train,
+            seed=seed,
+            global_batch_size=global_batch_size,
+            process_index=process_index,
+            process_count=process_count,
+        )
+        return Pipeline(maker, info, split=split, settings=settings)
     source = builders.open_split(settings, split)
     other = builders.open_split(settings, "test" if split == "train" else "train")
     train_source, test_source = (source, other) if split == "train" else (other, source)

@@ -36,3 +36,9 @@ def create(cfg: ml_collections.ConfigDict, num_classes: int, input_shape: tuple[
     if cfg.name not in REGISTRY:
         raise ConfigError(f"unknown model {cfg.name!r}; choose one of {sorted(REGISTRY)}")
     return REGISTRY[cfg.name](cfg, num_classes, tuple(input_shape), rngs=rngs)
+
+
+from snnjax.models import feedback as _feedback  # noqa: E402,F401  (registers the SPIDE/IDE FSNNs)
+from snnjax.models import msresnet as _msresnet  # noqa: E402,F401  (registers msresnet)
+from snnjax.models import nsnn as _nsnn  # noqa: E402,F401  (registers the NSNN models)
+from snnjax.models import resformer as _resformer  # noqa: E402,F401  (registers spikingresformer)

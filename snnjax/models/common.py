@@ -143,5 +143,7 @@ class Encoder(nnx.Module):
         self.rngs = rngs["encoding"].fork() if (rngs is not None and name == "rate") else nnx.data(None)
 
     def __call__(self, x: Array) -> Array:
+        if x.ndim == 5:  # event frames [T, B, H, W, C] are already a sequence (images are [B, H, W, C])
+            return x
         key = self.rngs() if self.name == "rate" else None
         return encoding.encode(self.name, x, self.num_steps, key=key)

@@ -23,7 +23,9 @@ from snnjax.errors import CheckpointError
 def signature(state: Any) -> str:
     """A short hash of the state's tree structure, shapes and dtypes (not values)."""
     leaves = jax.tree_util.tree_flatten_with_path(state)[0]
-    text = ";".join(f"{jax.tree_util.keystr(p)}:{np.shape(x)}:{np.result_type(x)}" for p, x in leaves)
+    text = ";".join(
+        f"{jax.tree_util.keystr(p)}:{np.shape(x)}:{np.result_type(getattr(x, 'dtype', x))}" for p, x in leaves
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -68,6 +68,7 @@ class Run:
             global_batch_size=config.train.eval_batch_size,
             seed=config.seed,
             train=False,
+            model_num_steps=config.model.num_steps,
         )
         self.info = self.test_data.info
         self.train_data = None
@@ -79,6 +80,7 @@ class Run:
                 global_batch_size=config.train.batch_size,
                 seed=config.seed,
                 train=True,
+                model_num_steps=config.model.num_steps,
             )
             steps_per_epoch = self.train_data.steps_per_epoch
         self.steps_per_epoch = steps_per_epoch
@@ -261,6 +263,10 @@ DATASET_SHAPES = {
     "fashion_mnist": (10, (28, 28, 1)),
     "cifar10": (10, (32, 32, 3)),
     "cifar100": (100, (32, 32, 3)),
+    # event datasets at their default config.data.frame_size (frames [T, B, H, W, 2])
+    "cifar10_dvs": (10, (48, 48, 2)),
+    "nmnist": (10, (34, 34, 2)),
+    "dvs128_gesture": (11, (128, 128, 2)),
 }
 
 

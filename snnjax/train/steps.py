@@ -133,6 +133,8 @@ class Steps:
 
         (loss, out), grads = nnx.value_and_grad(loss_of, has_aux=True)(model)
         recorded = pop_recorded(model)
+        if hasattr(model, "gradient_metrics"):  # statistics only known in the backward pass (SPIDE solver)
+            recorded.update(model.gradient_metrics(grads))
         optimizer.update(model, grads)
         metrics = {"loss": loss, "accuracy": losses.accuracy(out, batch["label"]), **recorded}
         return nnx.state((model, optimizer), nnx.Not(nnx.RngState)), metrics
@@ -158,7 +160,10 @@ class Steps:
         return nnx.merge(self.train_def if train else self.eval_def, self.rng_state, self.state)[0]
 
     def shard_batch(self, local_batch: dict) -> dict:
-        """Assembles this host's slice of the global batch into globally sharded arrays."""
+        """Assembles this host's slice of the global batch into globally sharded arrays (event frames
+        ``[T, B, H, W, C]`` are sharded on their batch axis 1)."""
+        events = NamedSharding(self.mesh, PartitionSpec(None, "data"))
         return {
-            k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in local_batch.items()
+            k: jax.make_array_from_process_local_data(events if v.ndim == 5 else self.batch_sharding, v)
+            for k, v in local_batch.items()
         }

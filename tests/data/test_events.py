@@ -447,3 +447,23 @@ def test_augmentations_consistent_over_frames_and_deterministic():
     assert np.isclose(rolled.sum(), frames.sum())
     batch = ev.augment_batch(np.stack([frames, frames]), np.random.default_rng(1), max_roll=4)
     assert batch.shape == (2, *frames.shape)
+
+
+def test_transform_batch_equals_per_sample_ops():
+    rng = np.random.default_rng(9)
+    frames = rng.random((6, 3, 9, 7, 2)).astype(np.float32)
+    flips = np.array([0, 1, 0, 1, 1, 0], bool)
+    shifts = rng.integers(-4, 5, size=(6, 2))
+    offsets = rng.integers(0, 7, size=(6, 2))
+    got = ev.transform_batch(frames, flips=flips, shifts=shifts, offsets=offsets, pad=3)
+    tm = ev.transform_batch(frames, flips=flips, shifts=shifts, offsets=offsets, pad=3, time_major_out=True)
+    np.testing.assert_array_equal(tm, got.swapaxes(0, 1))
+    for i in range(6):
+        want = frames[i][:, :, ::-1] if flips[i] else frames[i]
+        want = np.roll(want, tuple(shifts[i]), axis=(1, 2))
+        want = np.pad(want, [(0, 0), (3, 3), (3, 3), (0, 0)])
+        oy, ox = offsets[i]
+        np.testing.assert_array_equal(got[i], want[:, oy : oy + 9, ox : ox + 7])
+    only_roll = ev.transform_batch(frames, shifts=shifts)
+    np.testing.assert_array_equal(only_roll[2], np.roll(frames[2], tuple(shifts[2]), axis=(1, 2)))
+    np.testing.assert_array_equal(ev.transform_batch(frames), frames)

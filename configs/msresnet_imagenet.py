@@ -1,0 +1,26 @@
+"""GAC-MS-ResNet-18 / -34 on ImageNet-1k (Qiu et al., AAAI 2024; SEEDS.md 2).
+
+Seed setting (CODE/ImageNet/train_amp.py): T=4, total batch 256, SGD momentum 0.9 lr 0.1 weight decay
+1e-5, cosine over 250 epochs, RandomResizedCrop(224) + flip (test: resize 256 + centre crop 224), CE with
+label smoothing 0.1, CutMix branch; neuron: LIF decay 0.25, V_th 0.5, detached hard reset, rectangular
+surrogate of width 1; tdBN weight 0.5 (= V_th), zero-initialised second BN per block, kaiming-normal
+(fan_out) convs. README top-1 (T=4/6): ResNet-18 64.05/65.14 (1.49/2.34 mJ), ResNet-34 69.77/70.42
+(2.20/3.38 mJ); 11.82M / 21.93M parameters.
+
+Usage: ``--config configs/msresnet_imagenet.py --config.model.depth=34 --config.model.num_steps=6``;
+``config.data.dir`` = '' uses tfds's prepared ``imagenet2012``.
+"""
+
+from snnjax.config import base_config
+from snnjax.models.msresnet import model_config
+
+
+def get_config(depth: str = "18"):
+    config = base_config()
+    config.data.update(name="imagenet2012", dir="", image_size=224, flip=True)
+    config.model = model_config("imagenet", int(depth or 18), num_steps=4)
+    config.loss.update(name="mean_ce", label_smoothing=0.1)
+    config.mix.update(name="cutmix", prob=0.5, cutmix_alpha=1.0)
+    config.optim.update(name="sgd", learning_rate=0.1, momentum=0.9, weight_decay=1e-5, schedule="cosine")
+    config.train.update(batch_size=256, eval_batch_size=250, num_epochs=250, log_every=100)
+    return config

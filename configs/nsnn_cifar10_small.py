@@ -1,0 +1,39 @@
+"""NSNN on CIFAR-10 at CPU scale: the seed's ResNet-18 recipe (``nsnn_cifar10_resnet18``) shrunk to a
+16-width spiking ResNet-18 (``width=16``, 0.7 M parameters), T=2, batch 128, 2 epochs, no AutoAugment
+(crop + flip only). Noisy LIF (Gaussian, sigma 0.3) by default; switch the neuron as in
+``nsnn_fmnist_small`` (``--config.model.neuron.type=lif`` or ``--config.model.neuron.noise=...``).
+Use ``--config.train.num_steps`` to cut a run short on a slow machine.
+"""
+
+from snnjax.analysis.robustness import robustness_config
+from snnjax.config import base_config
+from snnjax.models.nsnn import nsnn_model_config
+
+
+def get_config():
+    config = base_config()
+    config.data.update(name="cifar10", normalize=True, crop_padding=4, flip=True)
+    config.model.update(name="nsnn_resnet18", num_steps=2, encoding="direct", **nsnn_model_config(width=16))
+    config.model.neuron.update(
+        type="noisy_lif",
+        decay=0.5,
+        v_th=1.0,
+        decay_input=False,
+        reset="hard",
+        surrogate="erf",
+        surrogate_param=1.0,
+        noise="gaussian",
+        noise_scale=0.3,
+    )
+    config.loss.update(name="tet", tet_lambda=0.0)
+    config.optim.update(name="adam", learning_rate=3e-3, schedule="cosine")
+    config.train.update(batch_size=128, eval_batch_size=500, num_epochs=2, log_every=20)
+    config.robustness = robustness_config(
+        num_examples=1000,
+        repeats=2,
+        gaussian=(0.0, 0.05, 0.1, 0.2, 0.4),  # normalised-input units
+        fgsm=(0.0, 0.01, 0.03, 0.1),
+        ifgsm=(0.0, 0.01, 0.03),
+        spike_flip=(0.0, 0.05, 0.1, 0.2),
+    )
+    return config

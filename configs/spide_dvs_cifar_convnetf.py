@@ -1,0 +1,26 @@
+"""SPIDE CIFAR10-DVS ConvNet-F (SEEDS.md 5.4): frames [T=30, B, 48, 48, 2] one per step, T_b=250,
+s=400, no dropout, feedback Conv5 512->512 norm <= 10, SGD lr 0.05 (x0.1 at 50), 70 epochs.
+
+Measured numbers and commands: docs/spide.md. The shared recipe and the loss-scale semantics:
+``snnjax.models.feedback.spide_config``. Solver: ``--config.model.solver=spide|broyden|fixed_point``.
+"""
+
+from snnjax.models.feedback import spide_config
+
+
+def get_config():
+    return spide_config(
+        data=dict(name="cifar10_dvs", normalize=False, crop_padding=4),
+        model="spide_dvs_convnetf",
+        num_steps=30,
+        scale=400.0,
+        learning_rate=0.05,
+        decay_epochs=(50,),
+        num_epochs=70,
+        eval_batch_size=200,
+        solver="spide",
+        backward_steps=250,
+        v_th_back=0.5,
+        dropout=0.0,
+        feedback_norm=10.0,
+    )

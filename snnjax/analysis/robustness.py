@@ -1,0 +1,378 @@
+"""Robustness of a trained SNN to test-time perturbations (NSNN, SEEDS.md 3.6).
+
+Perturbations, each swept over the strengths listed in ``config.robustness``:
+  * ``gaussian``: additive white noise ``x + sigma * n``, ``n ~ N(0, 1)`` per element;
+  * ``multiplicative``: ``x * (1 + sigma * n)``;
+  * ``salt_pepper``: a fraction ``alpha`` of pixel positions (all channels together) is set to the
+    per-channel minimum (pepper) or maximum (salt) of the clean batch, half each on average;
+  * ``fgsm``: ``x + eps * sign(grad_x L)``; ``ifgsm``: ``steps`` FGSM steps of size ``eps / steps``, each
+    projected back into the L-infinity ball of radius ``eps`` around ``x`` (basic iterative method);
+    ``L`` is the training loss of ``config.loss``, its gradient averaged over ``attack_samples``
+    stochastic passes; inputs are not clipped to the data range;
+  * ``spike_flip``: in every neuron layer and every sample, a fraction ``p`` of the emitted spikes
+    (over time and neurons) is deleted and the same fraction ``p`` of the silent positions fires instead
+    (exact counts, rounded), through the :class:`~snnjax.models.nsnn.PerturbableNeuron` hook.
+Strengths are in the units of the model's input (raw [0, 1] pixels when ``data.normalize=False``).
+
+The model stays stochastic at test time (noisy neurons draw fresh noise in every pass): the prediction
+is the arg-max of the time-summed outputs averaged over ``repeats`` passes on the same perturbed input
+(``--n_ensembles`` of the seed); the mean single-pass accuracy is reported too.
+
+``run_mode(config, workdir, checkpoint)`` (``--mode=robustness``) writes ``robustness.json``,
+``robustness.csv``, ``robustness.md`` and ``robustness.png`` (accuracy against strength, one curve per
+perturbation) into the workdir.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+from flax import nnx
+from jax import Array
+
+from snnjax.errors import ConfigError
+
+PERTURBATIONS = ("gaussian", "multiplicative", "salt_pepper", "fgsm", "ifgsm", "spike_flip")
+
+
+def robustness_config(**overrides) -> ml_collections.ConfigDict:
+    """The ``robustness`` config section: perturbations, strengths and ensemble size."""
+    cfg = ml_collections.ConfigDict(
+        dict(
+            perturbations=PERTURBATIONS,
+            gaussian=(0.0, 0.1, 0.2, 0.4),  # std of the additive noise
+            multiplicative=(0.0, 0.2, 0.5, 1.0),  # std of the multiplicative noise
+            salt_pepper=(0.0, 0.03, 0.1, 0.2),  # fraction of pixels
+            fgsm=(0.0, 0.01, 0.03, 0.1),  # L-inf budget
+            ifgsm=(0.0, 0.01, 0.03, 0.1),
+            spike_flip=(0.0, 0.05, 0.1, 0.2),  # fraction of spikes deleted / silent positions filled
+            ifgsm_steps=5,
+            attack_samples=1,  # stochastic passes averaged in the attack gradient
+            repeats=4,  # ensemble size (stochastic passes averaged per prediction)
+            num_examples=0,  # test examples used (0 = the whole test split)
+        )
+    )
+    cfg.update(overrides)
+    return cfg
+
+
+# --------------------------------------------------------------------------- input perturbations
+
+
+def additive_gaussian(x: Array, key: Array, sigma: float) -> Array:
+    """``x + sigma * N(0, 1)`` elementwise."""
+    return x + sigma * jax.random.normal(key, x.shape, x.dtype)
+
+
+def multiplicative_gaussian(x: Array, key: Array, sigma: float) -> Array:
+    """``x * (1 + sigma * N(0, 1))`` elementwise."""
+    return x * (1.0 + sigma * jax.random.normal(key, x.shape, x.dtype))
+
+
+def salt_and_pepper(x: Array, key: Array, fraction: float) -> Array:
+    """Sets a ``fraction`` of the pixel positions of ``x [B, H, W, C]`` to the per-channel batch minimum
+    or maximum (each with probability 1/2); all channels of a pixel change together."""
+    k_where, k_which = jax.random.split(key)
+    pix = (*x.shape[:-1], 1)
+    hit = jax.random.uniform(k_where, pix) < fraction
+    salt = jax.random.uniform(k_which, pix) < 0.5
+    axes = tuple(range(x.ndim - 1))
+    low, high = x.min(axis=axes), x.max(axis=axes)
+    return jnp.where(hit, jnp.where(salt, high, low), x).astype(x.dtype)
+
+
+def fgsm(grad_fn: Callable[[Array], Array], x: Array, eps: float) -> Array:
+    """Fast gradient sign method: ``x + eps * sign(grad_fn(x))``."""
+    return x + eps * jnp.sign(grad_fn(x))
+
+
+def iterative_fgsm(grad_fn: Callable[[Array], Array], x: Array, eps: float, steps: int) -> Array:
+    """``steps`` FGSM steps of size ``eps / steps``, projected into ``|x' - x|_inf <= eps``."""
+    adv = x
+    for _ in range(steps):
+        adv = adv + (eps / steps) * jnp.sign(grad_fn(adv))
+        adv = jnp.clip(adv, x - eps, x + eps)
+    return adv
+
+
+# --------------------------------------------------------------------------- spike perturbation
+
+
+def _rank(scores: Array) -> Array:
+    """Rank of each entry along the last axis (0 = smallest)."""
+    return jnp.argsort(jnp.argsort(scores, axis=-1), axis=-1)
+
+
+def flip_spikes(s: Array, key: Array, fraction: float) -> Array:
+    """Per sample of ``s [T, B, ...]`` (over time and neurons): deletes ``round(fraction * n_on)`` of the
+    emitted (non-zero) spikes and fires ``round(fraction * n_off)`` of the silent positions, chosen
+    uniformly at random."""
+    t, b = s.shape[:2]
+    flat = jnp.moveaxis(s, 1, 0).reshape(b, -1)
+    on = flat != 0
+    n = flat.shape[1]
+    n_on = on.sum(axis=1, keepdims=True)
+    k_del = jnp.round(fraction * n_on)
+    k_ins = jnp.round(fraction * (n - n_on))
+    scores = jax.random.uniform(key, flat.shape)
+    delete = on & (_rank(jnp.where(on, scores, 2.0)) < k_del)
+    insert = ~on & (_rank(jnp.where(on, 2.0, scores)) < k_ins)
+    out = jnp.where(delete, 0.0, jnp.where(insert, 1.0, flat)).astype(s.dtype)
+    return jnp.moveaxis(out.reshape(b, t, *s.shape[2:]), 0, 1)
+
+
+class SpikeFlip:
+    """A spike-perturbation hook ``(spikes, key) -> spikes`` flipping a fixed fraction (hashable)."""
+
+    def __init__(self, fraction: float):
+        self.fraction = float(fraction)
+
+    def __call__(self, s: Array, key: Array) -> Array:
+        return flip_spikes(s, key, self.fraction)
+
+    def __eq__(self, other):
+        return isinstance(other, SpikeFlip) and other.fraction == self.fraction
+
+    def __hash__(self):
+        return hash(("SpikeFlip", self.fraction))
+
+
+def set_spike_perturbation(model: nnx.Module, hook: Callable[[Array, Array], Array] | None) -> int:
+    """Installs ``hook`` on every perturbable neuron layer of ``model`` (``None`` removes it); returns
+    the number of layers."""
+    from snnjax.models.nsnn import perturbable_layers
+
+    found = perturbable_layers(model)
+    for layer in found:
+        layer.perturb = hook
+    return len(found)
+
+
+# --------------------------------------------------------------------------- stochastic evaluation
+
+
+class Evaluator:
+    """Jitted stochastic forward pass and attack gradient of a model (split once into graph + state).
+
+    ``forward(x, key) -> [T, B, C]`` reseeds every random stream of the model from ``key``.
+    """
+
+    def __init__(self, model: nnx.Module, loss_fn: Callable[[Array, Array], Array]):
+        from snnjax.train.steps import reseed
+
+        graphdef, state = nnx.split(model)
+
+        def forward(state, x, key):
+            m = nnx.merge(graphdef, state)
+            reseed(m, key)
+            out = m(x)
+            nnx.pop(m, nnx.Intermediate)
+            return out
+
+        def loss_grad(state, x, y, keys):
+            def loss(x, m):
+                terms = []
+                for i in range(keys.shape[0]):
+                    reseed(m, keys[i])
+                    terms.append(loss_fn(m(x), y))
+                nnx.pop(m, nnx.Intermediate)
+                return jnp.mean(jnp.stack(terms))
+
+            return nnx.grad(loss, argnums=0)(x, nnx.merge(graphdef, state))
+
+        self._state = state
+        self._forward = jax.jit(forward)
+        self._loss_grad = jax.jit(loss_grad)
+        self._loss = jax.jit(lambda state, x, y, key: loss_fn(forward(state, x, key), y))
+
+    def forward(self, x: Array, key: Array) -> Array:
+        return self._forward(self._state, x, key)
+
+    def loss(self, x: Array, y: Array, key: Array) -> Array:
+        return self._loss(self._state, x, y, key)
+
+    def grad(self, x: Array, y: Array, key: Array, samples: int = 1) -> Array:
+        """Gradient of the loss w.r.t. ``x`` averaged over ``samples`` stochastic passes."""
+        return self._loss_grad(self._state, x, y, jax.random.split(key, samples))
+
+    def ensemble(self, x: Array, key: Array, repeats: int) -> tuple[Array, Array]:
+        """``(mean outputs [T, B, C], per-pass outputs [repeats, T, B, C])`` over ``repeats`` passes."""
+        outs = jnp.stack([self.forward(x, jax.random.fold_in(key, r)) for r in range(repeats)])
+        return outs.mean(axis=0), outs
+
+
+def predictions(outputs: Array) -> Array:
+    """Class of ``argmax_c sum_t outputs[..., t, b, c]`` (``[..., B]``)."""
+    return outputs.sum(axis=-3).argmax(-1)
+
+
+def perturb_inputs(kind: str, ev: Evaluator, x: Array, y: Array, key: Array, strength: float, cfg) -> Array:
+    """The perturbed batch for an input-level perturbation ``kind``."""
+    if strength == 0:
+        return x
+    if kind == "gaussian":
+        return additive_gaussian(x, key, strength)
+    if kind == "multiplicative":
+        return multiplicative_gaussian(x, key, strength)
+    if kind == "salt_pepper":
+        return salt_and_pepper(x, key, strength)
+    keys = iter(jax.random.split(key, max(int(cfg.ifgsm_steps), 1)))
+
+    def grad_fn(z):
+        return ev.grad(z, y, next(keys), int(cfg.attack_samples))
+
+    if kind == "fgsm":
+        return fgsm(grad_fn, x, strength)
+    if kind == "ifgsm":
+        return iterative_fgsm(grad_fn, x, strength, int(cfg.ifgsm_steps))
+    raise ConfigError(f"unknown perturbation {kind!r}; choose from {PERTURBATIONS}")
+
+
+def sweep(
+    model: nnx.Module,
+    loss_fn: Callable[[Array, Array], Array],
+    batches: list[dict],
+    cfg: ml_collections.ConfigDict,
+    key: Array,
+) -> list[dict[str, Any]]:
+    """Accuracy rows ``{perturbation, strength, accuracy, single_pass_accuracy, ...}`` for every
+    perturbation and strength of ``cfg`` on ``batches`` (dicts of ``image``, ``label``, ``mask``)."""
+    rows = []
+    base = Evaluator(model, loss_fn)
+    for p_index, kind in enumerate(cfg.perturbations):
+        if kind not in PERTURBATIONS:
+            raise ConfigError(f"unknown perturbation {kind!r} in config.robustness.perturbations")
+        for strength in cfg[kind]:
+            t0 = time.time()
+            ev = base
+            if kind == "spike_flip" and strength > 0:
+                if set_spike_perturbation(model, SpikeFlip(strength)) == 0:
+                    raise ConfigError(
+                        "spike_flip needs a model built from snnjax.models.nsnn (no layer found)"
+                    )
+                ev = Evaluator(model, loss_fn)
+                set_spike_perturbation(model, None)
+            correct = single = count = 0.0
+            for i, batch in enumerate(batches):
+                k = jax.random.fold_in(jax.random.fold_in(key, p_index), i)
+                k_pert, k_model = jax.random.split(k)
+                x, y, mask = batch["image"], batch["label"], batch["mask"]
+                if kind != "spike_flip":
+                    x = perturb_inputs(kind, ev, x, y, k_pert, float(strength), cfg)
+                mean, outs = ev.ensemble(x, k_model, int(cfg.repeats))
+                correct += float(jnp.sum((predictions(mean) == y) * mask))
+                single += float(jnp.sum(jnp.mean(predictions(outs) == y[None], axis=0) * mask))
+                count += float(jnp.sum(mask))
+            rows.append(
+                {
+                    "perturbation": kind,
+                    "strength": float(strength),
+                    "accuracy": correct / count,
+                    "single_pass_accuracy": single / count,
+                    "examples": int(count),
+                    "seconds": round(time.time() - t0, 2),
+                }
+            )
+            print(
+                f"{kind:>15s} {float(strength):6.3f}: ensemble {correct / count:.4f}, "
+                f"single pass {single / count:.4f}",
+                flush=True,
+            )
+    return rows
+
+
+# --------------------------------------------------------------------------- CLI mode and reports
+
+
+def write_reports(rows: list[dict[str, Any]], workdir: str, meta: dict[str, Any]) -> dict[str, str]:
+    """Writes ``robustness.{json,csv,md,png}`` into ``workdir``; returns their paths."""
+    paths = {ext: os.path.join(workdir, f"robustness.{ext}") for ext in ("json", "csv", "md", "png")}
+    with open(paths["json"], "w") as f:
+        json.dump({**meta, "rows": rows}, f, indent=2)
+    with open(paths["csv"], "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        f"Robustness of `{meta.get('model')}` (neuron {meta.get('neuron')}), "
+        f"{meta.get('repeats')}-pass ensembles on {rows[0]['examples']} test examples.",
+        "",
+        "| perturbation | strength | accuracy (ensemble) | accuracy (single pass) |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['perturbation']} | {r['strength']:g} | {r['accuracy']:.4f} | {r['single_pass_accuracy']:.4f} |"
+        for r in rows
+    ]
+    with open(paths["md"], "w") as f:
+        f.write("\n".join(lines) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for kind in dict.fromkeys(r["perturbation"] for r in rows):
+        pts = [(r["strength"], r["accuracy"]) for r in rows if r["perturbation"] == kind]
+        ax.plot(*zip(*pts, strict=True), marker="o", label=kind)
+    ax.set_xlabel("perturbation strength")
+    ax.set_ylabel("test accuracy (ensemble)")
+    ax.set_ylim(0, 1)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(f"{meta.get('model')} / {meta.get('neuron')}")
+    fig.tight_layout()
+    fig.savefig(paths["png"], dpi=120)
+    plt.close(fig)
+    return paths
+
+
+def _neuron_name(config: ml_collections.ConfigDict) -> str:
+    n = config.model.neuron
+    return f"{n.type}/{n.noise}/{n.noise_scale:g}" if n.type == "noisy_lif" else n.type
+
+
+def run_mode(config: ml_collections.ConfigDict, workdir: str, checkpoint: str = "latest") -> dict[str, Any]:
+    """``--mode=robustness``: restores ``checkpoint`` of ``workdir``, sweeps every perturbation and
+    writes the reports; returns a summary (accuracy per perturbation and strength, file paths)."""
+    from snnjax.train import loop
+    from snnjax.train.checkpoint import Checkpointer
+    from snnjax.train.steps import make_loss
+
+    cfg = config.robustness if "robustness" in config else robustness_config()
+    run = loop.Run(config, need_train_data=False)
+    ckpt = Checkpointer(workdir, keep=config.train.keep_checkpoints)
+    state, _, meta = ckpt.restore(run.steps.state, checkpoint)
+    ckpt.close()
+    run.steps.state = state
+    model = run.steps.model()
+    batches, count = [], 0
+    run.test_data.reset()
+    for batch in run.test_data:
+        batches.append({k: jnp.asarray(v) for k, v in batch.items()})
+        count += int(np.sum(batch["mask"]))
+        if cfg.num_examples and count >= cfg.num_examples:
+            break
+    key = jax.random.fold_in(jax.random.key(config.seed), loop.EVAL_KEY_OFFSET + 1)
+    rows = sweep(model, make_loss(config.loss), batches, cfg, key)
+    info = {
+        "model": config.model.name,
+        "neuron": _neuron_name(config),
+        "step": meta["step"],
+        "checkpoint": checkpoint,
+        "repeats": int(cfg.repeats),
+    }
+    paths = write_reports(rows, workdir, info)
+    table: dict[str, dict[str, float]] = {}
+    for r in rows:
+        table.setdefault(r["perturbation"], {})[f"{r['strength']:g}"] = round(r["accuracy"], 4)
+    return {**info, "accuracy": table, "files": paths}

@@ -1,0 +1,89 @@
+"""Which examples each step of a pipeline reads: epoch permutations, global batches, host slices.
+
+Shared by the image pipeline (:mod:`snnjax.data.pipeline`) and the event-frame pipeline
+(:mod:`snnjax.data.events_pipeline`), so both have the same order, the same augmentation random streams
+and the same exact-resume semantics (see the module docstring of :mod:`snnjax.data.pipeline`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+
+def seed_int(seed: int) -> int:
+    """A seed folded into ``[0, 2**63)`` (numpy seed sequences need non-negative ints)."""
+    return int(seed) % (1 << 63)
+
+
+class StepSampler:
+    """Maps a step number to the example indices of its global batch and this host's slice of it.
+
+    Training: epoch ``e = step // steps_per_epoch`` uses the permutation ``default_rng([seed, 0, e])``;
+    evaluation: batch ``s`` holds examples ``s * B .. (s + 1) * B - 1`` (``-1`` past the end).
+    Thread-safe and picklable.
+    """
+
+    def __init__(
+        self,
+        num_examples: int,
+        *,
+        train: bool,
+        seed: int,
+        global_batch_size: int,
+        process_index: int,
+        process_count: int,
+    ) -> None:
+        self.num_examples = int(num_examples)
+        self.train = train
+        self.seed = seed_int(seed)
+        self.global_batch_size = global_batch_size
+        self.local_batch_size = global_batch_size // process_count
+        self.lo = process_index * self.local_batch_size
+        self.hi = self.lo + self.local_batch_size
+        self.steps_per_epoch = (
+            self.num_examples // global_batch_size
+            if train
+            else math.ceil(self.num_examples / global_batch_size)
+        )
+        self._perm_lock = threading.Lock()
+        self._perms: dict[int, np.ndarray] = {}
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_perm_lock"]
+        state["_perms"] = {}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._perm_lock = threading.Lock()
+
+    def permutation(self, epoch: int) -> np.ndarray:
+        """The training order of epoch ``epoch``: int64 ``[N]``."""
+        with self._perm_lock:
+            perm = self._perms.get(epoch)
+            if perm is None:
+                perm = np.random.default_rng([self.seed, 0, epoch]).permutation(self.num_examples)
+                self._perms = {k: v for k, v in self._perms.items() if k >= epoch - 1}
+                self._perms[epoch] = perm
+            return perm
+
+    def global_indices(self, step: int) -> np.ndarray:
+        """Example indices of global batch ``step``: int64 ``[B]``, -1 for eval padding."""
+        b = self.global_batch_size
+        if self.train:
+            epoch, within = divmod(step, self.steps_per_epoch)
+            return self.permutation(epoch)[within * b : (within + 1) * b]
+        pos = step * b + np.arange(b)
+        return np.where(pos < self.num_examples, pos, -1)
+
+    def local_indices(self, step: int) -> np.ndarray:
+        """This host's slice of :meth:`global_indices`: int64 ``[b]``."""
+        return self.global_indices(step)[self.lo : self.hi]
+
+    def augment_rng(self, step: int) -> np.random.Generator:
+        """The generator of step ``step``'s augmentation draws (drawn for the global batch, then sliced)."""
+        return np.random.default_rng([self.seed, 1, step])

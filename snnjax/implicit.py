@@ -1,0 +1,457 @@
+"""Feedback SNNs trained by implicit differentiation at equilibrium (IDE-FSNN / SPIDE, SEEDS.md 5.2-5.3).
+
+A feedback SNN (FSNN) is a chain of ``N`` spiking layers driven by a constant input ``x``:
+``I_0 = W_x x + F(s_{N-1})``, ``I_{l+1} = W_l(s_l)``. It is described here by linear layer *ops*
+(functions ``op(params, input) -> current``; biases allowed, the ops must be linear up to the bias):
+
+- ``ops.inp(p_x, x)``: the input op ``W_x`` (current of layer 0);
+- ``ops.layers[l](p_l, a_l)``: ``W_l``, current of layer ``l + 1`` (``l = 0 .. N-2``);
+- ``ops.feedback(p_F, a_{N-1})``: ``F`` (no bias), current of layer 0; ``None`` = no feedback.
+
+Per-layer multiplicative ``masks`` (variational dropout, SEEDS.md 5.5) scale the current of each layer at
+every forward step and are re-applied in the backward pass (they are part of the ops' Jacobians).
+
+Forward phase (:func:`forward_spiking`, no autodiff through time): a ``lax.scan`` over ``T`` steps of IF/LIF
+neurons with ``u_rest = -V_th``, soft reset by ``D = 2 V_th``, initial ``u = 0``, firing on ``>=``, the layers
+updated in order within a step and the feedback taken from the previous step. It returns the average firing
+rates ``a_l`` (exponentially weighted for LIF) approximating the equilibrium
+``a_0 = clamp((F a_{N-1} + W_x x) / D, 0, 1)``, ``a_{l+1} = clamp(W_l a_l / D, 0, 1)``.
+
+Backward phase (:func:`fsnn_rates`, a ``jax.custom_vjp``): with ``M_l = diag(1[0 < a_l < 1])`` the gradient
+``beta`` solves ``beta_{N-1} = g + (1/D) F^T M_0 beta_0``, ``beta_l = (1/D) W_l^T M_{l+1} beta_{l+1}``,
+solved by
+
+- ``solver='fixed_point'``: damped iteration ``beta <- (1-d) beta + d (g + J^T beta)`` (IDE, d = 1/2);
+- ``solver='broyden'``: Broyden's method on ``G(beta) = g + J^T beta - beta`` per example (IDE);
+- ``solver='spide'``: SPIDE's ternary spiking solver (IF/LIF neuron couples, ``T_b`` steps, threshold
+  ``V_th_b``, reset ``D_b = 2 V_th_b``), ``beta`` = average of the ``±D_b`` spikes.
+
+``J^T`` products are ``jax.vjp`` of the ops at the stored rates (or the ops' explicit transposes,
+``FSNNOps.layers_t`` / ``feedback_t``). Parameter gradients are the local products
+of SEEDS.md 5.3 (vjp of each op w.r.t. its parameters at input ``a_l`` with cotangent
+``M_{l+1} beta_{l+1}/D``).
+Memory is independent of ``T`` and ``T_b``: only the rates and masks are stored.
+
+Diagnostics. The relative residual ``||g + J^T beta - beta|| / ||g||``, the backward firing rate (mean
+``|sb| / D_b``) and a divergence flag are only known in the backward pass; they are returned as the
+cotangent of a dummy ``probe`` input (see :data:`PROBE_FIELDS`), which a model turns into metrics. When the
+residual exceeds ``diverge_residual`` (or is not finite, e.g. a non-contracting feedback), all parameter
+gradients are zeroed (the step is not trained on) and a one-line message is printed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+
+from snnjax.errors import SnnjaxError
+
+Op = Callable[[Any, Array], Array]
+OpT = Callable[[Any, Array, Array], Array]
+PROBE_FIELDS = ("solver_residual", "backward_firing_rate", "solver_diverged")
+SOLVERS = ("spide", "fixed_point", "broyden")
+
+
+class SolverDivergedError(SnnjaxError):
+    """The implicit backward solver did not converge (e.g. a non-contracting feedback)."""
+
+
+class FSNNOps(NamedTuple):
+    """The linear ops of a feedback SNN (see the module docstring).
+
+    ``layers_t[l]`` / ``feedback_t`` optionally give the transposed linear maps explicitly,
+    ``op_t(p, cotangent, like) -> W^T cotangent`` with ``like`` an array of the op's input shape; where absent
+    (``None``) ``jax.vjp`` of the op is used. (XLA:CPU runs jax's transpose rule of a convolution ~20x slower
+    than the equivalent plain convolution, and the spiking solver applies it ``T_b`` times.)
+    """
+
+    inp: Op
+    layers: tuple[Op, ...]
+    feedback: Op | None
+    layers_t: tuple[OpT | None, ...] | None = None
+    feedback_t: OpT | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class FSNNConfig:
+    """Static settings of the forward and backward phases.
+
+    ``forward='equilibrium'`` replaces the spiking forward by ``forward_iters`` iterations of the
+    equilibrium map (an exact reference for tests); ``spiking_input`` means ``x`` is ``[T, ...]`` (DVS frames,
+    one per step; the weight update uses their time mean). ``solver_tol`` is relative to ``||g||``.
+    """
+
+    num_steps: int = 30
+    leak: float = 1.0
+    v_th: float = 1.0
+    solver: str = "spide"
+    backward_steps: int = 100
+    v_th_back: float = 0.5
+    max_iter: int = 30
+    solver_tol: float = 1e-6
+    damping: float = 0.5
+    diverge_residual: float = 1.0
+    forward: str = "spiking"
+    forward_iters: int = 100
+    spiking_input: bool = False
+
+
+def _rate_norm(leak: float, steps: int) -> float:
+    """Normaliser of the (exponentially weighted) spike count: ``T`` (IF) or ``(1-l^T)/(1-l)`` (LIF)."""
+    return float(steps) if leak == 1.0 else (1.0 - leak**steps) / (1.0 - leak)
+
+
+def _mean_input(x: Array, cfg: FSNNConfig) -> Array:
+    return jnp.mean(x, axis=0) if cfg.spiking_input else x
+
+
+def forward_spiking(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> list[Array]:
+    """Runs the IF/LIF network for ``T`` steps; returns the firing rates ``[a_0, .., a_{N-1}]``."""
+    p_in, p_layers, p_fb = params
+    n = len(ops.layers) + 1
+    d, vth, leak = 2.0 * cfg.v_th, cfg.v_th, cfg.leak
+    drive = None if cfg.spiking_input else ops.inp(p_in, x)
+
+    def currents(s_prev_last, xt, s_of):
+        """Yields the current of layer l given the spikes of layer l-1 (``s_of``)."""
+        i0 = drive if xt is None else ops.inp(p_in, xt)
+        if ops.feedback is not None:
+            i0 = i0 + ops.feedback(p_fb, s_prev_last)
+        return i0 * masks[0]
+
+    def step(carry, xt):
+        us, s_last, acc = carry
+        new_us, new_acc, s = [], [], None
+        for li in range(n):
+            cur = currents(s_last, xt, s) if li == 0 else ops.layers[li - 1](p_layers[li - 1], s) * masks[li]
+            u = us[li] + cur
+            s = (u >= vth).astype(u.dtype)
+            u = u - d * s
+            if leak != 1.0:
+                u = leak * u
+            new_us.append(u)
+            new_acc.append(acc[li] * leak + s)
+        return (new_us, s, new_acc), None
+
+    shapes = _layer_shapes(ops, params, _mean_input(x, cfg) if cfg.spiking_input else x, masks)
+    zeros = [jnp.zeros(sh.shape, sh.dtype) for sh in shapes]
+    xs = x if cfg.spiking_input else None
+    init = (zeros, zeros[-1], zeros)
+    (_, _, acc), _ = jax.lax.scan(step, init, xs, length=None if cfg.spiking_input else cfg.num_steps)
+    norm = _rate_norm(leak, cfg.num_steps)
+    return [a / norm for a in acc]
+
+
+def _layer_shapes(ops: FSNNOps, params, x: Array, masks) -> list[jax.ShapeDtypeStruct]:
+    """Shapes of the layers' currents (abstract evaluation of the chain)."""
+
+    def chain(params, x):
+        p_in, p_layers, _ = params
+        out = [ops.inp(p_in, x) * masks[0]]
+        for li, op in enumerate(ops.layers):
+            out.append(op(p_layers[li], out[-1]) * masks[li + 1])
+        return out
+
+    return jax.eval_shape(chain, params, x)
+
+
+def equilibrium_map(ops: FSNNOps, params, x: Array, masks, a_last: Array, cfg: FSNNConfig) -> list[Array]:
+    """One application of the equilibrium map: all layer rates given the last layer's rate ``a_last``."""
+    p_in, p_layers, p_fb = params
+    d = 2.0 * cfg.v_th
+    cur = ops.inp(p_in, x)
+    if ops.feedback is not None:
+        cur = cur + ops.feedback(p_fb, a_last)
+    rates = [jnp.clip(cur * masks[0] / d, 0.0, 1.0)]
+    for li, op in enumerate(ops.layers):
+        rates.append(jnp.clip(op(p_layers[li], rates[-1]) * masks[li + 1] / d, 0.0, 1.0))
+    return rates
+
+
+def forward_equilibrium(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> list[Array]:
+    """``forward_iters`` plain iterations of :func:`equilibrium_map` from zero rates."""
+    x = _mean_input(x, cfg)
+    shapes = _layer_shapes(ops, params, x, masks)
+    a0 = jnp.zeros(shapes[-1].shape, shapes[-1].dtype)
+
+    def body(a, _):
+        return equilibrium_map(ops, params, x, masks, a, cfg)[-1], None
+
+    a_last, _ = jax.lax.scan(body, a0, None, length=cfg.forward_iters)
+    return equilibrium_map(ops, params, x, masks, a_last, cfg)
+
+
+class _Linearised(NamedTuple):
+    """Transposed ops at the stored rates: ``fb_t`` maps a layer-0 current-gradient to the last layer,
+    ``layer_t[l]`` a layer-(l+1) current-gradient to layer l; ``clamp[l]`` = ``m_l``."""
+
+    fb_t: Callable[[Array], Array] | None
+    layer_t: list[Callable[[Array], Array]]
+    clamp: list[Array]
+
+
+def _linearise(ops: FSNNOps, params, masks, rates: list[Array]) -> _Linearised:
+    _, p_layers, p_fb = params
+    fb_t = None
+    if ops.feedback_t is not None:
+        fb_t = lambda c: ops.feedback_t(p_fb, c * masks[0], rates[-1])
+    elif ops.feedback is not None:
+        _, fb_vjp = jax.vjp(lambda a: ops.feedback(p_fb, a) * masks[0], rates[-1])
+        fb_t = lambda c: fb_vjp(c)[0]
+    layer_t = []
+    explicit = ops.layers_t or (None,) * len(ops.layers)
+    for li, op in enumerate(ops.layers):
+        if explicit[li] is not None:
+            layer_t.append(lambda c, li=li: explicit[li](p_layers[li], c * masks[li + 1], rates[li]))
+            continue
+        _, vjp = jax.vjp(lambda a, op=op, li=li: op(p_layers[li], a) * masks[li + 1], rates[li])
+        layer_t.append(lambda c, vjp=vjp: vjp(c)[0])
+    clamp = [((a > 0) & (a < 1)).astype(a.dtype) for a in rates]
+    return _Linearised(fb_t, layer_t, clamp)
+
+
+def _chain_down(lin: _Linearised, beta_last: Array, d: float) -> list[Array]:
+    """``beta_l = (1/D) W_l^T M_{l+1} beta_{l+1}`` from the last layer down; returns
+    ``[beta_0..beta_{N-1}]``."""
+    betas = [beta_last]
+    for li in range(len(lin.layer_t) - 1, -1, -1):
+        betas.insert(0, lin.layer_t[li](lin.clamp[li + 1] * betas[0]) / d)
+    return betas
+
+
+def _jt(lin: _Linearised, v: Array, d: float) -> Array:
+    """``J^T v`` of the composite map ``a_{N-1} -> a_{N-1}``."""
+    if lin.fb_t is None:
+        return jnp.zeros_like(v)
+    beta_0 = _chain_down(lin, v, d)[0]
+    return lin.fb_t(lin.clamp[0] * beta_0) / d
+
+
+def _bnorm(v: Array) -> Array:
+    """Per-example L2 norm of ``[B, ...]``."""
+    return jnp.sqrt(jnp.sum(jnp.square(v).reshape(v.shape[0], -1), axis=1))
+
+
+def relative_residual(jt: Callable[[Array], Array], beta: Array, g: Array) -> Array:
+    """``||g + J^T beta - beta|| / ||g||`` over the whole batch (0 for ``g = 0``)."""
+    r = g + jt(beta) - beta
+    gn = jnp.sqrt(jnp.sum(jnp.square(g)))
+    return jnp.where(gn > 0, jnp.sqrt(jnp.sum(jnp.square(r))) / jnp.maximum(gn, 1e-30), 0.0)
+
+
+def solve_fixed_point(jt, g: Array, cfg: FSNNConfig) -> Array:
+    """Damped fixed-point iteration for ``beta = g + J^T beta``, stopped at ``solver_tol`` or ``max_iter``."""
+    gn = jnp.sqrt(jnp.sum(jnp.square(g)))
+
+    def cond(c):
+        i, _, res = c
+        return (i < cfg.max_iter) & (res > cfg.solver_tol * gn)
+
+    def body(c):
+        i, beta, _ = c
+        new = g + jt(beta)
+        res = jnp.sqrt(jnp.sum(jnp.square(new - beta)))
+        beta = (1.0 - cfg.damping) * beta + cfg.damping * new
+        return i + 1, beta, res
+
+    _, beta, _ = jax.lax.while_loop(cond, body, (0, jnp.zeros_like(g), jnp.inf * jnp.ones((), g.dtype)))
+    return beta
+
+
+def solve_broyden(jt, g: Array, cfg: FSNNConfig) -> Array:
+    """Broyden's ("good") method on ``G(beta) = g + J^T beta - beta = 0``, one inverse-Jacobian estimate per
+    example (``[B, n]``, low-rank memory of ``max_iter`` updates); returns the lowest-residual iterate."""
+    b = g.shape[0]
+    shape = g.shape
+    flat = lambda v: v.reshape(b, -1)
+    fun = lambda v: flat(g + jt(v.reshape(shape)) - v.reshape(shape))
+    m = cfg.max_iter
+    n = math.prod(shape[1:])
+    dt = g.dtype
+    us = jnp.zeros((m, b, n), dt)
+    vts = jnp.zeros((m, b, n), dt)
+    x0 = jnp.zeros((b, n), dt)
+    gx0 = fun(x0)
+    gn = jnp.linalg.norm(gx0)
+
+    def matvec(us, vts, v):  # B v = -v + U (V^T v), per example
+        return -v + jnp.einsum("mbn,mb->bn", us, jnp.einsum("mbn,bn->mb", vts, v))
+
+    def rmatvec(us, vts, v):  # v^T B = -v + (v^T U) V^T
+        return -v + jnp.einsum("mb,mbn->bn", jnp.einsum("bn,mbn->mb", v, us), vts)
+
+    def cond(c):
+        i, *_, best_res = c
+        return (i < m) & (best_res > cfg.solver_tol * gn)
+
+    def body(c):
+        i, x, gx, us, vts, best_x, best_res = c
+        dx = -matvec(us, vts, gx)
+        x_new = x + dx
+        gx_new = fun(x_new)
+        dg = gx_new - gx
+        vt = rmatvec(us, vts, dx)
+        bdg = matvec(us, vts, dg)
+        denom = jnp.sum(vt * dg, axis=1, keepdims=True)
+        denom = jnp.where(jnp.abs(denom) < 1e-30, 1e-30, denom)
+        u = (dx - bdg) / denom
+        us = us.at[i].set(u)
+        vts = vts.at[i].set(vt)
+        res = jnp.linalg.norm(gx_new)
+        better = res < best_res
+        best_x = jnp.where(better, x_new, best_x)
+        best_res = jnp.where(better, res, best_res)
+        return i + 1, x_new, gx_new, us, vts, best_x, best_res
+
+    init = (0, x0, gx0, us, vts, x0, gn)
+    *_, best_x, _ = jax.lax.while_loop(cond, body, init)
+    return best_x.reshape(shape)
+
+
+def solve_spiking(lin: _Linearised, g: Array, cfg: FSNNConfig) -> tuple[list[Array], Array]:
+    """SPIDE's ternary spiking solver: returns ``([beta_0..beta_{N-1}], backward firing rate)``.
+
+    Backward layers run from ``N-1`` down to 0 within a step; the last layer gets ``g`` plus the transposed
+    feedback of layer 0's spikes from the previous step.
+    """
+    d = 2.0 * cfg.v_th
+    db = 2.0 * cfg.v_th_back
+    leak, n = cfg.leak, len(lin.clamp)
+    shapes = [c.shape for c in lin.clamp]
+
+    def fire(ub):
+        sb = db * ((ub >= cfg.v_th_back).astype(ub.dtype) - (ub <= -cfg.v_th_back).astype(ub.dtype))
+        ub = ub - sb
+        return (leak * ub if leak != 1.0 else ub), sb
+
+    def step(carry, _):
+        ubs, sb0_prev, acc, count = carry
+        ubs, acc = list(ubs), list(acc)
+        sbs = [None] * n
+        for li in range(n - 1, -1, -1):
+            if li == n - 1:
+                cur = g if lin.fb_t is None else g + lin.fb_t(lin.clamp[0] * sb0_prev) / d
+            else:
+                cur = lin.layer_t[li](lin.clamp[li + 1] * sbs[li + 1]) / d
+            ubs[li], sbs[li] = fire(ubs[li] + cur)
+            acc[li] = acc[li] * leak + sbs[li]
+            count = count + jnp.sum(jnp.abs(sbs[li])) / db
+        return (ubs, sbs[0], acc, count), None
+
+    zeros = [jnp.zeros(s, g.dtype) for s in shapes]
+    init = (zeros, zeros[0], zeros, jnp.zeros((), g.dtype))
+    (_, _, acc, count), _ = jax.lax.scan(step, init, None, length=cfg.backward_steps)
+    norm = _rate_norm(leak, cfg.backward_steps)
+    total = sum(math.prod(s) for s in shapes) * cfg.backward_steps
+    return [a / norm for a in acc], count / total
+
+
+def _report_divergence(residual, limit) -> None:
+    print(
+        f"implicit solver diverged: relative residual {float(residual):.3g} > "
+        f"model.diverge_residual={limit:g}; gradients of this step skipped (non-contracting feedback: "
+        "lower model.feedback_norm)"
+    )
+
+
+def check_residual(residual: float, cfg: FSNNConfig) -> None:
+    """Raises :class:`SolverDivergedError` (one line, with the residual) if ``residual`` is not below
+    ``cfg.diverge_residual``; for use outside ``jit`` (e.g. on a logged metric)."""
+    if not (residual <= cfg.diverge_residual):
+        raise SolverDivergedError(
+            f"implicit solver diverged: relative residual {residual:.3g} > model.diverge_residual="
+            f"{cfg.diverge_residual:g} ({cfg.solver}); the feedback is not contracting: lower "
+            "model.feedback_norm or the feedback weights"
+        )
+
+
+def backward_betas(ops: FSNNOps, params, masks, rates: list[Array], g: Array, cfg: FSNNConfig):
+    """Solves the implicit system; returns ``(betas [beta_0..beta_{N-1}], relative residual, backward
+    firing rate)``."""
+    d = 2.0 * cfg.v_th
+    lin = _linearise(ops, params, masks, rates)
+    jt = lambda v: _jt(lin, v, d)
+    if cfg.solver == "spide":
+        betas, brate = solve_spiking(lin, g, cfg)
+    elif cfg.solver in ("fixed_point", "broyden"):
+        solve = solve_fixed_point if cfg.solver == "fixed_point" else solve_broyden
+        beta = g if lin.fb_t is None else solve(jt, g, cfg)
+        betas, brate = _chain_down(lin, beta, d), jnp.zeros((), g.dtype)
+    else:
+        raise ValueError(f"unknown solver {cfg.solver!r}; choose one of {SOLVERS}")
+    return betas, relative_residual(jt, betas[-1], g), brate
+
+
+def param_grads(ops: FSNNOps, params, x: Array, masks, rates: list[Array], betas: list[Array], cfg):
+    """Local weight gradients of SEEDS.md 5.3 and the input cotangent: ``(param cotangents, x cotangent)``."""
+    p_in, p_layers, p_fb = params
+    d = 2.0 * cfg.v_th
+    cts = [m * b / d for m, b in zip([(a > 0) & (a < 1) for a in rates], betas, strict=True)]
+    x_eff = _mean_input(x, cfg)
+    _, vjp_in = jax.vjp(lambda p, x: ops.inp(p, x) * masks[0], p_in, x_eff)
+    g_in, g_x = vjp_in(cts[0].astype(rates[0].dtype))
+    if cfg.spiking_input:
+        g_x = jnp.broadcast_to(g_x / x.shape[0], x.shape)
+    g_layers = []
+    for li, op in enumerate(ops.layers):
+        _, vjp = jax.vjp(lambda p, op=op, li=li: op(p, rates[li]) * masks[li + 1], p_layers[li])
+        g_layers.append(vjp(cts[li + 1])[0])
+    if ops.feedback is not None:
+        _, vjp = jax.vjp(lambda p: ops.feedback(p, rates[-1]) * masks[0], p_fb)
+        g_fb = vjp(cts[0])[0]
+    else:
+        g_fb = jax.tree.map(jnp.zeros_like, p_fb)
+    return (g_in, type(p_layers)(g_layers) if isinstance(p_layers, tuple) else g_layers, g_fb), g_x
+
+
+def make_fsnn(ops: FSNNOps, cfg: FSNNConfig) -> Callable:
+    """``rates(params, x, masks, probe) -> (a_{N-1}, [a_0..a_{N-1}])`` with the implicit backward.
+
+    ``params = (p_x, (p_0..p_{N-2}), p_F)``; ``masks`` a length-``N`` tuple of arrays/scalars multiplying
+    each layer's current; ``probe`` a ``[3]`` dummy array whose cotangent returns ``PROBE_FIELDS``. Only the
+    first output is differentiable (the full list is returned for statistics).
+    """
+    if cfg.solver not in SOLVERS:
+        raise ValueError(f"unknown solver {cfg.solver!r}; choose one of {SOLVERS}")
+
+    def forward(params, x, masks):
+        params, x, masks = jax.lax.stop_gradient((params, x, masks))
+        if cfg.forward == "equilibrium":
+            return forward_equilibrium(ops, params, x, masks, cfg)
+        return forward_spiking(ops, params, x, masks, cfg)
+
+    @jax.custom_vjp
+    def rates(params, x, masks, probe):
+        del probe
+        all_rates = forward(params, x, masks)
+        return all_rates[-1], all_rates
+
+    def fwd(params, x, masks, probe):
+        all_rates = forward(params, x, masks)
+        return (all_rates[-1], all_rates), (params, x, masks, all_rates, probe)
+
+    def bwd(res, cts):
+        params, x, masks, all_rates, probe = res
+        g = cts[0]
+        betas, residual, brate = backward_betas(ops, params, masks, all_rates, g, cfg)
+        g_params, g_x = param_grads(ops, params, x, masks, all_rates, betas, cfg)
+        diverged = ~(residual <= cfg.diverge_residual)
+        jax.lax.cond(
+            diverged,
+            lambda r: jax.debug.callback(_report_divergence, r, cfg.diverge_residual),
+            lambda r: None,
+            residual,
+        )
+        keep = lambda t: jax.tree.map(lambda v: jnp.where(diverged, jnp.zeros_like(v), v), t)
+        stats = jnp.stack([residual, brate, diverged.astype(residual.dtype)]).astype(probe.dtype)
+        zero_masks = jax.tree.map(jnp.zeros_like, masks)
+        return keep(g_params), keep(g_x), zero_masks, stats
+
+    rates.defvjp(fwd, bwd)
+    return rates

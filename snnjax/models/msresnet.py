@@ -1,0 +1,312 @@
+"""MS-ResNet (membrane-shortcut ResNet) with optional Gated Attention Coding (SEEDS.md 2.3).
+
+Time-major NHWC, ``[T, B, H, W, C]``; convs and BN see time folded into the batch, so BN statistics are
+pooled over T, B, H and W (the seed's BatchNorm2d on ``[B*T, C, H, W]`` and BatchNorm3d over
+``(B, T, H, W)`` are both this); only the neurons scan over time.
+
+* Membrane-shortcut basic block (pre-spike): ``out = BN2(Conv3x3(LIF2(BN1(Conv3x3_s(LIF1(x)))))) +
+  shortcut(x)``; the shortcut is the identity or ``BN(Conv1x1_s(x))`` (``'avgpool_conv'``:
+  ``BN(Conv1x1(AvgPool2x2(x)))``, MS-ResNet-104) and acts on the real-valued input ``x`` (the
+  membrane drive), never on spikes; no activation after the add.
+* Stem -> ``X``; with GAC: ``LIF(X)`` gated by :class:`~snnjax.models.gac.GAC`; without: ``X`` goes
+  straight into the first block (which starts with a LIF).
+* Head: ``LIF -> global average pool (per step) -> [dropout] -> Linear (bias)`` -> logits ``[T, B, K]``;
+  the loss averages them over time (the bias is included T times in the mean, as in the seed).
+
+Variants (``config.model.variant`` / ``depth``):
+  * ``cifar`` / 18: stem Conv3x3(64)+BN, stages [3, 3, 2] at 128/256/512 (first block of stages 2, 3
+    strided), PyTorch default init, plain BN (scale 1), GAC-CIFAR LIF.
+  * ``imagenet`` / 18, 34: stem Conv7x7/2(64)+tdBN (the seed's MaxPool is defined but unused, so none
+    here), stages [2,2,2,2] / [3,4,6,3] at 64..512 with the first block of *every* stage strided, tdBN
+    weight ``v_th = 0.5`` (``layers.td_batch_norm``) and the block's second BN zero-initialised, convs
+    kaiming-normal (fan_out, relu), GAC-ImageNet neuron.
+  * ``imagenet`` / 104: stages [3, 8, 32, 8] at 64..512, stem of three Conv3x3 (first stride 2) + tdBN
+    with a LIF between them (our choice), AvgPool-Conv1x1-tdBN downsampling shortcuts, dropout 0.2
+    before the head. Not in the GAC repository; taken from SEEDS.md's description of the MS-ResNet
+    family code (unverified against the MS-ResNet paper).
+``widths`` / ``blocks`` / ``stem_width`` override a preset (reduced-width models).
+
+Deviations: with direct coding a static image is not copied T times before the stem: the stem conv + BN
+runs once and is broadcast over time (identical values and BN statistics). ImageNet's ``mem_update``
+runs a fixed 4 steps whatever the input length; here the neuron runs ``config.model.num_steps``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+from jax import Array
+
+from snnjax import conv as conv_lib
+from snnjax import layers
+from snnjax.errors import ConfigError
+from snnjax.models import register
+from snnjax.models.common import Encoder, neuron_config, spiking_neuron
+from snnjax.models.gac import GAC, torch_default_init
+
+# (variant, depth) -> stem, stage widths, blocks per stage, stride of stage 1's first block, shortcut, dropout
+PRESETS = {
+    ("cifar", 18): ("cifar", (128, 256, 512), (3, 3, 2), 1, "conv", 0.0),
+    ("imagenet", 18): ("imagenet", (64, 128, 256, 512), (2, 2, 2, 2), 2, "conv", 0.0),
+    ("imagenet", 34): ("imagenet", (64, 128, 256, 512), (3, 4, 6, 3), 2, "conv", 0.0),
+    ("imagenet", 104): ("imagenet104", (64, 128, 256, 512), (3, 8, 32, 8), 2, "avgpool_conv", 0.2),
+}
+
+# GAC-CIFAR LIFSpike and GAC-ImageNet mem_update (SEEDS.md 2.1)
+CIFAR_NEURON = dict(decay=0.5, v_th=1.0, reset="hard", detach_reset=False, surrogate="triangle",
+                    surrogate_param=1.0)  # fmt: skip
+IMAGENET_NEURON = dict(decay=0.25, v_th=0.5, reset="hard", detach_reset=True, surrogate="rectangle",
+                       surrogate_param=1.0)  # fmt: skip
+
+
+def model_config(variant: str = "cifar", depth: int = 18, **overrides) -> ml_collections.ConfigDict:
+    """A complete ``config.model`` section for MS-ResNet; the neuron, BN and init follow the variant."""
+    imagenet = variant == "imagenet"
+    cfg = ml_collections.ConfigDict(
+        dict(
+            name="msresnet",
+            variant=variant,  # cifar | imagenet
+            depth=depth,  # cifar: 18; imagenet: 18 | 34 | 104
+            num_steps=6 if not imagenet else 4,
+            encoding="direct",
+            neuron=neuron_config(type="lif", **(IMAGENET_NEURON if imagenet else CIFAR_NEURON)),
+            remat=False,
+            gac=True,  # gated attention coding after the stem
+            gac_kernel=4,  # SCA kernel size
+            widths=(),  # () = the preset's; else stage widths (reduced models)
+            blocks=(),  # () = the preset's; else blocks per stage
+            stem_width=64,
+            bn_init="threshold" if imagenet else "plain",  # threshold: tdBN weight = v_th
+            zero_init_residual=imagenet,  # second BN of every block starts at weight 0
+            conv_init="kaiming_fan_out" if imagenet else "torch",  # torch: PyTorch's default init
+            conv_impl="xla",  # xla (lax.conv_general_dilated) | matmul (snnjax.conv, same values)
+            dropout=-1.0,  # < 0 = the preset's (0.2 for depth 104, else 0)
+        )
+    )
+    cfg.update(overrides)
+    return cfg
+
+
+def resolve(cfg: ml_collections.ConfigDict):
+    """``(stem, widths, blocks, first_stride, shortcut, dropout)`` of ``cfg`` (preset + overrides)."""
+    key = (cfg.variant, int(cfg.depth))
+    if key not in PRESETS:
+        raise ConfigError(
+            f"unknown MS-ResNet variant/depth {key}; choose one of {sorted(PRESETS)} (config.model.variant, "
+            "config.model.depth)"
+        )
+    stem, widths, blocks, first_stride, shortcut, dropout = PRESETS[key]
+    widths = tuple(cfg.widths) or widths
+    blocks = tuple(cfg.blocks) or blocks
+    if len(widths) != len(blocks):
+        raise ConfigError(f"config.model.widths {widths} and blocks {blocks} need equal lengths")
+    dropout = dropout if cfg.dropout < 0 else float(cfg.dropout)
+    return stem, widths, blocks, first_stride, shortcut, dropout
+
+
+def conv_init(name: str):
+    """Conv weight initialiser: ``'torch'`` (PyTorch default, GAC-CIFAR) or ``'kaiming_fan_out'``
+    (``kaiming_normal_(mode='fan_out', nonlinearity='relu')``, GAC-ImageNet)."""
+    if name == "torch":
+        return torch_default_init()
+    if name == "kaiming_fan_out":
+        return nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
+    raise ConfigError(f"unknown config.model.conv_init {name!r}; choose 'torch' or 'kaiming_fan_out'")
+
+
+class _Builder:
+    """Shared constructor settings: conv init, BN init, neuron config, and the MAC bookkeeping."""
+
+    def __init__(self, cfg: ml_collections.ConfigDict, rngs: nnx.Rngs):
+        if cfg.bn_init not in ("plain", "threshold"):
+            raise ConfigError(f"unknown config.model.bn_init {cfg.bn_init!r}; choose 'plain' or 'threshold'")
+        self.cfg, self.rngs = cfg, rngs
+        self.init = conv_init(cfg.conv_init)
+        self.conv_fn = conv_lib.conv_fn(cfg.get("conv_impl", "xla"))
+        self.bn_scale = float(cfg.neuron.v_th) if cfg.bn_init == "threshold" else 1.0
+
+    def conv(self, cin: int, cout: int, k: int, stride: int = 1) -> nnx.Conv:
+        pad = (k - 1) // 2
+        return nnx.Conv(
+            cin, cout, (k, k), (stride, stride), padding=((pad, pad), (pad, pad)), use_bias=False,
+            kernel_init=self.init, conv_general_dilated=self.conv_fn, rngs=self.rngs,
+        )  # fmt: skip
+
+    def bn(self, c: int, zero: bool = False) -> nnx.BatchNorm:
+        if zero:
+            return layers.batch_norm(c, scale_init=0.0, rngs=self.rngs)
+        if self.cfg.bn_init == "threshold":
+            return layers.td_batch_norm(c, v_th=float(self.cfg.neuron.v_th), rngs=self.rngs)
+        return layers.batch_norm(c, rngs=self.rngs)
+
+    def neuron(self):
+        return spiking_neuron(self.cfg.neuron, rngs=self.rngs, remat=bool(self.cfg.remat))
+
+
+def _torch_bias_init(fan_in: int):
+    """PyTorch's Linear bias init ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+def _out_size(n: int, stride: int) -> int:
+    return (n - 1) // stride + 1  # 3x3 pad 1 / 1x1 pad 0 conv
+
+
+class MSBlock(nnx.Module):
+    """Membrane-shortcut basic block on ``[T, B, H, W, Cin] -> [T, B, H', W', Cout]`` (real values)."""
+
+    def __init__(self, b: _Builder, cin: int, cout: int, stride: int, shortcut: str):
+        self.lif1 = b.neuron()
+        self.conv1 = b.conv(cin, cout, 3, stride)
+        self.bn1 = b.bn(cout)
+        self.lif2 = b.neuron()
+        self.conv2 = b.conv(cout, cout, 3, 1)
+        self.bn2 = b.bn(cout, zero=bool(b.cfg.zero_init_residual))
+        self.stride = stride
+        self.pool_shortcut = shortcut == "avgpool_conv" and stride > 1
+        self.has_shortcut = stride != 1 or cin != cout
+        if self.has_shortcut:
+            self.sc_conv = b.conv(cin, cout, 1, 1 if self.pool_shortcut else stride)
+            self.sc_bn = b.bn(cout)
+
+    def shortcut(self, x: Array) -> Array:
+        """Shortcut on the real-valued block input ``[T*B, H, W, C]`` (the membrane path)."""
+        if not self.has_shortcut:
+            return x
+        if self.pool_shortcut:
+            s = self.stride
+            x = nnx.avg_pool(x, (s, s), (s, s), padding="SAME")
+        return self.sc_bn(self.sc_conv(x))
+
+    def __call__(self, x: Array) -> Array:
+        t = x.shape[0]
+        y = self.bn1(self.conv1(layers.fold(self.lif1(x))))
+        y = self.bn2(self.conv2(layers.fold(self.lif2(layers.unfold(y, t)))))
+        return layers.unfold(y + self.shortcut(layers.fold(x)), t)
+
+
+class Stem(nnx.Module):
+    """``[N, H, W, Cin] -> X [N, H', W', C]`` for the analog-input stems ``cifar`` (Conv3x3 + BN) and
+    ``imagenet`` (Conv7x7/2 + BN); ``imagenet104`` adds ``LIF -> Conv3x3 -> BN`` twice, which needs the
+    time axis (see :meth:`spiking_tail`)."""
+
+    def __init__(self, b: _Builder, kind: str, cin: int, c: int):
+        self.kind = kind
+        if kind == "cifar":
+            self.conv = b.conv(cin, c, 3, 1)
+        elif kind == "imagenet":
+            self.conv = b.conv(cin, c, 7, 2)
+        elif kind == "imagenet104":
+            self.conv = b.conv(cin, c, 3, 2)
+            self.tail_lifs = nnx.List([b.neuron(), b.neuron()])
+            self.tail_convs = nnx.List([b.conv(c, c, 3, 1), b.conv(c, c, 3, 1)])
+            self.tail_bns = nnx.List([b.bn(c), b.bn(c)])
+        else:
+            raise ConfigError(f"unknown MS-ResNet stem {kind!r}")
+        self.bn = b.bn(c)
+
+    @property
+    def stride(self) -> int:
+        return 1 if self.kind == "cifar" else 2
+
+    def __call__(self, x: Array) -> Array:
+        return self.bn(self.conv(x))
+
+    def spiking_tail(self, x: Array) -> Array:
+        """The 104-stem's ``[LIF -> Conv3x3 -> BN] x 2`` on ``[T, B, H, W, C]`` (identity otherwise)."""
+        if self.kind != "imagenet104":
+            return x
+        for lif, conv, bn in zip(self.tail_lifs, self.tail_convs, self.tail_bns, strict=True):
+            x = layers.unfold(bn(conv(layers.fold(lif(x)))), x.shape[0])
+        return x
+
+
+@register("msresnet")
+class MSResNet(nnx.Module):
+    """MS-ResNet (+ GAC): images ``[B, H, W, C]`` (or frames ``[T, B, H, W, C]``) -> logits ``[T, B, K]``.
+
+    ``config.model`` keys (see :func:`model_config`): ``variant``, ``depth``, ``gac``, ``gac_kernel``,
+    ``widths``, ``blocks``, ``stem_width``, ``bn_init``, ``zero_init_residual``, ``conv_init``,
+    ``dropout``, ``neuron``, ``num_steps``, ``encoding``, ``remat``.
+
+    ``synapses`` lists, per weight layer, ``(name, MACs per example and step, source)`` where source is
+    the path of the neuron whose spikes feed it, or ``'analog'`` for layers on real values computed once
+    per static input (stem, GAC); :mod:`snnjax.analysis.energy` turns it into an energy estimate.
+    """
+
+    def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int, input_shape, *, rngs: nnx.Rngs):
+        stem_kind, widths, blocks, first_stride, shortcut, dropout = resolve(cfg)
+        b = _Builder(cfg, rngs)
+        h, w, cin = input_shape
+        c = int(cfg.stem_width)
+        self.num_steps = int(cfg.num_steps)
+        self.encoding = cfg.encoding
+        self.encoder = Encoder(cfg.encoding, cfg.num_steps, rngs=rngs)
+        self.stem = Stem(b, stem_kind, cin, c)
+        syn = []
+        k0 = self.stem.conv.kernel_size[0]
+        h, w = _out_size(h, self.stem.stride), _out_size(w, self.stem.stride)
+        syn.append(("stem.conv", h * w * k0 * k0 * cin * c, "analog"))
+        if stem_kind == "imagenet104":
+            syn += [(f"stem.tail_convs.{i}", h * w * 9 * c * c, f"stem.tail_lifs.{i}") for i in range(2)]
+        self.use_gac = bool(cfg.gac)
+        if self.use_gac:
+            self.encode_lif = b.neuron()
+            k = int(cfg.gac_kernel)
+            self.gac = GAC(c, self.num_steps, k, kernel_init=b.init, rngs=rngs)
+            t = self.num_steps
+            syn.append(("gac.sca", 2 * h * w * k * k * c * c, "analog"))
+            syn.append(("gac.ta", 2 * 2 * t * (t // 2), "analog"))
+        stages = []
+        for i, (width, n) in enumerate(zip(widths, blocks, strict=True)):
+            for j in range(n):
+                stride = (first_stride if i == 0 else 2) if j == 0 else 1
+                idx = len(stages)
+                stages.append(MSBlock(b, c, width, stride, shortcut))
+                ho, wo = _out_size(h, stride), _out_size(w, stride)
+                syn.append((f"blocks.{idx}.conv1", ho * wo * 9 * c * width, f"blocks.{idx}.lif1"))
+                syn.append((f"blocks.{idx}.conv2", ho * wo * 9 * width * width, f"blocks.{idx}.lif2"))
+                if stages[-1].has_shortcut:  # fed by real values; counted at the rate of lif1 (see energy)
+                    syn.append((f"blocks.{idx}.sc_conv", ho * wo * c * width, f"blocks.{idx}.lif1"))
+                c, h, w = width, ho, wo
+        self.blocks = nnx.List(stages)
+        self.head_lif = b.neuron()
+        self.dropout = layers.VariationalDropout(dropout, rngs=rngs)
+        self.head = nnx.Linear(
+            c, num_classes, kernel_init=torch_default_init(), bias_init=_torch_bias_init(c), rngs=rngs
+        )
+        syn.append(("head", c * num_classes, "head_lif"))
+        self.synapses = tuple(syn)
+
+    def features(self, x: Array) -> Array:
+        """Stem and GAC: ``[B, H, W, C]`` (or ``[T, B, H, W, C]``) -> block input ``[T, B, H', W', C']``."""
+        t = self.num_steps
+        if x.ndim == 4 and self.encoding == "direct":
+            z_static = self.stem(x)  # the same for every step: run once
+            z = jnp.broadcast_to(z_static[None], (t, *z_static.shape))
+        else:
+            z = layers.time_folded(self.stem, self.encoder(x))
+            z_static = None
+        z = self.stem.spiking_tail(z)
+        if not self.use_gac:
+            return z
+        s = self.encode_lif(z)
+        gate_input = z_static if (z_static is not None and self.stem.kind != "imagenet104") else z
+        return self.gac(gate_input, s)
+
+    def __call__(self, x: Array) -> Array:
+        z = self.features(x)
+        for block in self.blocks:
+            z = block(z)
+        s = self.head_lif(z)
+        pooled = self.dropout(jnp.mean(s, axis=(2, 3)))  # [T, B, C]
+        return self.head(pooled)

@@ -1,0 +1,64 @@
+"""Energy estimate: the arithmetic of the 45 nm convention, firing-rate measurement per neuron layer,
+and ``--mode=energy`` on a tiny trained MS-ResNet workdir."""
+
+import json
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+from snnjax import models
+from snnjax.analysis import energy
+from snnjax.config import base_config
+from snnjax.models.msresnet import model_config
+
+
+def test_energy_table_arithmetic():
+    synapses = [("stem", 1000, "analog"), ("conv", 2000, "a"), ("fc", 50, "b")]
+    table = energy.energy_table(synapses, {"a": 0.1, "b": 0.5}, num_steps=4)
+    assert table["macs"] == 1000 and table["sops"] == pytest.approx(4 * 0.1 * 2000 + 4 * 0.5 * 50)
+    assert table["energy_mj"] == pytest.approx((4.6 * 1000 + 0.9 * 900) * 1e-9)
+    assert table["ann_equivalent_mj"] == pytest.approx(4.6 * 3050 * 1e-9)
+    assert [r["rate"] for r in table["layers"]] == [None, 0.1, 0.5]
+    assert sum(r["energy_mj"] for r in table["layers"]) == pytest.approx(table["energy_mj"])
+    with pytest.raises(KeyError, match="'c'"):
+        energy.energy_table([("x", 1, "c")], {}, 2)
+
+
+def _tiny_cfg():
+    return model_config("cifar", 18, num_steps=2, stem_width=4, widths=(4, 8), blocks=(1, 1))
+
+
+def test_measure_rates_covers_every_synapse_source():
+    model = models.create(_tiny_cfg(), 3, (8, 8, 1), rngs=nnx.Rngs(0))
+    model.eval()
+    x = 4.0 * jax.random.normal(jax.random.key(0), (6, 8, 8, 1))
+    batch = {"image": np.asarray(x), "mask": np.ones(6, bool)}
+    once = energy.measure_rates(model, [batch])
+    twice = energy.measure_rates(model, [batch, batch])
+    sources = {s for _, _, s in model.synapses if s != "analog"}
+    assert sources <= set(once) and "encode_lif" in once
+    assert all(0.0 <= v <= 1.0 for v in once.values()) and max(once.values()) > 0
+    assert once == pytest.approx(twice)
+    # the encoding layer's rate is the mean spike of LIF(stem(x)) over T, B, H, W, C
+    z = model.stem(x.astype(np.float32))
+    s = model.encode_lif(np.broadcast_to(z[None], (2, *z.shape)))
+    nnx.pop(model, nnx.Intermediate)
+    assert once["encode_lif"] == pytest.approx(float(s.mean()), rel=1e-5)
+
+
+def test_energy_mode_on_trained_workdir(tmp_path):
+    from snnjax.train import loop
+
+    config = base_config()
+    config.data.name = "digits"
+    config.model = _tiny_cfg()
+    config.train.update(batch_size=32, eval_batch_size=360, num_steps=2, log_every=1)
+    loop.train_and_evaluate(config, str(tmp_path))
+    out = energy.run_mode(config, str(tmp_path), "latest")
+    assert out["step"] == 2 and out["energy_mj"] > 0 and out["num_steps"] == 2
+    saved = json.loads((tmp_path / "energy.json").read_text())
+    assert saved["energy_mj"] == pytest.approx(out["energy_mj"])
+    rows = [ln for ln in (tmp_path / "energy.md").read_text().splitlines() if ln.startswith("| blocks.")]
+    assert len(rows) == 5  # conv1 and conv2 of two blocks + one shortcut conv

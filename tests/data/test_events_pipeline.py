@@ -1,0 +1,229 @@
+"""Event datasets through make_pipeline: [T, B, H, W, 2] batches, caching, splits, augmentation, resume."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnjax.data import DataError, default_data_config, events_frames, make_pipeline
+from snnjax.data import events as ev
+from tests.data import events_synthetic as syn
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_NMNIST = REPO.parent / "shared" / "data" / "nmnist" / "sample_nmnist.bin"
+SENSORS = {"cifar10_dvs": (128, 128), "nmnist": (34, 34), "dvs128_gesture": (128, 128)}
+
+
+def _cfg(name: str, root: Path, **kw):
+    cfg = default_data_config()
+    cfg.update(name=name, dir=str(root), cache_dir=str(root.parent / f"{root.name}_cache"), prefetch=0)
+    cfg.update(kw)
+    return cfg
+
+
+def _with(cfg, **kw):
+    cfg = cfg.copy_and_resolve_references()
+    cfg.update(kw)
+    return cfg
+
+
+def _pipe(cfg, split="test", batch=8, train=False, steps=3, **kw):
+    return make_pipeline(
+        cfg, split=split, global_batch_size=batch, seed=0, train=train, process_index=0, process_count=1,
+        model_num_steps=steps, **kw,
+    )  # fmt: skip
+
+
+def _eval_frames(pipe) -> tuple[np.ndarray, np.ndarray]:
+    """One evaluation pass: frames [N, T, H, W, 2] and labels [N] of the unmasked examples."""
+    xs, ys = [], []
+    pipe.reset()
+    for batch in pipe:
+        m = batch["mask"]
+        xs.append(batch["image"].swapaxes(0, 1)[m])
+        ys.append(batch["label"][m])
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("events")
+    return {
+        "cifar10_dvs": (root / "c10", syn.write_cifar10_dvs(root / "c10")),
+        "nmnist": (root / "nm", syn.write_nmnist(root / "nm")),
+        "dvs128_gesture": (root / "gest", syn.write_dvs_gesture(root / "gest")),
+    }
+
+
+@pytest.mark.parametrize("name", ["cifar10_dvs", "nmnist", "dvs128_gesture"])
+def test_every_format_reads_into_time_major_batches(datasets, name):
+    root, truth = datasets[name]
+    size = {"cifar10_dvs": 16, "nmnist": 0, "dvs128_gesture": 32}[name]
+    cfg = _cfg(name, root, frame_size=size)
+    pipe = _pipe(cfg, "test", batch=4, steps=3)
+    side = size or 34
+    info = pipe.info
+    assert info.image_shape == (side, side, 2) and info.num_frames == 3
+    assert (info.num_train, info.num_test) == (len(truth["train"]["labels"]), len(truth["test"]["labels"]))
+    assert info.num_classes == (11 if name == "dvs128_gesture" else 10)
+    batch = next(iter(pipe))
+    assert batch["image"].shape == (3, 4, side, side, 2) and batch["image"].dtype == np.float32
+    assert batch["label"].dtype == np.int32 and batch["mask"].dtype == bool
+    frames, labels = _eval_frames(pipe)
+    assert labels.tolist() == truth["test"]["labels"]  # dataset order, each example exactly once
+    opts = dict(size=None if not size else (size, size))
+    for got, events in zip(frames, truth["test"]["events"], strict=True):
+        want = ev.events_to_frames(events, SENSORS[name], 3, "number", **opts)
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+        if not size:  # native size: every event counted once per polarity
+            for p in (0, 1):
+                assert got[..., p].sum() == (events["p"] == p).sum()
+
+
+def test_cifar10_dvs_per_class_split(datasets):
+    root, _ = datasets["cifar10_dvs"]
+    train = _pipe(_cfg("cifar10_dvs", root, frame_size=16), "train", batch=10, train=True)
+    assert (train.info.num_train, train.info.num_test) == (90, 10)
+    assert np.bincount(train._maker.source.labels).tolist() == [9] * 10
+    names = [s.path.name for s in train._maker.source.samples if s.label == 0]
+    assert "cifar10_airplane_9.aedat" not in names and len(names) == 9
+    cfg = _cfg("cifar10_dvs", root, frame_size=16, train_ratio=0.8)
+    assert _pipe(cfg, "test").info.num_test == 20
+
+
+def test_cache_identical_and_lazy_mode(datasets, tmp_path, monkeypatch):
+    root, _ = datasets["nmnist"]
+    cfg = _cfg("nmnist", root, cache_dir=str(tmp_path / "cache"), num_frames=4)
+    first, labels = _eval_frames(_pipe(cfg, steps=None))
+    files = sorted((tmp_path / "cache").iterdir())
+    assert len(files) == 10 and all(f.suffix == ".npz" for f in files)
+
+    def fail(*a, **k):
+        raise AssertionError("integrated again despite the cache")
+
+    monkeypatch.setattr(events_frames, "events_to_frames", fail)
+    again, labels2 = _eval_frames(_pipe(cfg, steps=4))
+    np.testing.assert_array_equal(again, first)
+    lazy, labels3 = _eval_frames(_pipe(_with(cfg, cache=False), steps=4))
+    np.testing.assert_array_equal(lazy, first)
+    assert labels.tolist() == labels2.tolist() == labels3.tolist()
+    monkeypatch.undo()
+    # other frame options -> other cache entries
+    _pipe(_cfg("nmnist", root, cache_dir=str(tmp_path / "cache"), split_by="time"), steps=4)
+    assert len(list((tmp_path / "cache").iterdir())) == 20
+
+
+def test_gesture_lazy_equals_in_memory(datasets, tmp_path):
+    root, _ = datasets["dvs128_gesture"]
+    cfg = _cfg("dvs128_gesture", root, frame_size=16, cache_dir=str(tmp_path / "gc"))
+    mem, _ = _eval_frames(_pipe(cfg, "train", batch=4))
+    cfg.cache = False
+    lazy, _ = _eval_frames(_pipe(cfg, "train", batch=4))
+    np.testing.assert_array_equal(mem, lazy)
+    assert len(list((tmp_path / "gc").iterdir())) == 6
+
+
+def _matches_some(aug: np.ndarray, base: np.ndarray, candidates) -> bool:
+    return any(np.array_equal(aug, fn(base)) for fn in candidates)
+
+
+def test_train_augmentation_consistent_over_frames_and_resumable(datasets):
+    root, _ = datasets["nmnist"]
+    plain = _pipe(_cfg("nmnist", root), "train", batch=4, train=True)
+    rolled = _pipe(_cfg("nmnist", root, roll=3), "train", batch=4, train=True)
+    flip_crop = _pipe(_cfg("nmnist", root, flip=True, crop_padding=2), "train", batch=4, train=True)
+    rolls = [lambda x, s=(dy, dx): np.roll(x, s, axis=(-3, -2)) for dy in range(-3, 4) for dx in range(-3, 4)]
+
+    def crop(x, oy, ox, flip):
+        x = x[..., ::-1, :] if flip else x
+        padded = np.pad(x, [(0, 0), (2, 2), (2, 2), (0, 0)])
+        return padded[:, oy : oy + 34, ox : ox + 34]
+
+    crops = [lambda x, a=(oy, ox, f): crop(x, *a) for oy in range(5) for ox in range(5) for f in (0, 1)]
+    changed = 0
+    for step in range(3):
+        base = plain.batch_at(step)["image"].swapaxes(0, 1)  # [B, T, H, W, 2], same examples
+        for aug_pipe, candidates in ((rolled, rolls), (flip_crop, crops)):
+            aug = aug_pipe.batch_at(step)["image"].swapaxes(0, 1)
+            for a, b in zip(aug, base, strict=True):
+                # one transform for all frames of the sample (frames differ, so a per-frame draw fails)
+                assert _matches_some(a, b, candidates)
+                changed += not np.array_equal(a, b)
+    assert changed >= 6
+    # exact resume: the state after 2 batches restores the same stream in a fresh pipeline
+    it = iter(flip_crop)
+    [next(it) for _ in range(2)]
+    state = flip_crop.get_state()
+    want = [next(it) for _ in range(3)]
+    fresh = _pipe(_cfg("nmnist", root, flip=True, crop_padding=2), "train", batch=4, train=True)
+    fresh.set_state(state)
+    for w, g in zip(want, [next(fresh) for _ in range(3)], strict=True):
+        np.testing.assert_array_equal(w["image"], g["image"])
+        np.testing.assert_array_equal(w["label"], g["label"])
+    other = _pipe(_cfg("nmnist", root), "test", batch=4)
+    with pytest.raises(DataError, match="does not match"):
+        other.set_state(state)
+
+
+def test_hosts_slice_the_same_global_batch(datasets):
+    root, _ = datasets["cifar10_dvs"]
+    cfg = _cfg("cifar10_dvs", root, frame_size=16, flip=True, roll=2)
+    kw = dict(split="train", global_batch_size=8, seed=3, train=True, model_num_steps=2)
+    one = make_pipeline(cfg, process_index=0, process_count=1, **kw).batch_at(5)
+    halves = [make_pipeline(cfg, process_index=i, process_count=2, **kw).batch_at(5) for i in (0, 1)]
+    np.testing.assert_array_equal(np.concatenate([h["image"] for h in halves], axis=1), one["image"])
+    np.testing.assert_array_equal(np.concatenate([h["label"] for h in halves]), one["label"])
+
+
+def test_bad_files_and_settings_give_one_line_errors(datasets, tmp_path):
+    root, _ = datasets["nmnist"]
+    bad = tmp_path / "nm"
+    shutil.copytree(root, bad)
+    victim = bad / "Test" / "4" / "00000.bin"
+    victim.write_bytes(victim.read_bytes()[:-3])
+    with pytest.raises(ev.EventDataError) as info:
+        _pipe(_cfg("nmnist", bad))
+    msg = str(info.value)
+    assert str(victim) in msg and "truncated" in msg and "\n" not in msg
+    c10 = tmp_path / "c10"
+    shutil.copytree(datasets["cifar10_dvs"][0], c10)
+    victim = c10 / "cat" / "cifar10_cat_9.aedat"
+    victim.write_bytes(b"#!AER-DAT2.0\r\n" + b"\x00" * 13)
+    with pytest.raises(ev.EventDataError, match=r"cifar10_cat_9\.aedat: truncated"):
+        _pipe(_cfg("cifar10_dvs", c10, frame_size=16))
+    with pytest.raises(ev.EventDataError, match="N-MNIST split folder not found"):
+        _pipe(_cfg("nmnist", tmp_path / "nowhere"))
+    cases = {
+        "differs from config.model.num_steps": dict(num_frames=5),
+        "split_by": dict(split_by="events"),
+        "resize": dict(resize="nearest"),
+        "image augmentations": dict(randaugment="rand-m7-n1"),
+        "strictly between": dict(train_ratio=1.0),
+        "negative": dict(roll=-1),
+    }
+    for fragment, kw in cases.items():
+        with pytest.raises(DataError, match=fragment):
+            _pipe(_cfg("nmnist", root, **kw), steps=3)
+    with pytest.raises(DataError, match=r"config\.data\.dir"):
+        _pipe(_with(_cfg("nmnist", root), dir=""))
+    with pytest.raises(DataError, match="num_frames > 0"):
+        _pipe(_cfg("nmnist", root), steps=None)
+
+
+def test_real_nmnist_recording_through_the_pipeline(tmp_path):
+    if not SAMPLE_NMNIST.exists():
+        pytest.skip(f"{SAMPLE_NMNIST} not available")
+    for split in ("Train", "Test"):
+        for d in range(10):
+            (tmp_path / "nm" / split / str(d)).mkdir(parents=True)
+    (tmp_path / "nm" / "Test" / "7" / "sample.bin").write_bytes(SAMPLE_NMNIST.read_bytes())
+    cfg = _cfg("nmnist", tmp_path / "nm", split_by="time")
+    batch = next(iter(_pipe(cfg, batch=2, steps=3)))
+    x = batch["image"][:, 0]  # [T, 34, 34, 2]
+    assert batch["mask"].tolist() == [True, False] and batch["label"][0] == 7
+    assert x.sum() == 4325 and x[..., 1].sum() == 2145  # README: 4325 events, 2145 ON
+    # three saccades of ~100 ms: each third of the recording holds about a third of the events
+    assert np.all(np.abs(x.sum(axis=(1, 2, 3)) / 4325 - 1 / 3) < 0.09)

@@ -1,0 +1,110 @@
+"""MS-ResNet: paper parameter counts (built abstractly), membrane-shortcut wiring, neuron/BN settings per
+variant, and the static-image shortcut of the stem."""
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from snnjax import models
+from snnjax import surrogate as sg
+from snnjax.models.msresnet import MSBlock, _Builder, model_config
+
+
+def _count(cfg, num_classes, shape) -> int:
+    abstract = nnx.eval_shape(lambda: models.create(cfg, num_classes, shape, rngs=nnx.Rngs(0)))
+    return sum(math.prod(v.shape) for v in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+
+
+@pytest.mark.parametrize(
+    "variant,depth,t,classes,shape,millions",
+    [
+        ("cifar", 18, 6, 10, (32, 32, 3), "12.63"),
+        ("imagenet", 18, 4, 1000, (224, 224, 3), "11.82"),
+        ("imagenet", 34, 4, 1000, (224, 224, 3), "21.93"),
+    ],
+)
+def test_paper_parameter_counts(variant, depth, t, classes, shape, millions):
+    n = _count(model_config(variant, depth, num_steps=t), classes, shape)
+    assert f"{n / 1e6:.2f}" == millions
+    off = _count(model_config(variant, depth, num_steps=t, gac=False), classes, shape)
+    assert n - off == 2 * 16 * 64 * 64 + 2 * t * (t // 2)  # GAC: two 4x4 convs + the TA MLP
+
+
+def _tiny(variant="cifar", **kw):
+    cfg = model_config(variant, 18, num_steps=3, stem_width=4, widths=(4, 8), blocks=(1, 1), **kw)
+    return models.create(cfg, 5, (8, 8, 3), rngs=nnx.Rngs(0))
+
+
+def test_neuron_and_bn_settings_per_variant():
+    cifar, imnet = _tiny("cifar"), _tiny("imagenet")
+    n = cifar.blocks[0].lif1.neuron
+    assert (n.decay, n.v_th, n.reset, n.detach_reset, n.inclusive) == (0.5, 1.0, "hard", False, False)
+    assert n.surrogate == sg.Triangle(1.0)
+    n = imnet.blocks[1].lif2.neuron
+    assert (n.decay, n.v_th, n.reset, n.detach_reset, n.inclusive) == (0.25, 0.5, "hard", True, False)
+    assert n.surrogate == sg.Rectangle(1.0)
+    assert (
+        float(n.surrogate.grad(jnp.float32(0.49))) == 1.0 and float(n.surrogate.grad(jnp.float32(0.51))) == 0
+    )
+    for model, first, second in ((cifar, 1.0, 1.0), (imnet, 0.5, 0.0)):
+        blk = model.blocks[1]
+        assert np.all(blk.bn1.scale[...] == first) and np.all(blk.bn2.scale[...] == second)
+        assert np.all(blk.sc_bn.scale[...] == first) and np.all(model.stem.bn.scale[...] == first)
+    assert imnet.stem.conv.kernel.shape == (7, 7, 3, 4) and imnet.blocks[0].stride == 2
+    assert cifar.stem.conv.kernel.shape == (3, 3, 3, 4) and cifar.blocks[0].stride == 1
+
+
+def _block(cin, cout, stride, zero):
+    cfg = model_config("cifar", 18, zero_init_residual=zero)
+    return MSBlock(_Builder(cfg, nnx.Rngs(0)), cin, cout, stride, "conv")
+
+
+def test_identity_shortcut_carries_membrane_values():
+    blk = _block(4, 4, 1, zero=True)  # residual branch is 0 at init -> block = shortcut
+    blk.eval()
+    x = 3.0 * jax.random.normal(jax.random.key(0), (3, 2, 6, 6, 4))  # real values, many cross V_th
+    np.testing.assert_allclose(np.asarray(blk(x)), np.asarray(x), rtol=1e-6)  # not the spikes of x
+
+
+def test_downsampling_shortcut_sees_real_input():
+    blk = _block(4, 8, 2, zero=True)
+    blk.eval()
+    x = 3.0 * jax.random.normal(jax.random.key(1), (3, 2, 6, 6, 4))
+    folded = x.reshape(6, 6, 6, 4)
+    expect = blk.sc_bn(blk.sc_conv(folded)).reshape(3, 2, 3, 3, 8)
+    np.testing.assert_allclose(np.asarray(blk(x)), np.asarray(expect), rtol=1e-5, atol=1e-6)
+
+
+def test_residual_branch_is_spike_driven():
+    blk = _block(4, 4, 1, zero=False)
+    blk.eval()
+    x = 0.5 * jnp.ones((3, 2, 6, 6, 4))  # below V_th = 1 at every step (decay 0.5 -> u <= 1): no spikes
+    np.testing.assert_allclose(np.asarray(blk(x)), np.asarray(x), atol=1e-6)  # BN(conv(0)) = 0 in eval
+
+
+def test_static_stem_equals_repeated_input_and_output_shape():
+    model = _tiny("cifar")
+    model.eval()
+    x = jax.random.normal(jax.random.key(2), (2, 8, 8, 3))
+    out = model(x)
+    assert out.shape == (3, 2, 5)
+    repeated = model(jnp.broadcast_to(x[None], (3, *x.shape)))  # frames path: stem per time step
+    np.testing.assert_allclose(np.asarray(out), np.asarray(repeated), rtol=1e-5, atol=1e-5)
+    sources = {s for _, _, s in model.synapses}
+    assert {"analog", "blocks.0.lif1", "blocks.1.lif2", "head_lif"} <= sources
+
+
+def test_gradients_reach_gac_and_stem():
+    model = _tiny("cifar")
+    x = jax.random.normal(jax.random.key(3), (2, 8, 8, 3))
+
+    def loss(m):
+        return jnp.mean(m(x) ** 2)
+
+    grads = nnx.grad(loss)(model)
+    g = {".".join(map(str, p)): float(jnp.abs(v.get_value()).sum()) for p, v in nnx.to_flat_state(grads)}
+    assert g["gac.ta.w1"] > 0 and g["gac.sca.conv1.kernel"] > 0 and g["stem.conv.kernel"] > 0

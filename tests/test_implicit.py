@@ -1,0 +1,198 @@
+"""snnjax.implicit: forward trace, IDE/SPIDE gradients vs the exact equilibrium gradient, divergence."""
+
+import functools
+import itertools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+
+from snnjax import implicit as im
+
+ONE = (jnp.ones(()),)
+
+
+def _scalar_net() -> im.FSNNOps:
+    """Two single-neuron layers: layer 0 <- p_x x + p_F s_1[t-1], layer 1 <- p_0 s_0[t]."""
+    return im.FSNNOps(
+        inp=lambda p, x: x * p,
+        layers=(lambda p, a: a * p,),
+        feedback=lambda p, a: a * p,
+    )
+
+
+def test_forward_if_trace_matches_hand_computation():
+    # I_0 = 0.6 + 0.5 s_1[t-1], I_1 = 1.5 s_0[t]; V_th 1, D 2, u(0) = 0, fire on >=:
+    # layer 0: u 0.6 | 1.2 fire -> -0.8 | +1.1 = 0.3 | 0.9 | 1.5 fire -> -0.5   spikes at t = 1, 4
+    # layer 1: u 0 | 1.5 fire -> -0.5 | -0.5 | -0.5 | 1.0 fire (>=) -> -1.0    spikes at t = 1, 4 (same step)
+    ops = _scalar_net()
+    params = (jnp.ones(()), (jnp.full((1, 1), 1.5),), jnp.full((1, 1), 0.5))
+    cfg = im.FSNNConfig(num_steps=5)
+    rates = im.forward_spiking(ops, params, jnp.full((1, 1), 0.6), (1.0, 1.0), cfg)
+    np.testing.assert_allclose([float(r[0, 0]) for r in rates], [0.4, 0.4], atol=1e-6)
+    # one more step: layer 0 gets 0.6 + 0.5 (layer 1 fired at t = 4): u = -0.5 + 1.1 = 0.6, no spike
+    rates6 = im.forward_spiking(ops, params, jnp.full((1, 1), 0.6), (1.0, 1.0), im.FSNNConfig(num_steps=6))
+    np.testing.assert_allclose([float(r[0, 0]) for r in rates6], [2 / 6, 2 / 6], atol=1e-6)
+
+
+def test_forward_lif_trace_matches_reference_loop():
+    # LIF, single layer with self-feedback, checked against a plain Python loop of SEEDS.md 5.2
+    leak, T, x, w_fb = 0.8, 7, 0.7, -0.3
+    ops = im.FSNNOps(inp=lambda p, x: x * p, layers=(), feedback=lambda p, a: a * p)
+    params = (jnp.ones(()), (), jnp.full((1, 1), w_fb))
+    rates = im.forward_spiking(ops, params, jnp.full((1, 1), x), ONE, im.FSNNConfig(num_steps=T, leak=leak))
+    u, s, acc = 0.0, 0.0, 0.0
+    for _ in range(T):
+        u += x + w_fb * s
+        s = float(u >= 1.0)
+        u = leak * (u - 2.0 * s)
+        acc = leak * acc + s
+    expected = acc / ((1 - leak**T) / (1 - leak))
+    assert 0 < expected < 1
+    np.testing.assert_allclose(float(rates[0][0, 0]), expected, rtol=1e-6)
+
+
+def _tiny_net():
+    k = jax.random.split(jax.random.PRNGKey(0), 5)
+    b, nin, h1, h2 = 3, 5, 6, 4
+    ops = im.FSNNOps(
+        inp=lambda p, x: x @ p["w"] + p["b"],
+        layers=(lambda p, a: a @ p["w"] + p["b"],),
+        feedback=lambda p, a: a @ p,
+    )
+    params = (
+        {"w": jax.random.normal(k[0], (nin, h1)) * 0.8, "b": jnp.full((h1,), 0.5)},
+        ({"w": jax.random.normal(k[1], (h1, h2)) * 0.8, "b": jnp.full((h2,), 0.5)},),
+        jax.random.normal(k[2], (h2, h1)) * 0.5,
+    )
+    x = jax.random.normal(k[3], (b, nin))
+    head = jax.random.normal(k[4], (h2,))
+    masks = (jnp.ones(()), jnp.ones(()))
+
+    def readout(a):  # small gradients so that |beta| < D_b (the spiking solver's range)
+        return 0.2 * (jnp.sum(jnp.sin(a @ jnp.ones((h2, 2)))) + jnp.sum(a * head))
+
+    return ops, params, x, masks, readout
+
+
+def _flat(tree) -> jnp.ndarray:
+    return jnp.concatenate([jnp.ravel(v) for v in jax.tree.leaves(tree)])
+
+
+def _implicit_grad(solver: str, **kw):
+    ops, params, x, masks, readout = _tiny_net()
+    cfg = im.FSNNConfig(forward="equilibrium", forward_iters=300, solver=solver, **kw)
+    fsnn = im.make_fsnn(ops, cfg)
+    return jax.grad(lambda p: readout(fsnn(p, x, masks, jnp.zeros(3))[0]))(params)
+
+
+@functools.cache
+def _exact_grad():
+    """Autodiff through 300 iterations of the (contracting) equilibrium map: the exact gradient."""
+    ops, params, x, masks, readout = _tiny_net()
+    cfg = im.FSNNConfig(forward_iters=300)
+    return jax.grad(lambda p: readout(im.forward_equilibrium(ops, p, x, masks, cfg)[-1]))(params)
+
+
+@pytest.mark.parametrize("solver", ["fixed_point", "broyden"])
+def test_ide_gradient_equals_exact_equilibrium_gradient(solver):
+    with jax.enable_x64(True):
+        ops, params, x, masks, _ = _tiny_net()
+        rates = im.forward_equilibrium(ops, params, x, masks, im.FSNNConfig(forward_iters=300))
+        assert all(float(jnp.mean((a > 0) & (a < 1))) > 0.2 for a in rates)  # the clamps are active
+        exact = _flat(_exact_grad())
+        got = _flat(_implicit_grad(solver, max_iter=200, solver_tol=1e-12))
+        assert float(jnp.linalg.norm(got - exact) / jnp.linalg.norm(exact)) < 1e-4
+
+
+def test_ide_gradient_matches_finite_differences():
+    with jax.enable_x64(True):
+        ops, params, x, masks, readout = _tiny_net()
+        cfg = im.FSNNConfig(forward_iters=300)
+        flat, unravel = ravel_pytree(params)
+        grad = ravel_pytree(_implicit_grad("broyden", max_iter=100, solver_tol=1e-12))[0]
+        f = jax.jit(lambda v: readout(im.forward_equilibrium(ops, unravel(v), x, masks, cfg)[-1]))
+        eps = 1e-6
+        for i in np.random.default_rng(0).choice(flat.size, 12, replace=False):
+            e = jnp.zeros_like(flat).at[i].set(eps)
+            fd = (f(flat + e) - f(flat - e)) / (2 * eps)
+            assert abs(float(grad[i]) - float(fd)) <= 1e-4 * max(abs(float(fd)), 1e-3), (i, grad[i], fd)
+
+
+def test_spide_gradient_converges_to_ide_gradient_as_tb_grows():
+    with jax.enable_x64(True):
+        exact = _flat(_exact_grad())
+        cosines = []
+        for tb in (30, 100, 300, 1000):
+            got = _flat(_implicit_grad("spide", backward_steps=tb, v_th_back=0.5))
+            cosines.append(float(got @ exact / (jnp.linalg.norm(got) * jnp.linalg.norm(exact))))
+    assert all(b > a for a, b in itertools.pairwise(cosines)), cosines
+    assert cosines[-1] >= 0.999 and cosines[1] >= 0.99, cosines
+
+
+def test_spiking_solver_beta_is_clipped_input_average():
+    # without feedback the ternary neuron's average output = its constant input clipped to [-D_b, D_b]
+    g = jnp.array([[0.3, -0.55, 2.5, -4.0, 0.0]])
+    lin = im._Linearised(None, [], [jnp.ones_like(g)])
+    betas, brate = im.solve_spiking(lin, g, im.FSNNConfig(backward_steps=1000, v_th_back=0.5))
+    np.testing.assert_allclose(np.asarray(betas[0][0]), [0.3, -0.55, 1.0, -1.0, 0.0], atol=2e-3)
+    assert 0 < float(brate) < 1
+
+
+def _non_contracting():
+    n = 6
+    ops = im.FSNNOps(inp=lambda p, x: x @ p, layers=(), feedback=lambda p, a: a @ p)
+    x = jax.random.uniform(jax.random.PRNGKey(1), (2, n), minval=-0.5, maxval=1.0)
+    # J = F^T M / D has the eigenvalue 9 / 2 > 1 where the clamps are open
+    params = (jnp.eye(n), (), 9.0 * jnp.ones((n, n)) / n)
+    return ops, params, x
+
+
+@pytest.mark.parametrize("solver", ["fixed_point", "spide"])
+def test_non_contracting_feedback_is_detected_and_not_trained_on(solver, capfd):
+    ops, params, x = _non_contracting()
+    cfg = im.FSNNConfig(num_steps=30, solver=solver)
+    rates = im.forward_spiking(ops, params, x, ONE, cfg)
+    assert float(jnp.mean((rates[0] > 0) & (rates[0] < 1))) == 1.0
+    fsnn = im.make_fsnn(ops, cfg)
+    grads, stats = jax.grad(
+        lambda p, probe: jnp.sum(fsnn(p, x, ONE, probe)[0] * jnp.arange(6.0)), argnums=(0, 1)
+    )(params, jnp.zeros(3))
+    residual, _, diverged = (float(v) for v in stats)
+    assert residual > cfg.diverge_residual and diverged == 1.0
+    assert all(float(jnp.max(jnp.abs(g))) == 0.0 for g in jax.tree.leaves(grads))
+    jax.effects_barrier()
+    out = capfd.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "diverged" in out[0] and "feedback_norm" in out[0]
+    with pytest.raises(im.SolverDivergedError, match=r"residual \S+ > model.diverge_residual") as err:
+        im.check_residual(residual, cfg)
+    assert "\n" not in str(err.value)
+
+
+def test_contracting_feedback_is_not_flagged():
+    ops, params, x = _non_contracting()
+    params = (params[0], (), params[2] / 10.0)
+    cfg = im.FSNNConfig(num_steps=30, solver="fixed_point")
+    fsnn = im.make_fsnn(ops, cfg)
+    grads, stats = jax.grad(
+        lambda p, probe: jnp.sum(fsnn(p, x, ONE, probe)[0] * jnp.arange(6.0)), argnums=(0, 1)
+    )(params, jnp.zeros(3))
+    assert float(stats[0]) < 1e-3 and float(stats[2]) == 0.0
+    assert float(jnp.max(jnp.abs(grads[2]))) > 0
+    im.check_residual(float(stats[0]), cfg)
+
+
+def test_memory_does_not_depend_on_num_steps():
+    ops, params, x, masks, readout = _tiny_net()
+
+    def temp_bytes(t: int) -> int:
+        fsnn = im.make_fsnn(ops, im.FSNNConfig(num_steps=t, backward_steps=t))
+        grad = jax.jit(jax.grad(lambda p: readout(fsnn(p, x, masks, jnp.zeros(3))[0])))
+        return grad.lower(params).compile().memory_analysis().temp_size_in_bytes
+
+    small, large = temp_bytes(10), temp_bytes(1000)
+    assert large <= 1.2 * max(small, 1) + 1024, (small, large)
+    assert math.isfinite(small)
