@@ -21,7 +21,7 @@ from snnjax.models.msresnet import model_config
 def get_config(dataset: str = "cifar10"):
     config = base_config()
     config.seed = 1000
-    config.data.update(name=dataset or "cifar10", dir="../shared/data/cifar10", crop_padding=4, flip=True)
+    config.data.update(name=dataset or "cifar10", crop_padding=4, flip=True)
     if config.data.name == "cifar100":
         config.data.dir = ""
     config.model = model_config("cifar", 18, num_steps=6)

@@ -15,7 +15,7 @@ from snnjax.models.msresnet import model_config
 def get_config():
     config = base_config()
     config.seed = 1000
-    config.data.update(name="cifar10", dir="../shared/data/cifar10", crop_padding=4, flip=True)
+    config.data.update(name="cifar10", crop_padding=4, flip=True)
     config.model = model_config(
         "cifar", 18, num_steps=4, gac=True, stem_width=16, widths=(16, 32, 64), blocks=(1, 1, 1)
     )

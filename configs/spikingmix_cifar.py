@@ -25,7 +25,7 @@ QUANTISED = {
 
 def get_config(neuron: str = "shared"):
     config = base_config()
-    config.data.update(name="cifar10", dir="../shared/data/cifar10", flip=True,
+    config.data.update(name="cifar10", flip=True,
                        randaugment="rand-m7-n1-mstd0.5-inc1")  # fmt: skip
     config.model = model_config(
         "cifar", num_steps=4, neuron=spikingjelly_neuron(**QUANTISED[neuron or "shared"])

@@ -29,7 +29,7 @@ def get_config(options: str = "shared,mix"):
     opts = {o.strip() for o in (options or "shared,mix").split(",") if o.strip()}
     neuron = next((n for n in QUANTISED if n in opts), "shared")
     config = base_config()
-    config.data.update(name="fashion_mnist", dir="../shared/data/fashion_mnist")
+    config.data.update(name="fashion_mnist")
     config.model = model_config(
         "custom", num_steps=4, neuron=spikingjelly_neuron(**QUANTISED[neuron]),
         planes=(16, 32), num_heads=(1, 2), patch_sizes=(1, 1), depths=(1, 1), stem="imagenet",

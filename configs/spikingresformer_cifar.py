@@ -15,7 +15,7 @@ from snnjax.models.resformer import model_config
 
 def get_config(dataset: str = "cifar10"):
     config = base_config()
-    config.data.update(name=dataset or "cifar10", dir="../shared/data/cifar10", flip=True,
+    config.data.update(name=dataset or "cifar10", flip=True,
                        randaugment="rand-m7-n1-mstd0.5-inc1")  # fmt: skip
     if config.data.name == "cifar100":
         config.data.dir = ""
