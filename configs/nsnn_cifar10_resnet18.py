@@ -13,7 +13,7 @@ Out of reach on a CPU (SEEDS.md 7); the seed's accuracy is not published (SEEDS.
 
 from snnjax.analysis.robustness import robustness_config
 from snnjax.config import base_config
-from snnjax.models.nsnn import nsnn_model_config
+from snnjax.models.nsnn import noisy_lif_neuron, nsnn_model_config
 
 
 def get_config():
@@ -21,18 +21,7 @@ def get_config():
     config.seed = 1
     config.data.update(name="cifar10", normalize=True, crop_padding=4, flip=True, autoaugment="cifar10")
     config.model.update(name="nsnn_resnet18", num_steps=2, encoding="direct", **nsnn_model_config())
-    config.model.neuron.update(
-        type="noisy_lif",
-        decay=0.5,
-        v_th=1.0,
-        decay_input=False,
-        reset="hard",
-        detach_reset=False,
-        surrogate="erf",
-        surrogate_param=1.0,
-        noise="gaussian",
-        noise_scale=0.3,
-    )
+    config.model.neuron.update(**noisy_lif_neuron(noise_scale=0.3))
     config.loss.update(name="tet", tet_lambda=0.0)
     config.optim.update(name="adam", learning_rate=3e-3, weight_decay=0.0, schedule="cosine", min_lr=0.0)
     config.train.update(batch_size=256, eval_batch_size=500, num_epochs=300, log_every=50)

@@ -7,24 +7,14 @@ Use ``--config.train.num_steps`` to cut a run short on a slow machine.
 
 from snnjax.analysis.robustness import robustness_config
 from snnjax.config import base_config
-from snnjax.models.nsnn import nsnn_model_config
+from snnjax.models.nsnn import noisy_lif_neuron, nsnn_model_config
 
 
 def get_config():
     config = base_config()
     config.data.update(name="cifar10", normalize=True, crop_padding=4, flip=True)
     config.model.update(name="nsnn_resnet18", num_steps=2, encoding="direct", **nsnn_model_config(width=16))
-    config.model.neuron.update(
-        type="noisy_lif",
-        decay=0.5,
-        v_th=1.0,
-        decay_input=False,
-        reset="hard",
-        surrogate="erf",
-        surrogate_param=1.0,
-        noise="gaussian",
-        noise_scale=0.3,
-    )
+    config.model.neuron.update(**noisy_lif_neuron(noise_scale=0.3))
     config.loss.update(name="tet", tet_lambda=0.0)
     config.optim.update(name="adam", learning_rate=3e-3, schedule="cosine")
     config.train.update(batch_size=128, eval_batch_size=500, num_epochs=2, log_every=20)

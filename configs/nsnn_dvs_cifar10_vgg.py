@@ -9,25 +9,14 @@ Out of reach on a CPU (SEEDS.md 7); the seed's accuracy is not published (SEEDS.
 
 from snnjax.analysis.robustness import robustness_config
 from snnjax.config import base_config
-from snnjax.models.nsnn import nsnn_model_config
+from snnjax.models.nsnn import noisy_lif_neuron, nsnn_model_config
 
 
 def get_config():
     config = base_config()
     config.data.update(name="cifar10_dvs", flip=True, roll=5, num_frames=10)
     config.model.update(name="nsnn_vgg", num_steps=10, encoding="direct", **nsnn_model_config())
-    config.model.neuron.update(
-        type="noisy_lif",
-        decay=0.5,
-        v_th=1.0,
-        decay_input=False,
-        reset="hard",
-        detach_reset=False,
-        surrogate="erf",
-        surrogate_param=1.0,
-        noise="gaussian",
-        noise_scale=0.2,
-    )
+    config.model.neuron.update(**noisy_lif_neuron(noise_scale=0.2))
     config.loss.update(name="tet", tet_lambda=0.0)
     config.optim.update(name="adam", learning_rate=3e-4, weight_decay=0.0, schedule="cosine")
     config.train.update(batch_size=32, eval_batch_size=100, num_epochs=210, log_every=50)

@@ -14,25 +14,14 @@ Measured numbers: docs/nsnn.md.
 
 from snnjax.analysis.robustness import robustness_config
 from snnjax.config import base_config
-from snnjax.models.nsnn import nsnn_model_config
+from snnjax.models.nsnn import noisy_lif_neuron, nsnn_model_config
 
 
 def get_config():
     config = base_config()
     config.data.update(name="fashion_mnist", normalize=False)
     config.model.update(name="nsnn_toynet", num_steps=4, encoding="direct", **nsnn_model_config(hidden=256))
-    # NSNN neurons: lambda = 1/tau = 0.5, threshold 1, no input decay, hard reset not detached
-    config.model.neuron.update(
-        type="noisy_lif",
-        decay=0.5,
-        v_th=1.0,
-        decay_input=False,
-        reset="hard",
-        surrogate="erf",
-        surrogate_param=1.0,
-        noise="gaussian",
-        noise_scale=0.3,
-    )
+    config.model.neuron.update(**noisy_lif_neuron(noise_scale=0.3))
     config.loss.update(name="tet", tet_lambda=0.0)
     config.optim.update(name="adam", learning_rate=1e-3, schedule="cosine")
     config.train.update(batch_size=128, eval_batch_size=500, num_epochs=10, log_every=100)

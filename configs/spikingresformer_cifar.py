@@ -17,8 +17,6 @@ def get_config(dataset: str = "cifar10"):
     config = base_config()
     config.data.update(name=dataset or "cifar10", flip=True,
                        randaugment="rand-m7-n1-mstd0.5-inc1")  # fmt: skip
-    if config.data.name == "cifar100":
-        config.data.dir = ""
     config.model = model_config("cifar", num_steps=4)
     config.loss.update(name="mean_ce", label_smoothing=0.0)
     config.mix.update(name="mixup", prob=1.0, mixup_alpha=0.5, cutmix_alpha=0.0, label_smoothing=0.1)

@@ -380,6 +380,24 @@ class ToyNet(_NSNNBase):
         return self.fc2(self.sn(self.fc1(s)))
 
 
+def noisy_lif_neuron(noise_scale: float) -> dict:
+    """The seed's NILIF neuron keys for ``config.model.neuron``: decay 1/tau = 0.5, threshold 1, no input
+    decay, hard reset (not detached), Gaussian noise of width ``noise_scale`` and the erf surrogate (alpha 1)
+    used when ``type`` is switched to the deterministic ``lif``."""
+    return dict(
+        type="noisy_lif",
+        decay=0.5,
+        v_th=1.0,
+        decay_input=False,
+        reset="hard",
+        detach_reset=False,
+        surrogate="erf",
+        surrogate_param=1.0,
+        noise="gaussian",
+        noise_scale=noise_scale,
+    )
+
+
 def nsnn_model_config(**overrides) -> dict:
     """The NSNN-specific model keys with their defaults (add them to ``config.model``)."""
     keys = dict(init="default", bn=True, hidden=64, width=64, reg="none", reg_lambda=1e-4)
