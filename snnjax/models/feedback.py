@@ -2,12 +2,12 @@
 
 Every model is a :class:`FeedbackSNN`: an input op ``W_x`` driving layer 0, a chain of linear ops (conv, 2x2
 average pool, FC) between spiking layers, an optional feedback op from the last layer to layer 0 (no bias,
-Frobenius-norm restricted), and an ANN readout ``Linear`` on the last layer's average firing rate. The
-spiking dynamics and the implicit backward live in :mod:`snnjax.implicit`. Convolutions give the implicit
-backward explicit transposes (:func:`conv_t`), much faster on XLA:CPU than ``jax.vjp`` of a convolution.
-Inputs are NHWC images
-``[B, H, W, C]`` (constant current each step) or event frames ``[T, B, H, W, C]`` (one frame per step); the
-output is the readout's logits ``[1, B, classes]`` (one "time step": the rate is already a time average).
+Frobenius- or spectral-norm restricted), and an ANN readout ``Linear`` on the last layer's average firing
+rate. The spiking dynamics and the implicit backward live in :mod:`snnjax.implicit`. Convolutions give the
+implicit backward explicit transposes (:func:`conv_t`), much faster on XLA:CPU than ``jax.vjp`` of a
+convolution. Inputs are NHWC images ``[B, H, W, C]`` (constant current each step) or event frames
+``[T, B, H, W, C]`` (one frame per step); the output is the readout's logits ``[1, B, classes]`` (one "time
+step": the rate is already a time average).
 
 Loss scale factor ``s`` (``model.scale_factor``): the logits are returned as ``sg(z) + s (z - sg(z))``, equal
 to ``z`` in value but with every gradient multiplied by ``s`` -- the same as SPIDE's
@@ -56,7 +56,7 @@ def fsnn_model_config(**overrides) -> ml_collections.ConfigDict:
             forward_iters=100,
             scale_factor=1.0,  # loss scale s; set optim.lr_scale to the same value
             dropout=0.0,  # variational dropout rate on the layers' currents
-            feedback_norm=2.0,  # Frobenius-norm restriction r of the feedback weights (0 = off)
+            feedback_norm=2.0,  # feedback norm bound r (Frobenius; ide_fc_f400: spectral; 0 = off)
             norm_samples=64,  # samples of the stochastic Frobenius-norm estimate
             widths=(),  # CIFAR models: the six channel widths
         )
@@ -227,15 +227,19 @@ class AvgPool(nnx.Module):
 
 
 class Dense(nnx.Module):
-    """Fully connected op on the flattened input, ``[B, ...] -> [B, out]``."""
+    """Fully connected op on the flattened input, ``[B, ...] -> [B, out]``; ``batch_norm`` appends a
+    ``BatchNorm1d`` (batch statistics in training, running averages in evaluation; IDE's ``SNNFC(BN=True)``,
+    only meaningful as the input op ``W_x``)."""
 
-    def __init__(self, cin, cout, *, bias=True, init=kaiming_normal, rngs: nnx.Rngs):
+    def __init__(self, cin, cout, *, bias=True, init=kaiming_normal, batch_norm=False, rngs: nnx.Rngs):
         self.kernel = nnx.Param(init(rngs.params(), (cin, cout)))
         self.bias = nnx.Param(torch_bias(cin)(rngs.params(), (cout,))) if bias else None
+        self.norm = nnx.BatchNorm(cout, momentum=0.9, epsilon=1e-5, rngs=rngs) if batch_norm else None
 
     def __call__(self, x: Array) -> Array:
         y = x.reshape(x.shape[0], -1) @ self.kernel[...]
-        return y if self.bias is None else y + self.bias[...]
+        y = y if self.bias is None else y + self.bias[...]
+        return y if self.norm is None else self.norm(y)
 
 
 class SolverProbe(nnx.Param):
@@ -249,6 +253,31 @@ def frobenius_restrict(w_rows: Array, r: float, key: Array, samples: int) -> Arr
     return jnp.minimum(n, r) / n
 
 
+def _unit(v: Array) -> Array:
+    return v / jnp.maximum(jnp.linalg.norm(v), 1e-12)
+
+
+def spectral_restrict(w_rows: Array, u: Array, gain: Array, r: float) -> tuple[Array, Array]:
+    """IDE-FSNN's spectral reparametrisation ``W = clip(g, -r, r) W_raw / sigma(W_raw)``: returns the factor
+    ``clip(g, -r, r) / sigma`` and the updated left singular vector ``u``.
+
+    ``sigma = u^T W v`` after one power iteration from the persistent ``u [rows]`` (the vectors are constants,
+    so gradients flow through ``W`` in ``u^T W v`` and through ``g``)."""
+    w = jax.lax.stop_gradient(w_rows)
+    v = _unit(w.T @ u)
+    u = _unit(w @ v)
+    sigma = u @ (w_rows @ v)
+    return jnp.clip(gain, -r, r) / sigma, u
+
+
+def spectral_norm(w_rows: Array, key: Array, iters: int = 20) -> Array:
+    """Largest singular value of ``w_rows`` by ``iters`` power iterations from a random start."""
+    u = _unit(jax.random.normal(key, (w_rows.shape[0],), w_rows.dtype))
+    for _ in range(iters):
+        u = _unit(w_rows @ _unit(w_rows.T @ u))
+    return jnp.linalg.norm(w_rows.T @ u)
+
+
 # ----------------------------------------------------------------------------------------------- model
 class FeedbackSNN(nnx.Module):
     """``W_x`` -> spiking layer 0 -> op -> layer 1 -> ... -> layer N-1 (-> feedback to layer 0); readout
@@ -257,10 +286,25 @@ class FeedbackSNN(nnx.Module):
     Args:
       inp: the input op module; layers: the ``N-1`` op modules; feedback: ``ConvTranspose``/``Conv``/``Dense``
         without bias, or ``None``; shapes: per-layer output shapes (without batch); dropout_layers: indices
-        of the layers whose current gets variational dropout.
+        of the layers whose current gets variational dropout; restriction: how the feedback weight is kept
+        contracting with bound ``r = model.feedback_norm``: ``'frobenius'`` (SPIDE,
+        :func:`frobenius_restrict`) or ``'spectral'`` (IDE-FSNN's FC model, :func:`spectral_restrict`, with a
+        learned gain ``fb_gain`` and a power-iteration vector ``fb_u``).
     """
 
-    def __init__(self, cfg, num_classes, inp, layers, feedback, shapes, dropout_layers, *, rngs: nnx.Rngs):
+    def __init__(
+        self,
+        cfg,
+        num_classes,
+        inp,
+        layers,
+        feedback,
+        shapes,
+        dropout_layers,
+        *,
+        restriction="frobenius",
+        rngs: nnx.Rngs,
+    ):
         self.fsnn_cfg = solver_config(cfg, spiking_input=False)
         self.inp, self.layers, self.feedback = inp, nnx.List(layers), feedback
         self.shapes = tuple(tuple(s) for s in shapes)
@@ -274,6 +318,13 @@ class FeedbackSNN(nnx.Module):
         self.readout = nnx.Linear(features, num_classes, rngs=rngs)
         self.solver_probe = SolverProbe(jnp.zeros((3,), jnp.float32))
         self.deterministic = False
+        self.restriction = restriction
+        if restriction == "spectral":
+            rows = _rows(feedback.kernel[...])  # a Dense feedback
+            self.fb_gain = nnx.Param(spectral_norm(rows, rngs.params()))
+            self.fb_u = nnx.BatchStat(_unit(jax.random.normal(rngs.params(), (rows.shape[0],))))
+        elif restriction != "frobenius":
+            raise ValueError(f"unknown feedback restriction {restriction!r}; use 'frobenius' or 'spectral'")
 
     def _masks(self, batch: int) -> tuple[Array, ...]:
         masks = []
@@ -293,9 +344,13 @@ class FeedbackSNN(nnx.Module):
         kernel = fb.kernel[...]
         if self.feedback_norm > 0:
             rows = fb.matrix_rows(kernel) if isinstance(fb, ConvTranspose) else _rows(kernel)
-            kernel = kernel * frobenius_restrict(
-                rows, self.feedback_norm, self.norm_rngs(), self.norm_samples
-            )
+            if self.restriction == "spectral":
+                factor, u = spectral_restrict(rows, self.fb_u[...], self.fb_gain[...], self.feedback_norm)
+                if not self.deterministic:
+                    self.fb_u[...] = u
+            else:
+                factor = frobenius_restrict(rows, self.feedback_norm, self.norm_rngs(), self.norm_samples)
+            kernel = kernel * factor
         if isinstance(fb, ConvTranspose):
             return fb.apply, (lambda k, c, like: fb.apply_t(k, c)), kernel
         if isinstance(fb, Conv):
@@ -313,6 +368,8 @@ class FeedbackSNN(nnx.Module):
             cfg = implicit.FSNNConfig(**{**cfg.__dict__, "spiking_input": True, "num_steps": x.shape[0]})
         batch = x.shape[1] if spiking_input else x.shape[0]
         fb_fn, fb_t, fb_kernel = self._feedback_op()
+        if getattr(self.inp, "norm", None) is not None and not self.deterministic:
+            self.inp(jax.lax.stop_gradient(x))  # running statistics (the custom VJP only sees a copy)
         inp_def, inp_state = nnx.split(self.inp)
         layer_defs = [nnx.split(op) for op in self.layers]
         ops = implicit.FSNNOps(
@@ -431,10 +488,12 @@ def dvs_convnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSN
 
 @register("ide_fc_f400")
 def fc_f400(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
-    """IDE's Fashion-MNIST 400 (F400): FC 784 -> 400 drives one layer with a 400 -> 400 FC feedback onto
-    itself (no bias, norm <= r); readout 400 -> classes. ``model.widths=(h,)`` overrides 400."""
+    """IDE's Fashion-MNIST 400 (F400, ``fashionmnist_fc.py``): FC 784 -> 400 + BatchNorm drives one layer
+    with a 400 -> 400 FC feedback onto itself (no bias, spectral norm restricted to ``r``); readout
+    400 -> classes. Both FCs start uniform(-1, 1) with unit-norm rows, zero bias. ``model.widths=(h,)``
+    overrides 400."""
     width = int(next(iter(cfg.widths), 400))
-    inp = Dense(math.prod(input_shape), width, rngs=rngs)
-    fb = Dense(width, width, bias=False, rngs=rngs)
-    fb.kernel[...] = fb.kernel[...] * 0.1
-    return FeedbackSNN(cfg, num_classes, inp, [], fb, [(width,)], (0,), rngs=rngs)
+    inp = Dense(math.prod(input_shape), width, init=unit_filter_uniform, batch_norm=True, rngs=rngs)
+    inp.bias[...] = jnp.zeros_like(inp.bias[...])
+    fb = Dense(width, width, bias=False, init=unit_filter_uniform, rngs=rngs)
+    return FeedbackSNN(cfg, num_classes, inp, [], fb, [(width,)], (0,), restriction="spectral", rngs=rngs)

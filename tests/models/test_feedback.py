@@ -57,6 +57,9 @@ def test_layer_shapes_of_every_model():
     m = _abstract("ide_fmnist_fc400", 10, (28, 28, 1))
     assert m.inp.kernel.shape == (784, 400) and m.feedback.kernel.shape == (400, 400)
     assert m.feedback.bias is None and m.fsnn_cfg.num_steps == 5 and m.fsnn_cfg.solver == "broyden"
+    assert m.inp.norm is not None and m.restriction == "spectral" and m.feedback_norm == 1.0 and m.rate == 0.2
+    # W_x 784x400 + bias, BatchNorm scale/bias, F 400x400, gain, readout 400x10 + bias (IDE README: 478K)
+    assert _n_params(m) == 784 * 400 + 400 + 800 + 400 * 400 + 1 + 4010
 
 
 def test_cifar_init_unit_filters_and_scaled_transpose():
@@ -98,6 +101,33 @@ def test_frobenius_norm_restriction():
     factor = feedback.frobenius_restrict(w, 2.0, jax.random.PRNGKey(1), 4096)
     assert abs(float(factor) * true - 2.0) < 0.1  # restricted to ~r
     assert float(feedback.frobenius_restrict(w * 0.01, 2.0, jax.random.PRNGKey(1), 4096)) == 1.0  # untouched
+
+
+def test_spectral_restriction_bounds_the_feedback_spectral_norm():
+    w = jax.random.normal(jax.random.PRNGKey(0), (30, 20))
+    sigma = float(jnp.linalg.svd(w, compute_uv=False)[0])
+    np.testing.assert_allclose(feedback.spectral_norm(w, jax.random.PRNGKey(1), iters=100), sigma, rtol=1e-4)
+    u = feedback._unit(jnp.ones((30,)))
+    for _ in range(100):  # one power iteration per call, u carried over as in training
+        factor, u = feedback.spectral_restrict(w, u, jnp.asarray(3.0), 0.5)
+    np.testing.assert_allclose(jnp.linalg.svd(w * factor, compute_uv=False)[0], 0.5, rtol=1e-4)  # |g| > r
+    gain_grad = jax.grad(lambda g: feedback.spectral_restrict(w, u, g, 0.5)[0])
+    assert float(gain_grad(jnp.asarray(3.0))) == 0.0 and float(gain_grad(jnp.asarray(0.3))) > 0.0
+
+
+def test_f400_batch_norm_statistics_update_in_training_only():
+    model = create(_config("ide_fmnist_fc400", widths=(6,)), 3, (2, 2, 1), rngs=nnx.Rngs(0))
+    np.testing.assert_allclose(
+        model.fb_gain[...], jnp.linalg.svd(model.feedback.kernel[...], compute_uv=False)[0], rtol=1e-3
+    )
+    x = jax.random.normal(jax.random.PRNGKey(0), (16, 2, 2, 1)) + 1.0
+    model(x)
+    mean = np.asarray(model.inp.norm.mean[...])
+    dense = x.reshape(16, -1) @ model.inp.kernel[...] + model.inp.bias[...]
+    np.testing.assert_allclose(mean, 0.1 * jnp.mean(dense, axis=0), rtol=1e-5, atol=1e-7)  # momentum 0.9
+    model.eval()
+    model(x)
+    np.testing.assert_array_equal(model.inp.norm.mean[...], mean)
 
 
 def _tiny_fc(**model):
