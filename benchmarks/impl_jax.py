@@ -35,10 +35,10 @@ def _lif() -> LIF:
 
 
 # ---------------------------------------------------------------- snnjax
-def _snnjax_model(s: dict, conv_impl: str, remat: bool = False) -> nnx.Module:
+def _snnjax_model(s: dict, conv_impl: str, remat: bool = False, remat_chunk: int = 0) -> nnx.Module:
     cfg = base_config().model
     cfg.neuron.update(type="lif", decay=wl.DECAY, v_th=wl.V_TH, reset="hard", surrogate="triangle")
-    cfg.update(num_steps=s["T"], remat=remat)
+    cfg.update(num_steps=s["T"], remat=remat, remat_chunk=remat_chunk)
     rngs = nnx.Rngs(params=0, encoding=1, dropout=2)
     with cfg.unlocked():
         if s["kind"] == "mlp":
@@ -83,14 +83,18 @@ def _msresnet(s: dict, conv_impl: str, relu: bool = False) -> nnx.Module:
 
 
 def snnjax_bench(
-    s: dict, conv_impl: str = "matmul", remat: bool = False, checkpoint_all: bool = False
+    s: dict,
+    conv_impl: str = "matmul",
+    remat: bool = False,
+    checkpoint_all: bool = False,
+    remat_chunk: int = 0,
 ) -> Bench:
     if s["kind"] == "msresnet":
         return _nnx_train_step(_msresnet(s, conv_impl), lambda m, b, k: _ce(m(b["x"]).mean(0), b["y"]), s)
     if s["kind"] == "lif":
         model = _LIFLayer(s["n"], layers.SpikingNeuron(_lif(), remat=remat), rngs=nnx.Rngs(0))
         return _nnx_train_step(model, lambda m, b, k: m(b["x"]).mean(), s)
-    model = _snnjax_model(s, conv_impl, remat)
+    model = _snnjax_model(s, conv_impl, remat, remat_chunk)
     return _nnx_train_step(model, lambda m, b, k: _ce(m(b["x"]).mean(0), b["y"]), s, checkpoint_all)
 
 

@@ -3,12 +3,12 @@
 XLA's ``compiled.memory_analysis()`` of the jitted step (forward + backward + Adam) gives the
 temporary buffer size (activations kept for the backward pass and scratch); no step is run.
 Modes: ``plain`` (BPTT through ``lax.scan``, everything the backward needs is stored); ``remat``
-(``model.remat=True``: each Conv-BN-LIF-pool block is a ``jax.checkpoint`` that stores only its input
-spikes, and each neuron time step is rematerialised inside it); ``step`` (the whole forward wrapped in
+(``model.remat=True``: the Conv-BN-LIF-pool blocks are checkpointed every ``model.remat_chunk`` time
+steps, ``--chunk``, 0 = the largest divisor of T up to sqrt(T)); ``step`` (the whole forward wrapped in
 one ``jax.checkpoint``). The XLA CPU scheduler matters: run once more with
 ``XLA_FLAGS=--xla_cpu_enable_concurrency_optimized_scheduler=false`` for the memory-minimising one.
 
-    python benchmarks/memory_remat.py [--T 8 16 32] [--conv matmul xla] [--modes plain remat step]
+    python benchmarks/memory_remat.py [--T 8 16 32] [--conv matmul xla] [--modes plain remat step] [--chunk K]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
     ap.add_argument("--T", type=int, nargs="+", default=[8, 16, 32])
     ap.add_argument("--conv", nargs="+", default=["matmul"])
     ap.add_argument("--modes", nargs="+", default=["plain", "remat"], choices=["plain", "remat", "step"])
+    ap.add_argument("--chunk", type=int, default=0, help="model.remat_chunk (0 = ~sqrt(T))")
     args = ap.parse_args()
     modes = ["plain", *[m for m in args.modes if m != "plain"]]
     print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}", flush=True)
@@ -38,7 +39,11 @@ def main() -> None:
             temps = {}
             for mode in modes:
                 bench = impl_jax.snnjax_bench(
-                    wl.spec("w2", T=t), conv, remat=mode == "remat", checkpoint_all=mode == "step"
+                    wl.spec("w2", T=t),
+                    conv,
+                    remat=mode == "remat",
+                    checkpoint_all=mode == "step",
+                    remat_chunk=args.chunk,
                 )
                 mem = common.memory_analysis(bench.compiled())
                 temps[mode] = mem and mem["temp"]

@@ -65,6 +65,7 @@ def base_config() -> ml_collections.ConfigDict:
                 encoding="direct",  # direct | rate | latency
                 neuron=neuron_config(),
                 remat=False,  # rematerialise each time step in the backward pass
+                remat_chunk=0,  # convnet with remat: time steps per checkpointed chunk (0 = ~sqrt(T))
             ),
             loss=loss_config(),
             optim=optim_config(),

@@ -23,7 +23,7 @@ def scan(
     *,
     keys: Array | None = None,
     remat: bool = False,
-    unroll: int = 1,
+    unroll: int | bool = 1,
 ) -> tuple[Any, Any]:
     """Runs ``step(state, x_t) -> (state, y_t)`` (or ``step(state, x_t, key_t)``) over time.
 
@@ -34,7 +34,7 @@ def scan(
       keys: optional ``[T]`` PRNG keys, one per step, passed as the step's third argument.
       remat: rematerialise the step (``jax.checkpoint``): the backward pass recomputes each step's
         intermediates instead of storing them, trading compute for memory.
-      unroll: ``lax.scan`` unroll factor.
+      unroll: ``lax.scan`` unroll factor (``True``: unroll all ``T`` steps).
     Returns:
       ``(final_state, ys)`` where ``ys`` stacks the per-step outputs along a leading ``T`` axis.
     """
@@ -55,7 +55,7 @@ def run_neuron(
     *,
     key: Array | None = None,
     remat: bool = False,
-    unroll: int = 1,
+    unroll: int | bool = 1,
     return_states: bool = False,
 ) -> Array | tuple[Array, Any]:
     """Runs a neuron over an input current ``xs`` of shape ``[T, B, ...]`` from its initial state.
@@ -65,7 +65,7 @@ def run_neuron(
       xs: input currents ``[T, ...]``.
       key: PRNG key, required for stochastic neurons; split into one key per step.
       remat: rematerialise each step in the backward pass.
-      unroll: ``lax.scan`` unroll factor.
+      unroll: ``lax.scan`` unroll factor (``True``: unroll all ``T`` steps).
       return_states: also return the per-step states (pytree of ``[T, ...]`` arrays).
     Returns:
       spikes ``[T, ...]`` in ``xs.dtype``, and the state trace if ``return_states``.

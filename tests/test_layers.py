@@ -140,3 +140,21 @@ def test_spiking_neuron_per_feature_decay():
     assert d.shape == (16,) and np.all((d >= 0) & (d < 1)) and len(set(d.tolist())) == 16
     with pytest.raises(ValueError, match="rngs"):
         layers.SpikingNeuron(LIF(), learnable_decay=True, decay_init=lambda k, s: jnp.zeros(s))
+
+
+@pytest.mark.parametrize("steps", [8, layers.AUTO_UNROLL_MAX_STEPS + 2])
+def test_spiking_neuron_unroll_keeps_values_and_gradients(steps):
+    x = jax.random.normal(jax.random.PRNGKey(0), (steps, 3, 5)) * 2
+
+    def loss(layer, x):
+        return jnp.sum(layer(x) * jnp.arange(5.0))
+
+    auto, plain = layers.SpikingNeuron(LIF(decay=0.5)), layers.SpikingNeuron(LIF(decay=0.5), unroll=1)
+    np.testing.assert_array_equal(auto(x), plain(x))
+    np.testing.assert_allclose(
+        jax.grad(lambda x: loss(auto, x))(x), jax.grad(lambda x: loss(plain, x))(x), rtol=1e-6
+    )
+    # auto: no loop in the program up to AUTO_UNROLL_MAX_STEPS steps, a while loop beyond
+    hlo = jax.jit(lambda x: loss(auto, x)).lower(x).as_text()
+    assert ("while" in hlo) == (steps > layers.AUTO_UNROLL_MAX_STEPS)
+    assert "while" in jax.jit(lambda x: loss(plain, x)).lower(x).as_text()

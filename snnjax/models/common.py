@@ -45,6 +45,7 @@ def neuron_config(**overrides) -> ml_collections.ConfigDict:
             amplitudes=(0.25, 0.5),
             tau1=4.0,
             learnable_decay=False,  # PLIF
+            unroll=0,  # time-loop unroll factor; 0 = all T steps up to layers.AUTO_UNROLL_MAX_STEPS
         )
     )
     cfg.update(overrides)
@@ -127,6 +128,7 @@ def spiking_neuron(
         decay_shape=decay_shape,
         decay_init=decay_init,
         remat=remat,
+        unroll=int(cfg.unroll),
         rngs=rngs,
     )
 

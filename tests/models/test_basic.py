@@ -1,4 +1,5 @@
-"""SpikingConvNet rematerialisation (model.remat): same values, gradients and state updates, less memory."""
+"""SpikingConvNet rematerialisation (model.remat, time-chunked): same values, gradients and state updates,
+less memory."""
 
 import contextlib
 import io
@@ -16,10 +17,10 @@ from snnjax import models
 from snnjax.config import base_config
 
 
-def _convnet(remat: bool, conv_impl: str = "matmul", t: int = 3):
+def _convnet(remat: bool, conv_impl: str = "matmul", t: int = 3, chunk: int = 0):
     cfg = base_config().model
     cfg.neuron.update(type="lif", decay=0.5, v_th=1.0, reset="hard", surrogate="triangle")
-    cfg.update(num_steps=t, remat=remat)
+    cfg.update(num_steps=t, remat=remat, remat_chunk=chunk)
     with cfg.unlocked():
         cfg.update(name="convnet", encoding="direct", readout="logits")
         cfg.channels, cfg.hidden, cfg.dropout, cfg.conv_impl = (4, 8), (), 0.0, conv_impl
@@ -49,11 +50,11 @@ def _saved_bytes(fn, *args) -> int:
     return sum(4 * math.prod(int(d) for d in s.split(",") if d) for s in shapes)
 
 
-@pytest.mark.parametrize("conv_impl", ["matmul", "xla"])
-def test_remat_same_values_gradients_and_state(conv_impl):
+@pytest.mark.parametrize(("conv_impl", "t", "chunk"), [("matmul", 3, 0), ("xla", 3, 0), ("matmul", 6, 3)])
+def test_remat_same_values_gradients_and_state(conv_impl, t, chunk):
     x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1), jnp.float32) * 3.0
     y = jnp.array([1, 3])
-    out = {r: _loss_and_grads(_convnet(r, conv_impl), x, y) for r in (False, True)}
+    out = {r: _loss_and_grads(_convnet(r, conv_impl, t, chunk), x, y) for r in (False, True)}
     (l0, g0, s0, r0), (l1, g1, s1, r1) = out[False], out[True]
     np.testing.assert_allclose(l0, l1, rtol=1e-6)
     assert jax.tree.structure(g0) == jax.tree.structure(g1)
@@ -65,9 +66,20 @@ def test_remat_same_values_gradients_and_state(conv_impl):
     np.testing.assert_allclose(jax.tree.leaves(r0), jax.tree.leaves(r1), rtol=1e-6)  # sown firing rates
 
 
+def test_time_chunk_default_and_bad_chunk():
+    from snnjax.errors import ConfigError
+    from snnjax.models.basic import time_chunk
+
+    assert [time_chunk(t) for t in (1, 2, 3, 8, 16, 32, 30)] == [1, 1, 1, 2, 4, 4, 5]
+    assert time_chunk(8, 4) == 4
+    with pytest.raises(ConfigError, match="remat_chunk=3 must divide"):
+        _convnet(True, t=8, chunk=3)(jnp.ones((1, 8, 8, 1)))
+
+
 def test_remat_stores_only_block_inputs():
-    """With remat the forward keeps only each conv block's input (and the dense layer's): what is saved
-    for the backward pass shrinks from every conv/BN/neuron/pool activation to a small fraction."""
+    """With remat the forward keeps only each conv block's input, neuron states between time chunks and
+    output (and the dense layer's input): what is saved for the backward pass shrinks from every
+    conv/BN/neuron/pool activation to a small fraction."""
     x = jnp.ones((4, 8, 8, 1), jnp.float32)
     saved = {}
     for r in (False, True):
