@@ -156,7 +156,9 @@ def _conv_block_chunked(conv: nnx.Conv, norm: nnx.BatchNorm, neuron, s: Array, c
     """
     lif = neuron.current_neuron()
     if lif.stochastic:
-        raise ConfigError("model.remat_chunk supports deterministic neurons only; set it to 0")
+        raise ConfigError(
+            "model.remat=True (chunked) needs a deterministic neuron; set model.remat=False for noisy ones"
+        )
     t, b = s.shape[:2]
     xs = s.reshape(t // chunk, chunk, *s.shape[1:])
     conv_chunk = lambda x: conv(layers.fold(x))  # [chunk, B, H, W, C] -> [chunk * B, H, W, C']

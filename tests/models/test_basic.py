@@ -17,14 +17,15 @@ from snnjax import models
 from snnjax.config import base_config
 
 
-def _convnet(remat: bool, conv_impl: str = "matmul", t: int = 3, chunk: int = 0):
+def _convnet(remat: bool, conv_impl: str = "matmul", t: int = 3, chunk: int = 0, noisy: bool = False):
     cfg = base_config().model
-    cfg.neuron.update(type="lif", decay=0.5, v_th=1.0, reset="hard", surrogate="triangle")
+    kind = "noisy_lif" if noisy else "lif"
+    cfg.neuron.update(type=kind, decay=0.5, v_th=1.0, reset="hard", surrogate="triangle")
     cfg.update(num_steps=t, remat=remat, remat_chunk=chunk)
     with cfg.unlocked():
         cfg.update(name="convnet", encoding="direct", readout="logits")
         cfg.channels, cfg.hidden, cfg.dropout, cfg.conv_impl = (4, 8), (), 0.0, conv_impl
-    return models.create(cfg, 5, (8, 8, 1), rngs=nnx.Rngs(params=0, encoding=1, dropout=2))
+    return models.create(cfg, 5, (8, 8, 1), rngs=nnx.Rngs(params=0, encoding=1, dropout=2, noise=3))
 
 
 def _loss_and_grads(model, x, y):
@@ -74,6 +75,14 @@ def test_time_chunk_default_and_bad_chunk():
     assert time_chunk(8, 4) == 4
     with pytest.raises(ConfigError, match="remat_chunk=3 must divide"):
         _convnet(True, t=8, chunk=3)(jnp.ones((1, 8, 8, 1)))
+
+
+def test_remat_refuses_stochastic_neuron():
+    from snnjax.errors import ConfigError
+
+    model = _convnet(True, noisy=True)
+    with pytest.raises(ConfigError, match="deterministic neuron"):
+        model(jnp.ones((1, 8, 8, 1)))
 
 
 def test_remat_stores_only_block_inputs():
