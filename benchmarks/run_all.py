@@ -29,14 +29,17 @@ sys.path.insert(0, HERE)
 
 import workloads as wl  # noqa: E402
 
+from snnjax.runtime import RETAIN_ENV  # noqa: E402
+
 JAX_LOCAL = ("snnjax", "snnjax-xla", "ann-jax", "ann-jax-xla", "naive-jax")
-REFS = ("spikingjelly", "snntorch", "norse", "spyx")
+REFS = ("spikingjelly", "spikingjelly-static", "snntorch", "norse", "spyx")
 DEFAULT_IMPLS = (
     "snnjax",
     "snnjax-xla",
     "ann-jax",
     "naive-jax",
     "spikingjelly",
+    "spikingjelly-static",
     "snntorch",
     "norse",
     "spyx",
@@ -55,13 +58,15 @@ FLAG_SETS = {
 
 
 class Worker:
-    def __init__(self, impl: str, workload: str, python: str, T: int | None):
+    def __init__(self, impl: str, workload: str, python: str, T: int | None, malloc: str):
         base, _, flags = impl.partition("+")
         cmd = [python, os.path.join(HERE, "worker.py"), base, workload]
         if T:
             cmd += ["--T", str(T)]
         self.impl, self.times, self.info, self.error = impl, [], {}, None
         env = {**os.environ, "PYTHONPATH": os.path.dirname(HERE)}
+        if malloc == "retain":  # every implementation, JAX and PyTorch alike
+            env.update(RETAIN_ENV)
         if flags:
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + FLAG_SETS[flags]).strip()
         self.proc = subprocess.Popen(
@@ -110,7 +115,7 @@ def run_workload(name: str, impls, args) -> dict:
     for impl in impls:
         python = sys.executable if impl.partition("+")[0] in JAX_LOCAL else args.bench_python
         # start workers one at a time: compilation/setup must not overlap other workers' timing
-        w = Worker(impl, name, python, args.T)
+        w = Worker(impl, name, python, args.T, args.malloc)
         ok = w.wait_ready()
         print(f"  {name} {impl}: {'ready' if ok else 'skipped: ' + ' '.join(w.error or [])}", flush=True)
         (workers.append(w) if ok else w.proc.kill())
@@ -208,6 +213,12 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--per-round", type=int, default=4)
     ap.add_argument("--T", type=int, default=None, help="override the number of time steps")
+    ap.add_argument(
+        "--malloc",
+        choices=("system", "retain"),
+        default="system",
+        help="glibc malloc of every worker: the default, or snnjax.runtime.RETAIN_ENV (keeps freed memory)",
+    )
     ap.add_argument("--bench-python", default="/work/bench-venv/bin/python")
     ap.add_argument("--readme", default=None, help="rewrite the results section of this markdown file")
     ap.add_argument(

@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import workloads as wl
 
-TORCH_IMPLS = ("spikingjelly", "snntorch", "norse", "ann-torch")
+TORCH_IMPLS = ("spikingjelly", "spikingjelly-static", "snntorch", "norse", "ann-torch")
 
 
 def main() -> None:

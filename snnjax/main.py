@@ -108,6 +108,10 @@ def check_override_keys(argv: list[str]) -> str | None:
 
 
 if __name__ == "__main__":
+    from snnjax import runtime
+
+    if runtime.cpu_only():  # before anything starts JAX's CPU client (snnjax.runtime)
+        runtime.retain_freed_memory()
     error = check_override_keys(sys.argv[1:])
     if error:
         print(f"error: {error}", file=sys.stderr)

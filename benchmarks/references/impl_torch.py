@@ -1,6 +1,7 @@
 """PyTorch implementations of the workloads (``benchmarks/workloads.py``) in the reference environment
-(``benchmarks/references/setup_env.sh``): spikingjelly (multi-step mode), snnTorch, Norse and the
-equivalent ANN in plain PyTorch.
+(``benchmarks/references/setup_env.sh``): spikingjelly (multi-step mode; ``spikingjelly-static``: with
+the first conv + BN run once on a direct-coded image, spikingjelly's ``static_conv`` idiom), snnTorch, Norse
+and the equivalent ANN in plain PyTorch.
 
 Every library gets the same network; stateless layers (dense, conv, BN, pool) run on the time-folded
 batch ``[T * B, ...]`` (spikingjelly's multi-step layers do this themselves; for snnTorch and Norse we
@@ -22,12 +23,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import workloads as wl
 
-IMPLS = ("spikingjelly", "snntorch", "norse", "ann-torch")
+IMPLS = ("spikingjelly", "spikingjelly-static", "snntorch", "norse", "ann-torch")
 
 
 def _neuron_factory(lib: str):
     """Returns ``make(n_features) -> module mapping [T, B, ...] currents to [T, B, ...] spikes``."""
-    if lib == "spikingjelly":
+    if lib in ("spikingjelly", "spikingjelly-static"):
         from spikingjelly.activation_based import neuron
 
         return lambda: neuron.LIFNode(tau=2.0, v_threshold=wl.V_TH, v_reset=0.0, step_mode="m")
@@ -84,6 +85,19 @@ class TimeFolded(nn.Module):
         return y.reshape(x.shape[0], x.shape[1], *y.shape[1:])
 
 
+class StaticInput(nn.Module):
+    """spikingjelly's idiom for a direct-coded image (its ``static_conv``): the first time-folded block runs
+    once on ``x[0]`` and its output is repeated over time (snnjax does the same, ``_static_input_block``)."""
+
+    def __init__(self, block: TimeFolded):
+        super().__init__()
+        self.block = block
+
+    def forward(self, x):
+        y = self.block.m(x[0])
+        return y.unsqueeze(0).repeat(x.shape[0], *([1] * y.ndim))
+
+
 class Net(nn.Module):
     def __init__(self, s: dict, lib: str):
         super().__init__()
@@ -102,6 +116,10 @@ class Net(nn.Module):
             mods += [TimeFolded(nn.Flatten(), nn.Linear(c * hw * hw, s["classes"]))]
         else:
             mods = [TimeFolded(nn.Linear(s["n"], s["n"])), neuron()]
+        if lib == "spikingjelly-static":
+            if s["kind"] != "conv":
+                raise NotImplementedError("spikingjelly-static: w2 only (a static input to a conv)")
+            mods[0] = StaticInput(mods[0])
         if ann:  # ReLU is stateless: fold it as well
             mods = [TimeFolded(m) if isinstance(m, nn.ReLU) else m for m in mods]
         self.net = nn.Sequential(*mods)
@@ -144,7 +162,7 @@ class Bench:
         loss.backward()
         if self.opt is not None:
             self.opt.step()
-        if self.lib == "spikingjelly":
+        if self.lib.startswith("spikingjelly"):
             from spikingjelly.activation_based import functional
 
             functional.reset_net(self.net)

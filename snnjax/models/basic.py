@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import math
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
@@ -73,7 +74,9 @@ class SpikingConvNet(nnx.Module):
     ``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> [Linear -> LIF] * len(hidden) -> Linear``.
 
     Convs, BN and pooling run on the time-folded batch ``[T * B, H, W, C]``; only the neurons scan over
-    time. Returns per-step logits ``[T, B, classes]`` (or output spikes with ``readout='spikes'``).
+    time. With direct coding of a static image the first conv and BN run once on ``[B, H, W, C]``
+    (:func:`_static_input_block`). Returns per-step logits ``[T, B, classes]`` (or output spikes with
+    ``readout='spikes'``).
     ``cfg.conv_impl`` (default ``'matmul'``) picks the convolution: ``'matmul'`` (``snnjax.conv``, im2col
     by slicing + one matmul, 1.5-2x faster training steps on CPU) or ``'xla'`` (``lax.conv_general_dilated``);
     both compute the same values and gradients and have the same parameters.
@@ -114,11 +117,18 @@ class SpikingConvNet(nnx.Module):
             self.out_neuron = spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat)
 
     def __call__(self, x: Array) -> Array:
-        s = self.encoder(x)  # [T, B, H, W, C]
-        block = _conv_block
+        t = self.encoder.num_steps
+        block, static_block = _conv_block, _static_input_block
         if self.remat:
-            block = functools.partial(_conv_block_chunked, chunk=time_chunk(s.shape[0], self.remat_chunk))
-        for conv, norm, neuron in zip(self.convs, self.norms, self.neurons, strict=True):
+            chunk = time_chunk(t, self.remat_chunk)
+            block = functools.partial(_conv_block_chunked, chunk=chunk)
+            static_block = functools.partial(_static_input_block_chunked, chunk=chunk)
+        layers_ = zip(self.convs, self.norms, self.neurons, strict=True)
+        if x.ndim == 4 and self.encoder.name == "direct":  # time-invariant input: the first block's
+            s = static_block(*next(layers_), x, t)  # conv and BN run once
+        else:
+            s = self.encoder(x)  # [T, B, H, W, C]
+        for conv, norm, neuron in layers_:
             s = block(conv, norm, neuron, s)
         s = self.dropout(s.reshape((*s.shape[:2], -1)))
         for linear, neuron in zip(self.hidden, self.hidden_neurons, strict=True):
@@ -134,6 +144,15 @@ def _conv_block(conv: nnx.Conv, norm: nnx.Module, neuron: nnx.Module, s: Array) 
     return layers.time_folded(max_pool_2x2, s)
 
 
+def _static_input_block(conv: nnx.Conv, norm: nnx.Module, neuron: nnx.Module, x: Array, t: int) -> Array:
+    """:func:`_conv_block` on a direct-coded image ``x [B, H, W, C]`` repeated over ``t`` steps: conv and BN
+    run once and their output is broadcast over time (the same values, gradients and BN statistics as on
+    the ``t`` identical copies, at ``1/t`` of the cost). Returns spikes ``[t, B, H/2, W/2, C']``."""
+    z = norm(conv(x))
+    s = neuron(jnp.broadcast_to(z, (t, *z.shape)))
+    return layers.time_folded(max_pool_2x2, s)
+
+
 def time_chunk(num_steps: int, chunk: int = 0) -> int:
     """``chunk`` if it divides ``num_steps``; ``0`` picks the largest divisor ``<= sqrt(num_steps)`` (memory
     ~ ``T / chunk`` neuron states + one chunk's activations, both ~ ``sqrt(T)``)."""
@@ -142,6 +161,35 @@ def time_chunk(num_steps: int, chunk: int = 0) -> int:
     if chunk < 0 or num_steps % chunk:
         raise ConfigError(f"model.remat_chunk={chunk} must divide the number of time steps {num_steps}")
     return chunk
+
+
+def _deterministic(neuron: nnx.Module):
+    lif = neuron.current_neuron()
+    if lif.stochastic:
+        raise ConfigError(
+            "model.remat=True (chunked) needs a deterministic neuron; set model.remat=False for noisy ones"
+        )
+    return lif
+
+
+def _neuron_pool_chunks(
+    neuron, lif, currents: Callable, xs, num_chunks: int, chunk: int, state_shape, dtype
+) -> Array:
+    """Neuron + 2x2 max-pool over ``num_chunks`` checkpointed chunks of ``chunk`` steps; ``currents(x)``
+    gives a chunk's input currents ``[chunk, *state_shape]`` from its slice ``x`` of ``xs`` (scanned; may
+    be ``None``). Only the neuron state between chunks and the pooled spikes are stored for the backward
+    pass. Sows the firing rate; returns ``[num_chunks * chunk, B, H/2, W/2, C]``."""
+
+    @jax.checkpoint
+    def run(carry, x):
+        state, spikes = carry
+        state, sp = dynamics.scan(lambda st, zt: lif.step(st, zt), state, currents(x), unroll=True)
+        return (state, spikes + jnp.sum(sp)), layers.time_folded(max_pool_2x2, sp)
+
+    state0 = lif.init_state(state_shape, dtype)
+    (_, spikes), out = jax.lax.scan(run, (state0, jnp.zeros((), dtype)), xs, length=num_chunks)
+    neuron.sow(nnx.Intermediate, "firing_rate", spikes / (num_chunks * chunk * math.prod(state_shape)))
+    return out.reshape(num_chunks * chunk, *out.shape[2:])
 
 
 def _conv_block_chunked(conv: nnx.Conv, norm: nnx.BatchNorm, neuron, s: Array, chunk: int) -> Array:
@@ -154,11 +202,7 @@ def _conv_block_chunked(conv: nnx.Conv, norm: nnx.BatchNorm, neuron, s: Array, c
     the exact BN gradient (its batch-statistics terms flow back through the first scan).
     ``[T, B, H, W, C] -> [T, B, H/2, W/2, C']``; deterministic neurons only.
     """
-    lif = neuron.current_neuron()
-    if lif.stochastic:
-        raise ConfigError(
-            "model.remat=True (chunked) needs a deterministic neuron; set model.remat=False for noisy ones"
-        )
+    lif = _deterministic(neuron)
     t, b = s.shape[:2]
     xs = s.reshape(t // chunk, chunk, *s.shape[1:])
     conv_chunk = lambda x: conv(layers.fold(x))  # [chunk, B, H, W, C] -> [chunk * B, H, W, C']
@@ -182,18 +226,19 @@ def _conv_block_chunked(conv: nnx.Conv, norm: nnx.BatchNorm, neuron, s: Array, c
         norm.var[...] = m * norm.var[...] + (1 - m) * jax.lax.stop_gradient(var)
     mul = jax.lax.rsqrt(var + norm.epsilon) * norm.scale[...]
     bias = norm.bias[...]
+    currents = lambda x: layers.unfold((conv_chunk(x) - mean) * mul + bias, chunk)
+    return _neuron_pool_chunks(
+        neuron, lif, currents, xs, t // chunk, chunk, (b, *s.shape[2:4], width), s.dtype
+    )
 
-    @jax.checkpoint
-    def run(carry, x: Array):
-        state, spikes = carry
-        z = layers.unfold((conv_chunk(x) - mean) * mul + bias, chunk)
-        state, sp = dynamics.scan(lambda st, zt: lif.step(st, zt), state, z, unroll=True)
-        return (state, spikes + jnp.sum(sp)), layers.time_folded(max_pool_2x2, sp)
 
-    state0 = lif.init_state((b, *s.shape[2:4], width), s.dtype)
-    (_, spikes), out = jax.lax.scan(run, (state0, jnp.zeros((), s.dtype)), xs)
-    neuron.sow(nnx.Intermediate, "firing_rate", spikes / (n * width))
-    return out.reshape(t, *out.shape[2:])
+def _static_input_block_chunked(conv: nnx.Conv, norm: nnx.Module, neuron, x: Array, t: int, chunk: int):
+    """:func:`_static_input_block` with the neuron and pool rematerialised in time chunks (as
+    :func:`_conv_block_chunked`): ``x [B, H, W, C] -> [t, B, H/2, W/2, C']``."""
+    lif = _deterministic(neuron)
+    z = norm(conv(x))
+    currents = lambda _: jnp.broadcast_to(z, (chunk, *z.shape))
+    return _neuron_pool_chunks(neuron, lif, currents, None, t // chunk, chunk, z.shape, z.dtype)
 
 
 def max_pool_2x2(x: Array) -> Array:
