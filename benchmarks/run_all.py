@@ -1,13 +1,14 @@
 """Side-by-side benchmark of snnjax, the reference SNN libraries and the equivalent ANN (issue 9).
 
-    python benchmarks/run_all.py [--workloads w1 w2 w3] [--rounds 5] [--per-round 4] \
+    python benchmarks/run_all.py [--workloads w1 w2 w3] [--rounds 10] [--per-round 3] \
         [--bench-python /work/bench-venv/bin/python] [--readme benchmarks/README.md]
 
 Every implementation of a workload runs in its own worker process (``benchmarks/worker.py``; the
 PyTorch libraries and spyx in the reference environment made by ``benchmarks/references/setup_env.sh``,
 JAX/snnjax in the current one). After set-up and 3 warm-up steps per worker, the runner asks the
-workers in turn for ``--per-round`` steps, ``--rounds`` times, so all implementations are measured
-interleaved under the same machine load; it reports the median step time of each (>= 20 steps),
+workers in turn (the order rotated every round) for ``--per-round`` steps, ``--rounds`` times, so all
+implementations are measured interleaved under the same machine load; it reports the median step time of
+each (30 steps by default),
 ratios to snnjax, to the fastest reference library and to the equivalent ANN, the load average, and the
 number of traces of each jitted JAX step (1 = no recompilation). With ``--readme`` the results table
 between the ``<!-- results -->`` markers of that file is replaced.
@@ -120,8 +121,8 @@ def run_workload(name: str, impls, args) -> dict:
         print(f"  {name} {impl}: {'ready' if ok else 'skipped: ' + ' '.join(w.error or [])}", flush=True)
         (workers.append(w) if ok else w.proc.kill())
     loads = [loadavg()]
-    for _ in range(args.rounds):
-        for w in workers:
+    for r in range(args.rounds):
+        for w in workers[r % len(workers) :] + workers[: r % len(workers)]:  # rotated: no fixed neighbour
             w.run(args.per_round)
         loads.append(loadavg())
     for w in workers:
@@ -135,7 +136,7 @@ def run_workload(name: str, impls, args) -> dict:
                 "traces": w.info.get("traces"),
                 "versions": w.info.get("versions", {}),
             }
-    return {"results": res, "load": loads}
+    return {"results": res, "load": loads, "command": _command()}
 
 
 def table_rows(name: str, out: dict) -> list[list[str]]:
@@ -173,6 +174,11 @@ def table_rows(name: str, out: dict) -> list[list[str]]:
     return rows, summary
 
 
+def _command() -> str:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    return f"`python benchmarks/run_all.py {' '.join(sys.argv[1:])}` ({when})"
+
+
 def render(all_out: dict, args) -> str:
     import common  # noqa: F401  (table helper)
 
@@ -190,12 +196,12 @@ def render(all_out: dict, args) -> str:
         for v in out["results"].values():
             versions.update(v["versions"])
     ver = ", ".join(f"{k} {v}" for k, v in sorted(versions.items()))
-    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    commands = dict.fromkeys(out.get("command") or _command() for out in all_out.values())
     machine = f"{platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores"
     md = [
         f"Machine: {machine}, {platform.system()} {platform.release()}; "
         f"python {platform.python_version()}; {ver}.",
-        f"Command: `python benchmarks/run_all.py {' '.join(sys.argv[1:])}` ({when}).",
+        *(f"Command: {c}." for c in commands),
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -210,14 +216,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workloads", nargs="+", default=["w1", "w2", "w3"])
     ap.add_argument("--impls", nargs="+", default=list(DEFAULT_IMPLS))
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--per-round", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--per-round", type=int, default=3)
     ap.add_argument("--T", type=int, default=None, help="override the number of time steps")
     ap.add_argument(
         "--malloc",
         choices=("system", "retain"),
-        default="system",
-        help="glibc malloc of every worker: the default, or snnjax.runtime.RETAIN_ENV (keeps freed memory)",
+        default="retain",
+        help="glibc malloc of every worker: snnjax.runtime.RETAIN_ENV (keeps freed memory, what snnjax.main "
+        "sets on CPU) or the system default",
     )
     ap.add_argument("--bench-python", default="/work/bench-venv/bin/python")
     ap.add_argument("--readme", default=None, help="rewrite the results section of this markdown file")

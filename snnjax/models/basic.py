@@ -78,12 +78,12 @@ class SpikingConvNet(nnx.Module):
     (:func:`_static_input_block`). Returns per-step logits ``[T, B, classes]`` (or output spikes with
     ``readout='spikes'``).
     ``cfg.conv_impl`` (default ``'matmul'``) picks the convolution: ``'matmul'`` (``snnjax.conv``, im2col
-    by slicing + one matmul, 1.5-2x faster training steps on CPU) or ``'xla'`` (``lax.conv_general_dilated``);
+    by slicing + matmuls, faster training steps on CPU) or ``'xla'`` (``lax.conv_general_dilated``);
     both compute the same values and gradients and have the same parameters.
     ``cfg.remat``: each ``Conv -> BN -> LIF -> MaxPool`` block is rematerialised in chunks of
     ``cfg.remat_chunk`` time steps (0: the largest divisor of T up to sqrt(T)); only the block input, the
     neuron state between chunks and the output are stored for the backward pass
-    (:func:`_conv_block_chunked`); values, gradients and BN statistics are unchanged. W2 at T=32: 0.18x
+    (:func:`_conv_block_chunked`); values, gradients and BN statistics are unchanged. W2 at T=32: 0.28x
     the memory of the plain step (``benchmarks/README.md``: memory).
     """
 
@@ -124,7 +124,7 @@ class SpikingConvNet(nnx.Module):
             block = functools.partial(_conv_block_chunked, chunk=chunk)
             static_block = functools.partial(_static_input_block_chunked, chunk=chunk)
         layers_ = zip(self.convs, self.norms, self.neurons, strict=True)
-        if x.ndim == 4 and self.encoder.name == "direct":  # time-invariant input: the first block's
+        if self.convs and x.ndim == 4 and self.encoder.name == "direct":  # time-invariant: the first block's
             s = static_block(*next(layers_), x, t)  # conv and BN run once
         else:
             s = self.encoder(x)  # [T, B, H, W, C]
