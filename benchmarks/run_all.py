@@ -122,7 +122,8 @@ def run_workload(name: str, impls, args) -> dict:
         (workers.append(w) if ok else w.proc.kill())
     loads = [loadavg()]
     for r in range(args.rounds):
-        for w in workers[r % len(workers) :] + workers[: r % len(workers)]:  # rotated: no fixed neighbour
+        k = r % max(len(workers), 1)
+        for w in workers[k:] + workers[:k]:  # rotated: no implementation always follows the same one
             w.run(args.per_round)
         loads.append(loadavg())
     for w in workers:
