@@ -43,7 +43,7 @@ def _data(s: dict):
     k1, k2 = jax.random.split(jax.random.key(1))
     if s["kind"] == "mlp":
         x = jax.random.uniform(k1, (s["B"], 28, 28, 1), jnp.float32)
-    elif s["kind"] == "conv":
+    elif s["kind"] in ("conv", "spide"):
         x = jax.random.uniform(k1, (s["B"], s["hw"], s["hw"], 1), jnp.float32)
     elif s["kind"] == "msresnet":
         x = jax.random.normal(k1, (s["B"], s["hw"], s["hw"], 3), jnp.float32)

@@ -82,6 +82,19 @@ def _msresnet(s: dict, conv_impl: str, relu: bool = False) -> nnx.Module:
         msresnet._Builder.neuron = orig
 
 
+def _spide(s: dict) -> nnx.Module:
+    """The feedback SNN of ``configs/<s['config']>.py`` (``snnjax.models.feedback``, its own solver)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", s["config"])
+    spec = importlib.util.spec_from_file_location(s["config"], path + ".py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    cfg = module.get_config().model
+    cfg.num_steps = s["T"]
+    return models.create(cfg, s["classes"], (s["hw"], s["hw"], 1), rngs=nnx.Rngs(0))
+
+
 def snnjax_bench(
     s: dict,
     conv_impl: str = "matmul",
@@ -91,6 +104,8 @@ def snnjax_bench(
 ) -> Bench:
     if s["kind"] == "msresnet":
         return _nnx_train_step(_msresnet(s, conv_impl), lambda m, b, k: _ce(m(b["x"]).mean(0), b["y"]), s)
+    if s["kind"] == "spide":
+        return _nnx_train_step(_spide(s), lambda m, b, k: _ce(m(b["x"]).mean(0), b["y"]), s)
     if s["kind"] == "lif":
         model = _LIFLayer(s["n"], layers.SpikingNeuron(_lif(), remat=remat), rngs=nnx.Rngs(0))
         return _nnx_train_step(model, lambda m, b, k: m(b["x"]).mean(), s)
@@ -144,6 +159,8 @@ class _AnnLayer(nnx.Module):
 
 
 def ann_bench(s: dict, conv_impl: str = "matmul") -> Bench:
+    if s["kind"] == "spide":
+        raise NotImplementedError("ann: the SPIDE workload has no equivalent ANN")
     rngs = nnx.Rngs(0)
     if s["kind"] == "msresnet":
         model = _msresnet(s, conv_impl, relu=True)

@@ -17,6 +17,7 @@ between the ``<!-- results -->`` markers of that file is replaced.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -30,7 +31,7 @@ sys.path.insert(0, HERE)
 
 import workloads as wl  # noqa: E402
 
-from snnjax.runtime import RETAIN_ENV  # noqa: E402
+from snnjax.runtime import RETAIN_ENV, with_xla_convolutions  # noqa: E402
 
 JAX_LOCAL = ("snnjax", "snnjax-xla", "ann-jax", "ann-jax-xla", "naive-jax")
 REFS = ("spikingjelly", "spikingjelly-static", "snntorch", "norse", "spyx")
@@ -55,11 +56,12 @@ FLAG_SETS = {
     "fastmath": "--xla_cpu_enable_fast_math=true",
     "nothunk": "--xla_cpu_use_thunk_runtime=false",
     "memsched": "--xla_cpu_enable_concurrency_optimized_scheduler=false",
+    "ynnconv": "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution",  # jaxlib's default
 }
 
 
 class Worker:
-    def __init__(self, impl: str, workload: str, python: str, T: int | None, malloc: str):
+    def __init__(self, impl: str, workload: str, python: str, T: int | None, malloc: str, convs: str):
         base, _, flags = impl.partition("+")
         cmd = [python, os.path.join(HERE, "worker.py"), base, workload]
         if T:
@@ -70,6 +72,8 @@ class Worker:
             env.update(RETAIN_ENV)
         if flags:
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + FLAG_SETS[flags]).strip()
+        if convs == "xla" and base in (*JAX_LOCAL, "spyx"):  # every JAX implementation, unless its
+            env["XLA_FLAGS"] = with_xla_convolutions(env.get("XLA_FLAGS", ""))  # flag set chose already
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
@@ -116,7 +120,7 @@ def run_workload(name: str, impls, args) -> dict:
     for impl in impls:
         python = sys.executable if impl.partition("+")[0] in JAX_LOCAL else args.bench_python
         # start workers one at a time: compilation/setup must not overlap other workers' timing
-        w = Worker(impl, name, python, args.T, args.malloc)
+        w = Worker(impl, name, python, args.T, args.malloc, args.convs)
         ok = w.wait_ready()
         print(f"  {name} {impl}: {'ready' if ok else 'skipped: ' + ' '.join(w.error or [])}", flush=True)
         (workers.append(w) if ok else w.proc.kill())
@@ -175,7 +179,9 @@ def table_rows(name: str, out: dict) -> list[list[str]]:
     return rows, summary
 
 
+@functools.cache
 def _command() -> str:
+    """This invocation, with the time it started (one for all its workloads)."""
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return f"`python benchmarks/run_all.py {' '.join(sys.argv[1:])}` ({when})"
 
@@ -227,6 +233,13 @@ def main() -> None:
         help="glibc malloc of every worker: snnjax.runtime.RETAIN_ENV (keeps freed memory, what snnjax.main "
         "sets on CPU) or the system default",
     )
+    ap.add_argument(
+        "--convs",
+        choices=("xla", "ynnpack"),
+        default="xla",
+        help="convolutions of every JAX worker: XLA's own (snnjax.runtime.use_xla_convolutions, what "
+        "snnjax.main sets on CPU) or YNNPACK's (jaxlib's default)",
+    )
     ap.add_argument("--bench-python", default="/work/bench-venv/bin/python")
     ap.add_argument("--readme", default=None, help="rewrite the results section of this markdown file")
     ap.add_argument(
@@ -240,6 +253,7 @@ def main() -> None:
         help="render saved --json results (later files win) instead of running",
     )
     args = ap.parse_args()
+    _command()  # the start time, stated once for all workloads
     if args.from_json:
         all_out = {}
         for path in args.from_json:

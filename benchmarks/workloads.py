@@ -24,6 +24,7 @@ WORKLOADS: dict[str, dict] = {
     "w2": dict(kind="conv", T=8, B=64, hw=28, channels=(32, 64), classes=10, optimizer=True),
     "w3": dict(kind="lif", T=100, B=16, n=1024, optimizer=False),
     "w4": dict(kind="msresnet", T=4, B=8, hw=32, classes=10, optimizer=True, gac=True),
+    "spide": dict(kind="spide", T=30, B=128, hw=28, classes=10, optimizer=True, config="spide_mnist_lenet"),
 }
 
 DESCRIPTION = {
@@ -31,6 +32,7 @@ DESCRIPTION = {
     "w2": "W2 conv 2x(conv3x3+BN+LIF+pool)+dense, T=8, B=64, Adam",
     "w3": "W3 dense 1024 + LIF, T=100, B=16, fwd+bwd",
     "w4": "W4 CIFAR GAC-MS-ResNet-18, T=4, B=8, Adam",
+    "spide": "SPIDE MNIST LeNet (configs/spide_mnist_lenet.py), T=30, T_b=100, B=128, Adam",
 }
 
 LR = 1e-3

@@ -66,6 +66,7 @@ def base_config() -> ml_collections.ConfigDict:
                 neuron=neuron_config(),
                 remat=False,  # rematerialise each time step in the backward pass
                 remat_chunk=0,  # convnet with remat: time steps per checkpointed chunk (0 = ~sqrt(T))
+                conv_impl="auto",  # convnet: auto | xla | matmul (snnjax.conv.conv_fn)
             ),
             loss=loss_config(),
             optim=optim_config(),

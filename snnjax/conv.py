@@ -1,8 +1,10 @@
 """Convolutions written as pad + shifted slices + one matmul (im2col by slicing), fast on CPU.
 
-XLA's CPU backend runs ``lax.conv_general_dilated`` and, above all, its gradients (the transposed
-convolutions for the input and the kernel) far slower than a matrix product of the same size; the
-im2col form sends the forward pass and both gradients through the matmul path instead:
+XLA:CPU of jaxlib 0.10 hands ``lax.conv_general_dilated`` and its gradients (the transposed convolutions
+for the input and the kernel) to YNNPACK, whose kernels run the narrow convolutions of SNNs far slower
+than a matrix product of the same size; the im2col form sends the forward pass and both gradients
+through the matmul path instead (with XLA's own convolutions, ``snnjax.runtime.use_xla_convolutions``,
+``lax`` is the faster one again: ``conv_fn('auto')`` picks by that):
 
     y[n, i, j, :] = sum_{a, b} x_pad[n, s*i + a, s*j + b, :] @ w[a, b]          (x: NHWC, w: HWIO)
                   = concat_{a, b}(shifted slices of x_pad)[n, i, j, :] @ w.reshape(kh * kw * C_in, C_out)
@@ -29,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jax import Array, lax
 
-CONV_IMPLS = ("xla", "matmul")
+CONV_IMPLS = ("auto", "xla", "matmul")
 
 CHUNK_BYTES = 4 * 2**20  # im2col patches per batch chunk on CPU: a chunk's work stays in the L3 cache
 _NHWC = (0, 3, 1, 2)  # lhs/out spec of ConvDimensionNumbers for NHWC
@@ -236,7 +238,12 @@ def conv_general_dilated(
 
 
 def conv_fn(impl: str) -> Callable[..., Array]:
-    """The ``conv_general_dilated`` to give ``nnx.Conv`` for ``impl`` in ``CONV_IMPLS``."""
+    """The ``conv_general_dilated`` to give ``nnx.Conv`` for ``impl`` in ``CONV_IMPLS``; ``'auto'`` is
+    ``'matmul'`` where XLA:CPU runs convolutions through YNNPACK (``snnjax.runtime``), else ``'xla'``."""
+    if impl == "auto":
+        from snnjax import runtime
+
+        impl = "matmul" if jax.default_backend() == "cpu" and runtime.ynnpack_convolutions() else "xla"
     if impl == "xla":
         return lax.conv_general_dilated
     if impl == "matmul":

@@ -112,6 +112,7 @@ if __name__ == "__main__":
 
     if runtime.cpu_only():  # before anything starts JAX's CPU client (snnjax.runtime)
         runtime.retain_freed_memory()
+        runtime.use_xla_convolutions()
     error = check_override_keys(sys.argv[1:])
     if error:
         print(f"error: {error}", file=sys.stderr)

@@ -134,3 +134,11 @@ def test_the_matmul_path_contains_no_convolution():
 def test_unknown_impl_is_rejected():
     with pytest.raises(ValueError, match="conv_impl"):
         conv.conv_fn("winograd")
+
+
+def test_auto_impl_follows_the_xla_convolution_flag(monkeypatch):
+    assert jax.default_backend() == "cpu"
+    monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution")
+    assert conv.conv_fn("auto") is lax.conv_general_dilated
+    monkeypatch.setenv("XLA_FLAGS", "")  # jaxlib's default: YNNPACK convolutions, slow for narrow ones
+    assert conv.conv_fn("auto") is conv.conv_general_dilated

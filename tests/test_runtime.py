@@ -1,4 +1,4 @@
-"""snnjax.runtime: the malloc setting takes effect in a fresh process and is reported where it applies."""
+"""snnjax.runtime: the malloc setting and the XLA convolution flag take effect in a fresh process."""
 
 import os
 import subprocess
@@ -53,3 +53,59 @@ def test_opt_out_and_platform_detection(monkeypatch):
     assert runtime.cpu_only()
     monkeypatch.setenv("JAX_PLATFORMS", "cuda,cpu")
     assert not runtime.cpu_only()
+
+
+# compile a LeNet-sized 5x5 convolution in a fresh process; print whether YNNPACK runs it
+_CONV_PROBE = textwrap.dedent(
+    """
+    import sys
+    from snnjax import runtime
+    if sys.argv[1] == "xla":
+        assert runtime.use_xla_convolutions()
+    import jax, jax.numpy as jnp
+    conv = jax.jit(lambda x, k: jax.lax.conv_general_dilated(x, k, (1, 1), "SAME",
+                                                             dimension_numbers=("NHWC", "HWIO", "NHWC")))
+    hlo = conv.lower(jnp.ones((8, 14, 14, 15)), jnp.ones((5, 5, 15, 40))).compile().as_text()
+    print("__ynn_fusion" in hlo)
+    """
+)
+
+
+def test_xla_convolutions_replace_ynnpack_ones():
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
+    env["JAX_PLATFORMS"] = "cpu"
+    uses_ynn = {
+        mode: subprocess.run(
+            [sys.executable, "-c", _CONV_PROBE, mode], capture_output=True, text=True, env=env, check=True
+        ).stdout.strip()
+        for mode in ("default", "xla")
+    }
+    assert uses_ynn == {"default": "True", "xla": "False"}
+
+
+def test_xla_convolutions_keep_the_users_flag(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    assert runtime.use_xla_convolutions()
+    assert os.environ["XLA_FLAGS"] == "--xla_cpu_experimental_ynn_fusion_type=-individual_convolution"
+    own = "--xla_cpu_enable_fast_math=false --xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
+    monkeypatch.setenv("XLA_FLAGS", own)
+    assert runtime.use_xla_convolutions() is False
+    assert os.environ["XLA_FLAGS"] == own
+
+
+@pytest.mark.parametrize(
+    ("flags", "ynnpack"),
+    [
+        ("", True),
+        ("--xla_cpu_enable_fast_math=false", True),
+        ("--xla_cpu_experimental_ynn_fusion_type=-individual_convolution", False),
+        ("--xla_cpu_experimental_ynn_fusion_type=+individual_convolution", True),
+        ("--xla_cpu_experimental_ynn_fusion_type=-individual_dot", True),
+        ("--xla_cpu_experimental_ynn_fusion_type=individual_dot", False),  # an explicit list without it
+        ("--xla_cpu_experimental_ynn_fusion_type=individual_dot,individual_convolution", True),
+        ("--xla_cpu_experimental_ynn_fusion_type=", False),
+    ],
+)
+def test_ynnpack_convolutions_reads_the_flag(flags, ynnpack):
+    assert runtime.ynnpack_convolutions(flags) is ynnpack
+    assert runtime.ynnpack_convolutions(runtime.with_xla_convolutions(flags)) is (ynnpack and "ynn" in flags)

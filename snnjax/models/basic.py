@@ -77,9 +77,10 @@ class SpikingConvNet(nnx.Module):
     time. With direct coding of a static image the first conv and BN run once on ``[B, H, W, C]``
     (:func:`_static_input_block`). Returns per-step logits ``[T, B, classes]`` (or output spikes with
     ``readout='spikes'``).
-    ``cfg.conv_impl`` (default ``'matmul'``) picks the convolution: ``'matmul'`` (``snnjax.conv``, im2col
-    by slicing + matmuls, faster training steps on CPU) or ``'xla'`` (``lax.conv_general_dilated``);
-    both compute the same values and gradients and have the same parameters.
+    ``cfg.conv_impl`` picks the convolution: ``'matmul'`` (``snnjax.conv``, im2col by slicing +
+    matmuls, the faster one on CPU with YNNPACK's convolutions), ``'xla'`` (``lax.conv_general_dilated``)
+    or ``'auto'`` (default: ``'xla'`` unless XLA:CPU uses YNNPACK's convolutions, see
+    ``snnjax.runtime``); all compute the same values and gradients and have the same parameters.
     ``cfg.remat``: each ``Conv -> BN -> LIF -> MaxPool`` block is rematerialised in chunks of
     ``cfg.remat_chunk`` time steps (0: the largest divisor of T up to sqrt(T)); only the block input, the
     neuron state between chunks and the output are stored for the backward pass
@@ -93,7 +94,7 @@ class SpikingConvNet(nnx.Module):
         self.remat = bool(cfg.remat)
         self.remat_chunk = int(cfg.remat_chunk)
         h, w, c = input_shape
-        conv_fn = conv_lib.conv_fn(cfg.get("conv_impl", "matmul"))
+        conv_fn = conv_lib.conv_fn(cfg.get("conv_impl", "auto"))
         convs, norms, neurons_ = [], [], []
         for width in cfg.channels:
             convs.append(
