@@ -44,7 +44,7 @@ def _data(s: dict):
     if s["kind"] == "mlp":
         x = jax.random.uniform(k1, (s["B"], 28, 28, 1), jnp.float32)
     elif s["kind"] in ("conv", "spide"):
-        x = jax.random.uniform(k1, (s["B"], s["hw"], s["hw"], 1), jnp.float32)
+        x = jax.random.uniform(k1, (s["B"], s["hw"], s["hw"], s.get("c", 1)), jnp.float32)
     elif s["kind"] == "msresnet":
         x = jax.random.normal(k1, (s["B"], s["hw"], s["hw"], 3), jnp.float32)
     else:

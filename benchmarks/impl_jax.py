@@ -92,7 +92,7 @@ def _spide(s: dict) -> nnx.Module:
     spec.loader.exec_module(module)
     cfg = module.get_config().model
     cfg.num_steps = s["T"]
-    return models.create(cfg, s["classes"], (s["hw"], s["hw"], 1), rngs=nnx.Rngs(0))
+    return models.create(cfg, s["classes"], (s["hw"], s["hw"], s["c"]), rngs=nnx.Rngs(0))
 
 
 def snnjax_bench(

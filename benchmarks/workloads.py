@@ -24,7 +24,12 @@ WORKLOADS: dict[str, dict] = {
     "w2": dict(kind="conv", T=8, B=64, hw=28, channels=(32, 64), classes=10, optimizer=True),
     "w3": dict(kind="lif", T=100, B=16, n=1024, optimizer=False),
     "w4": dict(kind="msresnet", T=4, B=8, hw=32, classes=10, optimizer=True, gac=True),
-    "spide": dict(kind="spide", T=30, B=128, hw=28, classes=10, optimizer=True, config="spide_mnist_lenet"),
+    "spide": dict(
+        kind="spide", T=30, B=128, hw=28, c=1, classes=10, optimizer=True, config="spide_mnist_lenet"
+    ),
+    "spide-alexnetf": dict(
+        kind="spide", T=30, B=16, hw=32, c=3, classes=10, optimizer=True, config="spide_cifar_alexnetf"
+    ),
 }
 
 DESCRIPTION = {
@@ -33,6 +38,7 @@ DESCRIPTION = {
     "w3": "W3 dense 1024 + LIF, T=100, B=16, fwd+bwd",
     "w4": "W4 CIFAR GAC-MS-ResNet-18, T=4, B=8, Adam",
     "spide": "SPIDE MNIST LeNet (configs/spide_mnist_lenet.py), T=30, T_b=100, B=128, Adam",
+    "spide-alexnetf": "SPIDE CIFAR AlexNet-F (configs/spide_cifar_alexnetf.py), T=30, T_b=250, B=16, Adam",
 }
 
 LR = 1e-3
