@@ -14,11 +14,12 @@ first allocation); ``snnjax.main`` calls :func:`retain_freed_memory` first thing
 For a program of one's own, call it before the first JAX computation, or start the process with the
 environment of :data:`RETAIN_ENV`. ``SNNJAX_MALLOC=system`` leaves malloc alone.
 
-XLA:CPU of jaxlib 0.10 hands every convolution to YNNPACK ("individual_convolution" library fusions). For
+XLA:CPU of jaxlib 0.10 hands convolutions to YNNPACK ("individual_convolution" library fusions). For
 the narrow convolutions of SNNs (15-64 channels) and the transposed ones of SPIDE's backward solver its
-kernels ran 1.6-2x slower than XLA's built-in (Eigen) convolutions (``benchmarks/README.md``, "XLA:CPU
-convolutions"). :func:`use_xla_convolutions` removes that fusion type through ``XLA_FLAGS`` (which XLA
-reads when JAX creates its first backend); ``snnjax.main`` applies it on CPU-only machines, unless
+kernels ran about 2x slower per call than XLA's built-in (Eigen) convolutions: the LeNet SPIDE step took
+1.34x, W2 with ``lax`` convolutions 3x the time (``benchmarks/README.md``, "XLA:CPU convolutions").
+:func:`use_xla_convolutions` removes that fusion type through ``XLA_FLAGS`` (which XLA reads when JAX
+creates its first backend); ``snnjax.main`` applies it on CPU-only machines, unless
 ``XLA_FLAGS`` already sets ``--xla_cpu_experimental_ynn_fusion_type`` (e.g. ``=+individual_convolution``
 to keep YNNPACK's convolutions).
 """
