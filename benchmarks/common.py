@@ -6,12 +6,23 @@ after warm-up; compile time is measured separately with the AOT API (``lower(...
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
 import statistics
 import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
+
+
+def load_config(name: str):
+    """``get_config()`` of ``configs/<name>.py`` (a ``ConfigDict``)."""
+    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.get_config()
 
 
 def compile_fn(fn: Callable, *args: Any) -> tuple[Any, float]:

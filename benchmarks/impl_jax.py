@@ -20,6 +20,7 @@ import workloads as wl
 from bench_step import Bench
 from bench_step import ce as _ce
 from bench_step import nnx_train_step as _nnx_train_step
+from common import load_config
 
 from snnjax import conv as conv_lib
 from snnjax import layers, models
@@ -84,13 +85,7 @@ def _msresnet(s: dict, conv_impl: str, relu: bool = False) -> nnx.Module:
 
 def _spide(s: dict) -> nnx.Module:
     """The feedback SNN of ``configs/<s['config']>.py`` (``snnjax.models.feedback``, its own solver)."""
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs", s["config"])
-    spec = importlib.util.spec_from_file_location(s["config"], path + ".py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = module.get_config().model
+    cfg = load_config(s["config"]).model
     cfg.num_steps = s["T"]
     return models.create(cfg, s["classes"], (s["hw"], s["hw"], s["c"]), rngs=nnx.Rngs(0))
 

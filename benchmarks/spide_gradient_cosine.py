@@ -11,23 +11,17 @@ firing rate).
 
 from __future__ import annotations
 
-import importlib.util
-import pathlib
-
 import jax.numpy as jnp
 import numpy as np
 import optax
+from common import load_config
 from flax import nnx
 
 from snnjax.models import create
 
 
 def _config():
-    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / "ide_fmnist_fc400.py"
-    spec = importlib.util.spec_from_file_location("ide_fmnist_fc400", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    return load_config("ide_fmnist_fc400")
 
 
 def fsnn_gradient(x, y, **model) -> tuple[jnp.ndarray, dict]:

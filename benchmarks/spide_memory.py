@@ -11,12 +11,11 @@ solver). Only rates and clamp masks are stored, so the ratio should be ~1 (accep
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import pathlib
 
 import jax
 import jax.numpy as jnp
 import optax
+from common import load_config
 from flax import nnx
 
 from snnjax.models import create
@@ -25,11 +24,7 @@ from snnjax.train.loop import DATASET_SHAPES
 
 def step_temp_bytes(config_name: str, num_steps: int, backward_steps: int, batch: int, solver: str) -> int:
     """Scratch bytes of one compiled training step (CPU backend)."""
-    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / f"{config_name}.py"
-    spec = importlib.util.spec_from_file_location(config_name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    cfg = module.get_config()
+    cfg = load_config(config_name)
     cfg.model.update(num_steps=num_steps, backward_steps=backward_steps, solver=solver)
     classes, shape = DATASET_SHAPES[cfg.data.name]
     model = create(cfg.model, classes, shape, rngs=nnx.Rngs(0))

@@ -31,6 +31,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array, lax
 
+from snnjax import runtime
+
 CONV_IMPLS = ("auto", "xla", "matmul")
 
 CHUNK_BYTES = 4 * 2**20  # im2col patches per batch chunk on CPU: a chunk's work stays in the L3 cache
@@ -241,8 +243,6 @@ def conv_fn(impl: str) -> Callable[..., Array]:
     """The ``conv_general_dilated`` to give ``nnx.Conv`` for ``impl`` in ``CONV_IMPLS``; ``'auto'`` is
     ``'matmul'`` where XLA:CPU runs convolutions through YNNPACK (``snnjax.runtime``), else ``'xla'``."""
     if impl == "auto":
-        from snnjax import runtime
-
         impl = "matmul" if jax.default_backend() == "cpu" and runtime.ynnpack_convolutions() else "xla"
     if impl == "xla":
         return lax.conv_general_dilated
