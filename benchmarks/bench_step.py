@@ -60,8 +60,7 @@ def nnx_train_step(model: nnx.Module, loss_of: Callable, s: dict, checkpoint_all
 
     def loss_fn(params, rest, batch, key):
         m = nnx.merge(graphdef, params, rest, copy=True)
-        loss = loss_of(m, batch, key)
-        nnx.pop(m, nnx.Intermediate)  # sown firing rates are not carried
+        loss = nnx.capture(loss_of)(m, batch, key)  # sown firing rates are dropped
         return loss, nnx.state(m, nnx.Not(nnx.Param))
 
     def grads_of(params, rest, batch, key):

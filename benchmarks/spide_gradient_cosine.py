@@ -30,7 +30,7 @@ def fsnn_gradient(x, y, **model) -> tuple[jnp.ndarray, dict]:
     cfg.model.update(feedback_norm=0.0, **model)
     net = create(cfg.model, 10, (28, 28, 1), rngs=nnx.Rngs(0))
     net.eval()
-    loss = lambda m: optax.softmax_cross_entropy_with_integer_labels(m(x)[0], y).mean()
+    loss = lambda m: optax.softmax_cross_entropy_with_integer_labels(nnx.capture(m)(x)[0], y).mean()
     g = nnx.grad(loss)(net)
     flat = jnp.concatenate([g["inp"]["kernel"][...].ravel(), g["feedback"]["kernel"][...].ravel()])
     return flat / cfg.model.scale_factor, {k: float(v) for k, v in net.gradient_metrics(g).items()}

@@ -35,7 +35,7 @@ def step_temp_bytes(config_name: str, num_steps: int, backward_steps: int, batch
     @nnx.jit
     def train_step(model, opt, x, y):
         def loss_fn(m):
-            logits = m(x)
+            logits = nnx.capture(m)(x)
             return optax.softmax_cross_entropy_with_integer_labels(logits.mean(0), y).mean()
 
         loss, grads = nnx.value_and_grad(loss_fn)(model)

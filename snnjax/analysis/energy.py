@@ -88,9 +88,9 @@ def energy_table(
 
 def _rates_of(model: nnx.Module, x: Array) -> dict[str, Array]:
     """Mean firing rate of every neuron layer (dotted path) for one batch."""
-    model(x)
+    _, sown = nnx.capture(model, nnx.Intermediate)(x)
     out: dict[str, list[Array]] = {}
-    for path, value in nnx.pop(model, nnx.Intermediate).flat_state():
+    for path, value in nnx.to_flat_state(sown):
         if str(path[-1]) != "firing_rate":
             continue
         key = ".".join(str(p) for p in path[:-1])

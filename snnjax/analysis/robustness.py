@@ -174,17 +174,14 @@ class Evaluator:
         def forward(state, x, key):
             m = nnx.merge(graphdef, state)
             reseed(m, key)
-            out = m(x)
-            nnx.pop(m, nnx.Intermediate)
-            return out
+            return nnx.capture(m)(x)  # sown statistics are dropped
 
         def loss_grad(state, x, y, keys):
             def loss(x, m):
                 terms = []
                 for i in range(keys.shape[0]):
                     reseed(m, keys[i])
-                    terms.append(loss_fn(m(x), y))
-                nnx.pop(m, nnx.Intermediate)
+                    terms.append(loss_fn(nnx.capture(m)(x), y))
                 return jnp.mean(jnp.stack(terms))
 
             return nnx.grad(loss, argnums=0)(x, nnx.merge(graphdef, state))

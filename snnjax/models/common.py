@@ -103,7 +103,7 @@ def make_neuron(cfg: ml_collections.ConfigDict):
 
 class RecordedNeuron(layers.SpikingNeuron):
     """A :class:`~snnjax.layers.SpikingNeuron` that records its mean firing rate as an
-    ``nnx.Intermediate`` named ``firing_rate`` (popped by the train/eval steps)."""
+    ``nnx.Intermediate`` named ``firing_rate`` (collected by ``nnx.capture`` in the train/eval steps)."""
 
     def __call__(self, x: Array, *, key: Array | None = None) -> Array:
         s = super().__call__(x, key=key)

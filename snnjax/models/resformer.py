@@ -290,7 +290,7 @@ def reference_parameter_count(
 
 def count_params(module: nnx.Module) -> int:
     """Number of trainable parameters (``nnx.Param``) of a module."""
-    return sum(math.prod(v.shape) for _, v in nnx.state(module, nnx.Param).flat_state())
+    return sum(math.prod(v.shape) for _, v in nnx.to_flat_state(nnx.state(module, nnx.Param)))
 
 
 SPIKINGJELLY_LIF = dict(

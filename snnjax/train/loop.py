@@ -248,7 +248,7 @@ def evaluate_workdir(
 
 def parameter_table(model: nnx.Module) -> tuple[list[tuple[str, tuple[int, ...], int]], int]:
     """Rows ``(path, shape, count)`` of every trainable parameter, and the total."""
-    flat = nnx.state(model, nnx.Param).flat_state()
+    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
     rows = []
     for path, var in flat:
         shape = tuple(var.shape)

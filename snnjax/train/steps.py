@@ -61,19 +61,21 @@ def reseed(model: nnx.Module, key: Array) -> None:
     nnx.reseed(model, **dict(zip(RNG_STREAMS, keys, strict=True)))
 
 
-def pop_recorded(model: nnx.Module) -> dict[str, Array]:
-    """Means of the scalars the model sowed as ``nnx.Intermediate`` in this call, by name.
+def call_recorded(model: nnx.Module, images: Array) -> tuple[Array, dict[str, Array]]:
+    """``model(images)`` and the means of the scalars it sowed as ``nnx.Intermediate`` during the call,
+    by name (captured with ``nnx.capture``, so nothing is left on the model).
 
-    Every neuron sows ``firing_rate`` (0 if none did); models may sow further statistics (a solver
-    residual, a backward firing rate, ...), which become metrics under their own names.
+    Every neuron sows ``firing_rate`` (0 if none did); models may sow further statistics, which become
+    metrics under their own names.
     """
+    out, sown = nnx.capture(model, nnx.Intermediate)(images)
     by_name: dict[str, list[Array]] = {}
-    for path, value in nnx.pop(model, nnx.Intermediate).flat_state():
+    for path, value in nnx.to_flat_state(sown):
         for leaf in jax.tree.leaves(value):
             by_name.setdefault(str(path[-1]), []).append(jnp.mean(leaf.astype(jnp.float32)))
     recorded = {name: jnp.mean(jnp.stack(v)) for name, v in by_name.items()}
     recorded.setdefault("firing_rate", jnp.zeros((), jnp.float32))
-    return recorded
+    return out, recorded
 
 
 def regularization(model: nnx.Module) -> Array:
@@ -128,11 +130,10 @@ class Steps:
             batch = self.batch_transform(batch, mix_key, optimizer.step[...])
 
         def loss_of(model):
-            out = model(batch["image"])
-            return self.loss_fn(out, batch["label"]) + regularization(model), out
+            out, recorded = call_recorded(model, batch["image"])
+            return self.loss_fn(out, batch["label"]) + regularization(model), (out, recorded)
 
-        (loss, out), grads = nnx.value_and_grad(loss_of, has_aux=True)(model)
-        recorded = pop_recorded(model)
+        (loss, (out, recorded)), grads = nnx.value_and_grad(loss_of, has_aux=True)(model)
         if hasattr(model, "gradient_metrics"):  # statistics only known in the backward pass (SPIDE solver)
             recorded.update(model.gradient_metrics(grads))
         optimizer.update(model, grads)
@@ -142,8 +143,8 @@ class Steps:
     def _eval_step(self, state: Any, rng_state: Any, batch: dict, key: Array) -> dict:
         model, _ = nnx.merge(self.eval_def, rng_state, state)
         reseed(model, key)
-        out = model(batch["image"])
-        rate = pop_recorded(model)["firing_rate"]
+        out, recorded = call_recorded(model, batch["image"])
+        rate = recorded["firing_rate"]
         mask = batch["mask"].astype(jnp.float32)
         labels = batch["label"]
         correct = (out.sum(0).argmax(-1) == labels).astype(jnp.float32)

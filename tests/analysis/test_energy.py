@@ -43,8 +43,7 @@ def test_measure_rates_covers_every_synapse_source():
     assert once == pytest.approx(twice)
     # the encoding layer's rate is the mean spike of LIF(stem(x)) over T, B, H, W, C
     z = model.stem(x.astype(np.float32))
-    s = model.encode_lif(np.broadcast_to(z[None], (2, *z.shape)))
-    nnx.pop(model, nnx.Intermediate)
+    s = nnx.capture(model.encode_lif)(np.broadcast_to(z[None], (2, *z.shape)))
     assert once["encode_lif"] == pytest.approx(float(s.mean()), rel=1e-5)
 
 

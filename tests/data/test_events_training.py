@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from flax import nnx
 
 from snnjax.config import base_config
 from snnjax.train import loop
@@ -68,4 +69,4 @@ def test_summary_shapes_of_event_datasets():
         config.data.name = name
         model = loop.model_for_summary(config)
         x = np.zeros((config.model.num_steps, 2, *shape), np.float32)  # [T, B, H, W, 2] event frames
-        assert model(x).shape == (config.model.num_steps, 2, classes)
+        assert nnx.capture(model)(x).shape == (config.model.num_steps, 2, classes)

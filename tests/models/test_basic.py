@@ -33,9 +33,9 @@ def _loss_and_grads(model, x, y):
 
     def loss_fn(params):
         m = nnx.merge(graphdef, params, rest, copy=True)
-        logits = m(x).mean(0)
+        out, rates = nnx.capture(m, nnx.Intermediate)(x)
+        logits = out.mean(0)
         loss = -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], 1))
-        rates = nnx.pop(m, nnx.Intermediate)
         return loss, (nnx.state(m, nnx.BatchStat), rates)
 
     (loss, (stats, rates)), g = jax.jit(jax.value_and_grad(loss_fn, has_aux=True))(params)
@@ -98,7 +98,7 @@ def test_remat_stores_only_block_inputs(static, fraction):
         graphdef, params, rest = nnx.split(_convnet(r, t=8), nnx.Param, ...)
 
         def loss_fn(params, graphdef=graphdef, rest=rest):
-            return nnx.merge(graphdef, params, rest, copy=True)(x).sum()
+            return nnx.capture(nnx.merge(graphdef, params, rest, copy=True))(x).sum()
 
         saved[r] = _saved_bytes(loss_fn, params)
         jaxpr = str(jax.make_jaxpr(jax.grad(loss_fn))(params))
@@ -117,9 +117,9 @@ def test_mlp_time_folded_linear_matches_per_step():
         cfg.per_neuron_output_decay = False
     model = models.create(cfg, 3, (2, 2, 1), rngs=nnx.Rngs(params=0, encoding=1))
     x = jax.random.uniform(jax.random.key(0), (5, 2, 2, 1), jnp.float32) * 2.0
-    out = model(x)
+    out = nnx.capture(model)(x)
     xs = jnp.broadcast_to(x.reshape(1, 5, -1), (4, 5, 4))
-    spikes = model.hidden_neurons[0](jnp.stack([model.hidden[0](xt) for xt in xs]))
+    spikes = nnx.capture(model.hidden_neurons[0])(jnp.stack([model.hidden[0](xt) for xt in xs]))
     ref = jnp.stack([model.out(st) for st in spikes])
     assert out.shape == (4, 5, 3)
     assert float(jnp.abs(spikes).sum()) > 0
@@ -144,6 +144,6 @@ def test_static_input_block_equals_the_repeated_input(remat):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(jax.tree.leaves(r0), jax.tree.leaves(r1), rtol=1e-6)
     graphdef, params, rest = nnx.split(_convnet(remat, t=t), nnx.Param, ...)
-    run = jax.jit(lambda params, v: nnx.merge(graphdef, params, rest, copy=True)(v))
+    run = jax.jit(lambda params, v: nnx.capture(nnx.merge(graphdef, params, rest, copy=True))(v))
     flops = lambda v: run.lower(params, v).compile().cost_analysis()["flops"]
     assert flops(x) < flops(repeated)

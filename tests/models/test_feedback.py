@@ -121,12 +121,12 @@ def test_f400_batch_norm_statistics_update_in_training_only():
         model.fb_gain[...], jnp.linalg.svd(model.feedback.kernel[...], compute_uv=False)[0], rtol=1e-3
     )
     x = jax.random.normal(jax.random.PRNGKey(0), (16, 2, 2, 1)) + 1.0
-    model(x)
+    nnx.capture(model)(x)
     mean = np.asarray(model.inp.norm.mean[...])
     dense = x.reshape(16, -1) @ model.inp.kernel[...] + model.inp.bias[...]
     np.testing.assert_allclose(mean, 0.1 * jnp.mean(dense, axis=0), rtol=1e-5, atol=1e-7)  # momentum 0.9
     model.eval()
-    model(x)
+    nnx.capture(model)(x)
     np.testing.assert_array_equal(model.inp.norm.mean[...], mean)
 
 
@@ -140,13 +140,13 @@ def test_forward_outputs_metrics_and_gradients():
     x = jax.random.normal(jax.random.PRNGKey(0), (4, 2, 2, 1)) * 3
 
     def loss(m):
-        logits = m(x)
+        logits = nnx.capture(m)(x)
         return jnp.mean(jax.nn.log_softmax(logits[0])[:, 0])
 
     grads = nnx.grad(loss)(model)
-    out = model(x)
+    out, sown = nnx.capture(model, nnx.Intermediate)(x)
     assert out.shape == (1, 4, 3)
-    rates = nnx.pop(model, nnx.Intermediate)["firing_rate"]
+    rates = sown["firing_rate"]
     assert 0.0 < float(jax.tree.leaves(rates)[0]) < 1.0
     stats = model.gradient_metrics(grads)
     assert set(stats) == {"solver_residual", "backward_firing_rate", "solver_diverged"}
@@ -164,8 +164,8 @@ def test_scale_factor_multiplies_every_gradient_not_the_output():
     def grads(scale):
         model = _tiny_fc(solver="fixed_point", scale_factor=scale, feedback_norm=0.0)
         model.eval()  # no dropout: identical forward passes
-        out = model(x)
-        g = nnx.grad(lambda m: jnp.mean(jax.nn.log_softmax(m(x)[0])[:, 1]))(model)
+        out = nnx.capture(model)(x)
+        g = nnx.grad(lambda m: jnp.mean(jax.nn.log_softmax(nnx.capture(m)(x)[0])[:, 1]))(model)
         return out, g
 
     out1, g1 = grads(1.0)

@@ -71,7 +71,7 @@ def test_static_input_equals_repeated_input():
 def test_parameters_depend_on_t(t, hidden):
     gac = GAC(8, t, 4, rngs=nnx.Rngs(0))
     assert gac.ta.w1.shape == (t, hidden) and gac.ta.w2.shape == (hidden, t)
-    sizes = {".".join(map(str, p)): v.size for p, v in nnx.state(gac, nnx.Param).flat_state()}
+    sizes = {".".join(map(str, p)): v.size for p, v in nnx.to_flat_state(nnx.state(gac, nnx.Param))}
     assert sizes["ta.w1"] + sizes["ta.w2"] == 2 * t * hidden
     assert sizes["sca.conv1.kernel"] == sizes["sca.conv2.kernel"] == 4 * 4 * 8 * 8  # independent of T
     with pytest.raises(ValueError, match=f"built for T={t} but got 5"):

@@ -67,7 +67,8 @@ def test_identity_shortcut_carries_membrane_values():
     blk = _block(4, 4, 1, zero=True)  # residual branch is 0 at init -> block = shortcut
     blk.eval()
     x = 3.0 * jax.random.normal(jax.random.key(0), (3, 2, 6, 6, 4))  # real values, many cross V_th
-    np.testing.assert_allclose(np.asarray(blk(x)), np.asarray(x), rtol=1e-6)  # not the spikes of x
+    out = nnx.capture(blk)(x)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(x), rtol=1e-6)  # not the spikes of x
 
 
 def test_downsampling_shortcut_sees_real_input():
@@ -76,23 +77,24 @@ def test_downsampling_shortcut_sees_real_input():
     x = 3.0 * jax.random.normal(jax.random.key(1), (3, 2, 6, 6, 4))
     folded = x.reshape(6, 6, 6, 4)
     expect = blk.sc_bn(blk.sc_conv(folded)).reshape(3, 2, 3, 3, 8)
-    np.testing.assert_allclose(np.asarray(blk(x)), np.asarray(expect), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(nnx.capture(blk)(x)), np.asarray(expect), rtol=1e-5, atol=1e-6)
 
 
 def test_residual_branch_is_spike_driven():
     blk = _block(4, 4, 1, zero=False)
     blk.eval()
     x = 0.5 * jnp.ones((3, 2, 6, 6, 4))  # below V_th = 1 at every step (decay 0.5 -> u <= 1): no spikes
-    np.testing.assert_allclose(np.asarray(blk(x)), np.asarray(x), atol=1e-6)  # BN(conv(0)) = 0 in eval
+    out = nnx.capture(blk)(x)
+    np.testing.assert_allclose(np.asarray(out), np.asarray(x), atol=1e-6)  # BN(conv(0)) = 0 in eval
 
 
 def test_static_stem_equals_repeated_input_and_output_shape():
     model = _tiny("cifar")
     model.eval()
     x = jax.random.normal(jax.random.key(2), (2, 8, 8, 3))
-    out = model(x)
+    out = nnx.capture(model)(x)
     assert out.shape == (3, 2, 5)
-    repeated = model(jnp.broadcast_to(x[None], (3, *x.shape)))  # frames path: stem per time step
+    repeated = nnx.capture(model)(jnp.broadcast_to(x[None], (3, *x.shape)))  # frames path: stem per time step
     np.testing.assert_allclose(np.asarray(out), np.asarray(repeated), rtol=1e-5, atol=1e-5)
     sources = {s for _, _, s in model.synapses}
     assert {"analog", "blocks.0.lif1", "blocks.1.lif2", "head_lif"} <= sources
@@ -103,7 +105,7 @@ def test_gradients_reach_gac_and_stem():
     x = jax.random.normal(jax.random.key(3), (2, 8, 8, 3))
 
     def loss(m):
-        return jnp.mean(m(x) ** 2)
+        return jnp.mean(nnx.capture(m)(x) ** 2)
 
     grads = nnx.grad(loss)(model)
     g = {".".join(map(str, p)): float(jnp.abs(v.get_value()).sum()) for p, v in nnx.to_flat_state(grads)}

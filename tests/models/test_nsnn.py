@@ -30,7 +30,7 @@ def abstract_output_shape(cfg, num_classes, input_shape, x_shape):
     model = nnx.eval_shape(lambda: models.create(cfg, num_classes, input_shape, rngs=rngs()))
     graphdef, state = nnx.split(model)
     out = jax.eval_shape(
-        lambda s, x: nnx.merge(graphdef, s)(x), state, jax.ShapeDtypeStruct(x_shape, jnp.float32)
+        lambda s, x: nnx.capture(nnx.merge(graphdef, s))(x), state, jax.ShapeDtypeStruct(x_shape, jnp.float32)
     )
     return out.shape, model
 
@@ -90,13 +90,13 @@ def toynet(neuron="noisy_lif", seed=0, **extra):
 def test_toynet_noisy_is_stochastic_and_lif_is_not():
     x = jax.random.uniform(jax.random.key(0), (4, 6, 6, 1)) * 3
     noisy = toynet("noisy_lif")
-    a, b = noisy(x), noisy(x)
+    a, b = nnx.capture(noisy)(x), nnx.capture(noisy)(x)
     assert a.shape == (3, 4, 10)
     assert not np.allclose(a, b)  # fresh noise in every pass, also in eval mode
     noisy.eval()
-    assert not np.allclose(noisy(x), noisy(x))
+    assert not np.allclose(nnx.capture(noisy)(x), nnx.capture(noisy)(x))
     lif = toynet("lif")
-    np.testing.assert_array_equal(lif(x), lif(x))
+    np.testing.assert_array_equal(nnx.capture(lif)(x), nnx.capture(lif)(x))
 
 
 @pytest.mark.parametrize("noise", ["gaussian", "logistic", "triangular", "uniform"])
@@ -106,7 +106,7 @@ def test_every_noise_family_builds_and_trains(noise):
     model = models.create(cfg, 3, (4, 4, 1), rngs=rngs())
     assert model.sn.neuron.noise.__class__.__name__.lower().startswith(noise[:4])
     x = jax.random.uniform(jax.random.key(1), (5, 4, 4, 1)) * 4
-    grads = nnx.grad(lambda m: jnp.sum(m(x) ** 2))(model)
+    grads = nnx.grad(lambda m: jnp.sum(nnx.capture(m)(x) ** 2))(model)
     assert float(jnp.abs(grads.fc1.kernel[...]).sum()) > 0  # noise-driven gradient reaches the input layer
 
 
@@ -114,7 +114,7 @@ def test_plif_learns_its_decay():
     model = toynet("plif")
     assert model.sn.decay_param is not None
     x = jax.random.uniform(jax.random.key(1), (4, 6, 6, 1)) * 3
-    grads = nnx.grad(lambda m: jnp.sum(m(x) ** 2))(model)
+    grads = nnx.grad(lambda m: jnp.sum(nnx.capture(m)(x) ** 2))(model)
     assert float(jnp.abs(grads.sn.decay_param[...])) > 0
 
 
@@ -138,11 +138,9 @@ def test_regularization_loss_is_lambda_times_penalty():
 def test_perturb_hook_changes_spikes_but_not_the_recorded_rate():
     model = toynet("lif")
     x = jax.random.uniform(jax.random.key(0), (4, 6, 6, 1)) * 3
-    clean = model(x)
-    rate = nnx.pop(model, nnx.Intermediate)
+    clean, rate = nnx.capture(model, nnx.Intermediate)(x)
     model.sn.perturb = lambda s, key: 1.0 - s  # flip every spike
-    flipped = model(x)
-    rate_after = nnx.pop(model, nnx.Intermediate)
+    flipped, rate_after = nnx.capture(model, nnx.Intermediate)(x)
     assert not np.allclose(clean, flipped)
     assert jax.tree.leaves(rate) and np.allclose(jax.tree.leaves(rate), jax.tree.leaves(rate_after))
     spikes = model.sn.perturb(jnp.ones(3), None)

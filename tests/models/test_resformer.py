@@ -27,7 +27,7 @@ def test_dssa_matches_hand_computation(patch, h, w):
     block.qk.conv.kernel[...] = 2.0 * jax.random.normal(jax.random.key(7), block.qk.conv.kernel.shape)
     block.proj.conv.kernel[...] = jax.random.normal(jax.random.key(8), block.proj.conv.kernel.shape)
     x = 3.0 * jax.random.normal(jax.random.key(1), (1, 1, h, w, dim), jnp.float32)
-    got = np.asarray(block(x))[0, 0]
+    got = np.asarray(nnx.capture(block)(x))[0, 0]
 
     xs = np.asarray(x)[0, 0]
     bn = 1.0 / np.sqrt(1.0 + 1e-5)
@@ -69,17 +69,17 @@ def test_running_rates_update_only_in_training():
     x1 = 3.0 * jax.random.normal(jax.random.key(1), (2, 3, 4, 4, 4))
     x2 = 3.0 * jax.random.normal(jax.random.key(2), (2, 3, 4, 4, 4)) + 1.0
     block.train()
-    block(x1)
-    s1 = np.asarray(block.act_in(x1)).reshape(2, 3, 16, 2, 2)
+    nnx.capture(block)(x1)
+    s1 = np.asarray(nnx.capture(block.act_in)(x1)).reshape(2, 3, 16, 2, 2)
     cur1 = s1.mean(axis=(0, 1, 2, 4))
     np.testing.assert_allclose(block.rate_x[...], cur1, rtol=1e-6)  # first batch sets the rate
     assert np.all(np.asarray(block.rate_attn[...]) > 0)
-    block(x2)
-    cur2 = np.asarray(block.act_in(x2)).reshape(2, 3, 16, 2, 2).mean(axis=(0, 1, 2, 4))
+    nnx.capture(block)(x2)
+    cur2 = np.asarray(nnx.capture(block.act_in)(x2)).reshape(2, 3, 16, 2, 2).mean(axis=(0, 1, 2, 4))
     np.testing.assert_allclose(block.rate_x[...], 0.999 * cur1 + 0.001 * cur2, rtol=1e-6)
     before = (np.asarray(block.rate_x[...]), np.asarray(block.rate_attn[...]))
     block.eval()
-    block(x1 + 2.0)
+    nnx.capture(block)(x1 + 2.0)
     np.testing.assert_array_equal(block.rate_x[...], before[0])
     np.testing.assert_array_equal(block.rate_attn[...], before[1])
 
@@ -106,7 +106,7 @@ def test_quantised_neuron_levels_inside_the_model(neuron):
     layer = model.blocks[0].act_in
     levels = np.asarray(layer.neuron.levels)
     x = jax.random.normal(jax.random.key(0), (1, 4096), jnp.float32) * 2.0
-    out = np.asarray(layer(x))[0]
+    out = np.asarray(nnx.capture(layer)(x))[0]
     h = np.asarray(x)[0] / 2.0  # one step from rest, tau 2
     if neuron["type"] == "shared_threshold":
         np.testing.assert_allclose(levels, [0, 0.25, 0.5, 0.75])
@@ -129,7 +129,7 @@ SHARED = dict(type="shared_threshold", tau=2.0, thresholds=(0.25, 0.5), amplitud
 def test_forward_images_and_event_frames_quantised_and_plif():
     model = models.create(_tiny(SHARED), 10, (8, 8, 2), rngs=nnx.Rngs(0))
     model.train()
-    forward = nnx.jit(lambda m, x: m(x))  # one compilation per input shape
+    forward = nnx.jit(lambda m, x: nnx.capture(m)(x))  # one compilation per input shape
     logits = forward(model, jax.random.normal(jax.random.key(1), (3, 8, 8, 2)))
     assert logits.shape == (2, 3, 10) and bool(jnp.all(jnp.isfinite(logits)))
     # the whole model runs on graded outputs: the running input rate is a mean of levels in (0, 0.75]
@@ -165,5 +165,5 @@ def test_parameter_counts_match_reference(variant):
     )
     if variant in PAPER_M:  # the paper counts BN for L only
         paper, with_bn = PAPER_M[variant]
-        bn = sum(v.size for p, v in nnx.state(model, nnx.Param).flat_state() if "bn" in map(str, p))
+        bn = sum(v.size for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param)) if "bn" in map(str, p))
         assert round((total if with_bn else total - bn) / 1e6, 2) == paper
