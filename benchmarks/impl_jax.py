@@ -83,6 +83,11 @@ def _msresnet(s: dict, conv_impl: str, relu: bool = False) -> nnx.Module:
         msresnet._Builder.neuron = orig
 
 
+def _mean_logits_loss(m: nnx.Module, b: dict, k) -> jax.Array:
+    """Cross-entropy of the model's logits ``[T, B, classes]`` averaged over time."""
+    return _ce(m(b["x"]).mean(0), b["y"])
+
+
 def _spide(s: dict) -> nnx.Module:
     """The feedback SNN of ``configs/<s['config']>.py`` (``snnjax.models.feedback``, its own solver)."""
     cfg = load_config(s["config"]).model
@@ -98,14 +103,14 @@ def snnjax_bench(
     remat_chunk: int = 0,
 ) -> Bench:
     if s["kind"] == "msresnet":
-        return _nnx_train_step(_msresnet(s, conv_impl), lambda m, b, k: _ce(m(b["x"]).mean(0), b["y"]), s)
+        return _nnx_train_step(_msresnet(s, conv_impl), _mean_logits_loss, s)
     if s["kind"] == "spide":
-        return _nnx_train_step(_spide(s), lambda m, b, k: _ce(m(b["x"]).mean(0), b["y"]), s)
+        return _nnx_train_step(_spide(s), _mean_logits_loss, s)
     if s["kind"] == "lif":
         model = _LIFLayer(s["n"], layers.SpikingNeuron(_lif(), remat=remat), rngs=nnx.Rngs(0))
         return _nnx_train_step(model, lambda m, b, k: m(b["x"]).mean(), s)
     model = _snnjax_model(s, conv_impl, remat, remat_chunk)
-    return _nnx_train_step(model, lambda m, b, k: _ce(m(b["x"]).mean(0), b["y"]), s, checkpoint_all)
+    return _nnx_train_step(model, _mean_logits_loss, s, checkpoint_all)
 
 
 # ---------------------------------------------------------------- equivalent ANN
@@ -159,7 +164,7 @@ def ann_bench(s: dict, conv_impl: str = "matmul") -> Bench:
     rngs = nnx.Rngs(0)
     if s["kind"] == "msresnet":
         model = _msresnet(s, conv_impl, relu=True)
-        return _nnx_train_step(model, lambda m, b, k: _ce(m(b["x"]).mean(0), b["y"]), s)
+        return _nnx_train_step(model, _mean_logits_loss, s)
     if s["kind"] == "lif":
         return _nnx_train_step(_AnnLayer(s["n"], rngs=rngs), lambda m, b, k: m(b["x"], k).mean(), s)
     model = _AnnMLP(s, rngs=rngs) if s["kind"] == "mlp" else _AnnConv(s, conv_impl, rngs=rngs)
