@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 
 from snnjax import models
 from snnjax.models.msresnet import model_config
-from snnjax.train.loop import make_mesh, num_params
+from snnjax.train.loop import make_mesh
 from snnjax.train.optim import make_optimizer, optim_config
 from snnjax.train.steps import Steps, loss_config, make_loss
 
@@ -73,7 +73,7 @@ def main(argv=None) -> dict:
     med = statistics.median(times)
     result = {
         "model": f"{'GAC-' if cfg.gac else ''}MS-ResNet-18 (CIFAR){' reduced' if args.widths else ''}",
-        "params": num_params(model),
+        "params": models.num_params(model),
         "T": args.steps,
         "batch": args.batch,
         "median_step_s": med,

@@ -33,10 +33,11 @@ flags.DEFINE_integer("process_id", None, "This process's index (else auto-detect
 
 def run(config, workdir: str | None, mode: str, checkpoint: str = "latest") -> int:
     """Runs one CLI mode; returns the exit status."""
+    from snnjax import models
     from snnjax.train import loop
 
     if mode == "summary":
-        rows, total = loop.parameter_table(loop.model_for_summary(config))
+        rows, total = models.parameter_table(loop.model_for_summary(config))
         width = max(len(r[0]) for r in rows)
         for path, shape, count in rows:
             print(f"{path:<{width}}  {shape!s:<22} {count:>12,}")

@@ -6,6 +6,7 @@ model config section, the number of classes and the per-example input shape ``(H
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import ml_collections
@@ -36,6 +37,23 @@ def create(cfg: ml_collections.ConfigDict, num_classes: int, input_shape: tuple[
     if cfg.name not in REGISTRY:
         raise ConfigError(f"unknown model {cfg.name!r}; choose one of {sorted(REGISTRY)}")
     return REGISTRY[cfg.name](cfg, num_classes, tuple(input_shape), rngs=rngs)
+
+
+def parameter_table(model: nnx.Module) -> tuple[list[tuple[str, tuple[int, ...], int]], int]:
+    """Rows ``(path, shape, count)`` of every trainable parameter (``nnx.Param``), and the total.
+
+    Works on abstract models from ``nnx.eval_shape`` too.
+    """
+    rows = []
+    for path, var in nnx.to_flat_state(nnx.state(model, nnx.Param)):
+        shape = tuple(var.shape)
+        rows.append((".".join(str(p) for p in path), shape, math.prod(shape)))
+    return rows, sum(r[2] for r in rows)
+
+
+def num_params(model: nnx.Module) -> int:
+    """Number of trainable parameters (``nnx.Param``) of a model."""
+    return parameter_table(model)[1]
 
 
 from snnjax.models import feedback as _feedback  # noqa: E402,F401  (registers the SPIDE/IDE FSNNs)

@@ -33,8 +33,6 @@ divisions (``img // 4 // 2**i // p``), which agrees for 224/32/64 px inputs but 
 
 from __future__ import annotations
 
-import math
-
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -286,11 +284,6 @@ def reference_parameter_count(
         neurons += depth * (3 + 3)
     total += planes[-1] * num_classes
     return total + (neurons if plif else 0)
-
-
-def count_params(module: nnx.Module) -> int:
-    """Number of trainable parameters (``nnx.Param``) of a module."""
-    return sum(math.prod(v.shape) for _, v in nnx.to_flat_state(nnx.state(module, nnx.Param)))
 
 
 SPIKINGJELLY_LIF = dict(

@@ -15,7 +15,6 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
@@ -124,11 +123,6 @@ class Run:
         }
 
 
-def num_params(state_or_model: Any) -> int:
-    """Number of trainable parameters (``nnx.Param``) of a model."""
-    return sum(int(np.prod(x.shape)) for x in jax.tree.leaves(nnx.state(state_or_model, nnx.Param)))
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains ``config`` in ``workdir`` (resuming if it holds a checkpoint) and returns the results."""
     os.makedirs(workdir, exist_ok=True)
@@ -222,7 +216,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         "steps": run.total_steps,
         "epochs": run.total_steps / run.steps_per_epoch,
         "wall_time_s": wall,
-        "params": num_params(run.steps.model()),
+        "params": models.num_params(run.steps.model()),
         "dataset": run.info.name,
         "model": config.model.name,
     }
@@ -244,16 +238,6 @@ def evaluate_workdir(
     evaluation = run.evaluate()
     ckpt.close()
     return {"step": meta["step"], "checkpoint": which, **evaluation}
-
-
-def parameter_table(model: nnx.Module) -> tuple[list[tuple[str, tuple[int, ...], int]], int]:
-    """Rows ``(path, shape, count)`` of every trainable parameter, and the total."""
-    flat = nnx.to_flat_state(nnx.state(model, nnx.Param))
-    rows = []
-    for path, var in flat:
-        shape = tuple(var.shape)
-        rows.append((".".join(str(p) for p in path), shape, int(np.prod(shape))))
-    return rows, sum(r[2] for r in rows)
 
 
 # (classes, input shape) of each dataset, so a summary needs no data on disk

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from snnjax.models import create, feedback
+from snnjax.models import create, feedback, num_params
 
 
 def _config(name: str, **model):
@@ -22,7 +22,7 @@ def _abstract(name: str, classes: int, shape, **model):
 
 
 def _n_params(model) -> int:
-    return sum(v.size for v in jax.tree.leaves(nnx.state(model, nnx.Param))) - 3  # minus the solver probe
+    return num_params(model) - 3  # minus the solver probe
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,6 @@
 """MS-ResNet: paper parameter counts (built abstractly), membrane-shortcut wiring, neuron/BN settings per
 variant, and the static-image shortcut of the stem."""
 
-import math
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,7 +14,7 @@ from snnjax.models.msresnet import MSBlock, _Builder, model_config
 
 def _count(cfg, num_classes, shape) -> int:
     abstract = nnx.eval_shape(lambda: models.create(cfg, num_classes, shape, rngs=nnx.Rngs(0)))
-    return sum(math.prod(v.shape) for v in jax.tree.leaves(nnx.state(abstract, nnx.Param)))
+    return models.num_params(abstract)
 
 
 @pytest.mark.parametrize(

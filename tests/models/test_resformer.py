@@ -136,7 +136,7 @@ def test_forward_images_and_event_frames_quantised_and_plif():
     assert 0 < float(model.blocks[0].rate_x[...][0]) <= 0.75
     assert forward(model, jnp.ones((2, 3, 8, 8, 2))).shape == (2, 3, 10)  # event frames [T, B, H, W, C]
     plif = nnx.eval_shape(lambda: models.create(_tiny({"type": "plif"}), 10, (8, 8, 2), rngs=nnx.Rngs(0)))
-    assert R.count_params(plif) == R.count_params(model) + 1 + 6 * 2  # one learnable tau per neuron layer
+    assert models.num_params(plif) == models.num_params(model) + 1 + 6 * 2  # a learnable tau per neuron layer
 
 
 # all trainable parameters (BN scale and bias included) of the PyTorch reference
@@ -155,7 +155,7 @@ PAPER_M = {"ti": (11.14, False), "s": (17.76, False), "m": (35.52, False), "l": 
 def test_parameter_counts_match_reference(variant):
     total, classes, shape = REFERENCE[variant]
     model = nnx.eval_shape(lambda: models.create(R.model_config(variant), classes, shape, rngs=nnx.Rngs(0)))
-    assert R.count_params(model) == total
+    assert models.num_params(model) == total
     planes, heads, patches, depths, stem, group, _ = R.resolve(R.model_config(variant))
     assert (
         R.reference_parameter_count(
