@@ -33,6 +33,7 @@ from flax import nnx
 from jax import Array
 
 from snnjax.errors import ConfigError
+from snnjax.train.steps import sown_means
 
 E_MAC_PJ = 4.6  # 32-bit float multiply-accumulate, 45 nm (Horowitz 2014)
 E_AC_PJ = 0.9  # 32-bit float accumulate, 45 nm
@@ -89,13 +90,8 @@ def energy_table(
 def _rates_of(model: nnx.Module, x: Array) -> dict[str, Array]:
     """Mean firing rate of every neuron layer (dotted path) for one batch."""
     _, sown = nnx.capture(model, nnx.Intermediate)(x)
-    out: dict[str, list[Array]] = {}
-    for path, value in nnx.to_flat_state(sown):
-        if str(path[-1]) != "firing_rate":
-            continue
-        key = ".".join(str(p) for p in path[:-1])
-        out.setdefault(key, []).extend(jnp.mean(v.astype(jnp.float32)) for v in jax.tree.leaves(value))
-    return {k: jnp.mean(jnp.stack(v)) for k, v in out.items()}
+    layer = lambda path: ".".join(map(str, path[:-1])) if str(path[-1]) == "firing_rate" else None
+    return sown_means(sown, layer)
 
 
 def measure_rates(model: nnx.Module, batches: Iterable[dict]) -> dict[str, float]:

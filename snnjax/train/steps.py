@@ -61,6 +61,19 @@ def reseed(model: nnx.Module, key: Array) -> None:
     nnx.reseed(model, **dict(zip(RNG_STREAMS, keys, strict=True)))
 
 
+def sown_means(sown: nnx.State, group: Callable[[tuple], str | None]) -> dict[str, Array]:
+    """Means of the arrays in captured ``sown`` state, pooled over the paths ``group(path)`` maps to the
+    same name (paths it maps to None are left out); each array counts once whatever its size."""
+    pooled: dict[str, list[Array]] = {}
+    for path, value in nnx.to_flat_state(sown):
+        name = group(path)
+        if name is not None:
+            pooled.setdefault(name, []).extend(
+                jnp.mean(v.astype(jnp.float32)) for v in jax.tree.leaves(value)
+            )
+    return {name: jnp.mean(jnp.stack(v)) for name, v in pooled.items()}
+
+
 def call_recorded(model: nnx.Module, images: Array) -> tuple[Array, dict[str, Array]]:
     """``model(images)`` and the means of the scalars it sowed as ``nnx.Intermediate`` during the call,
     by name (captured with ``nnx.capture``, so nothing is left on the model).
@@ -69,11 +82,7 @@ def call_recorded(model: nnx.Module, images: Array) -> tuple[Array, dict[str, Ar
     metrics under their own names.
     """
     out, sown = nnx.capture(model, nnx.Intermediate)(images)
-    by_name: dict[str, list[Array]] = {}
-    for path, value in nnx.to_flat_state(sown):
-        for leaf in jax.tree.leaves(value):
-            by_name.setdefault(str(path[-1]), []).append(jnp.mean(leaf.astype(jnp.float32)))
-    recorded = {name: jnp.mean(jnp.stack(v)) for name, v in by_name.items()}
+    recorded = sown_means(sown, lambda path: str(path[-1]))
     recorded.setdefault("firing_rate", jnp.zeros((), jnp.float32))
     return out, recorded
 
