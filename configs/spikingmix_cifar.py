@@ -12,24 +12,14 @@ Usage: ``--config configs/spikingmix_cifar.py`` (``:dual`` for the ``neuron_mult
 """
 
 from snnjax.config import base_config
-from snnjax.models.resformer import model_config, spikingjelly_neuron
-
-QUANTISED = {
-    "shared": dict(type="shared_threshold", tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5)),
-    "dual": dict(
-        type="dual_threshold", tau=2.0, tau1=4.0, v_th=0.5, surrogate="sigmoid", surrogate_param=4.0
-    ),
-    "lif": {},
-}
+from snnjax.models.resformer import model_config, spikingmix_neuron
 
 
 def get_config(neuron: str = "shared"):
     config = base_config()
     config.data.update(name="cifar10", flip=True,
                        randaugment="rand-m7-n1-mstd0.5-inc1")  # fmt: skip
-    config.model = model_config(
-        "cifar", num_steps=4, neuron=spikingjelly_neuron(**QUANTISED[neuron or "shared"])
-    )
+    config.model = model_config("cifar", num_steps=4, neuron=spikingmix_neuron(neuron or "shared"))
     config.loss.update(name="mean_ce", label_smoothing=0.0)
     config.mix.update(name="spikingmix", prob=1.0, cutmix_alpha=1.0, label_smoothing=0.1)
     steps_per_epoch = 50_000 // 128

@@ -14,24 +14,16 @@ Example: ``python -m snnjax.main --config configs/spikingmix_fmnist_small.py:sha
 """
 
 from snnjax.config import base_config
-from snnjax.models.resformer import model_config, spikingjelly_neuron
-
-QUANTISED = {
-    "shared": dict(type="shared_threshold", tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5)),
-    "dual": dict(
-        type="dual_threshold", tau=2.0, tau1=4.0, v_th=0.5, surrogate="sigmoid", surrogate_param=4.0
-    ),
-    "lif": {},
-}
+from snnjax.models.resformer import SPIKINGMIX_NEURONS, model_config, spikingmix_neuron
 
 
 def get_config(options: str = "shared,mix"):
     opts = {o.strip() for o in (options or "shared,mix").split(",") if o.strip()}
-    neuron = next((n for n in QUANTISED if n in opts), "shared")
+    neuron = next((n for n in SPIKINGMIX_NEURONS if n in opts), "shared")
     config = base_config()
     config.data.update(name="fashion_mnist")
     config.model = model_config(
-        "custom", num_steps=4, neuron=spikingjelly_neuron(**QUANTISED[neuron]),
+        "custom", num_steps=4, neuron=spikingmix_neuron(neuron),
         planes=(16, 32), num_heads=(1, 2), patch_sizes=(1, 1), depths=(1, 1), stem="imagenet",
         group_size=64,
     )  # fmt: skip

@@ -298,6 +298,26 @@ def spikingjelly_neuron(**overrides) -> ml_collections.ConfigDict:
     return neuron_config(**{**SPIKINGJELLY_LIF, **overrides})
 
 
+# Spiking-Mix's neurons (SEEDS.md 1): ``shared`` = neuron_shared.py's quantised two-sub-neuron LIF (levels
+# {0, 0.25, 0.5, 0.75}), ``dual`` = neuron_multi.py's dual-threshold LIF, ``lif`` = plain spikingjelly LIF.
+SPIKINGMIX_NEURONS = {
+    "shared": dict(type="shared_threshold", tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5)),
+    "dual": dict(
+        type="dual_threshold", tau=2.0, tau1=4.0, v_th=0.5, surrogate="sigmoid", surrogate_param=4.0
+    ),
+    "lif": {},
+}
+
+
+def spikingmix_neuron(variant: str = "shared") -> ml_collections.ConfigDict:
+    """The neuron section of Spiking-Mix's ``variant`` (a key of ``SPIKINGMIX_NEURONS``)."""
+    if variant not in SPIKINGMIX_NEURONS:
+        raise ConfigError(
+            f"unknown Spiking-Mix neuron {variant!r}; choose one of {sorted(SPIKINGMIX_NEURONS)}"
+        )
+    return spikingjelly_neuron(**SPIKINGMIX_NEURONS[variant])
+
+
 def model_config(variant: str = "ti", **overrides) -> ml_collections.ConfigDict:
     """A complete ``config.model`` section for SpikingResformer (custom keys default to a tiny net)."""
     cfg = ml_collections.ConfigDict(

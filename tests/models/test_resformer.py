@@ -7,6 +7,7 @@ import pytest
 from flax import nnx
 
 from snnjax import models
+from snnjax.errors import ConfigError
 from snnjax.models import resformer as R
 
 
@@ -92,23 +93,17 @@ def _tiny(neuron=None, **kw):
     return cfg
 
 
-@pytest.mark.parametrize(
-    "neuron",
-    [
-        dict(type="shared_threshold", tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5)),
-        dict(type="dual_threshold", tau=2.0, tau1=4.0, v_th=0.5, surrogate="sigmoid", surrogate_param=4.0),
-    ],
-)
-def test_quantised_neuron_levels_inside_the_model(neuron):
+@pytest.mark.parametrize("variant", ["shared", "dual"])
+def test_quantised_neuron_levels_inside_the_model(variant):
     cfg = R.model_config("custom", planes=(8,), num_heads=(1,), patch_sizes=(1,), depths=(1,), group_size=8)
-    cfg.neuron.update(neuron)
+    cfg.neuron = R.spikingmix_neuron(variant)  # what the Spiking-Mix configs use
     model = models.create(cfg, 10, (4, 4, 1), rngs=nnx.Rngs(0))  # one stage: the drop-in is what matters
     layer = model.blocks[0].act_in
     levels = np.asarray(layer.neuron.levels)
     x = jax.random.normal(jax.random.key(0), (1, 4096), jnp.float32) * 2.0
     out = np.asarray(nnx.capture(layer)(x))[0]
     h = np.asarray(x)[0] / 2.0  # one step from rest, tau 2
-    if neuron["type"] == "shared_threshold":
+    if variant == "shared":
         np.testing.assert_allclose(levels, [0, 0.25, 0.5, 0.75])
         sig = lambda z: 1 / (1 + np.exp(-np.maximum(z, 0)))
         formula = sum(
@@ -121,6 +116,11 @@ def test_quantised_neuron_levels_inside_the_model(neuron):
     seen = set(np.round(np.unique(out), 6).tolist())
     assert seen <= set(np.round(levels, 6).tolist()) and len(seen) == 3  # multi-level, not binary
     # (variant A from rest: both sub-neurons see the same input, so r_2 alone (0.5) cannot occur)
+
+
+def test_unknown_spikingmix_neuron_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown Spiking-Mix neuron 'triple'"):
+        R.spikingmix_neuron("triple")
 
 
 SHARED = dict(type="shared_threshold", tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5))
