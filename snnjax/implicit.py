@@ -348,7 +348,7 @@ def solve_spiking(lin: _Linearised, g: Array, cfg: FSNNConfig) -> tuple[list[Arr
     init = (zeros, zeros[0], zeros, jnp.zeros((), g.dtype))
     (_, _, acc, count), _ = jax.lax.scan(step, init, None, length=cfg.backward_steps)
     norm = _rate_norm(leak, cfg.backward_steps)
-    total = sum(math.prod(s) for s in shapes) * cfg.backward_steps
+    total = float(sum(math.prod(s) for s in shapes) * cfg.backward_steps)  # may exceed int32 (CIFAR nets)
     return [a / norm for a in acc], count / total
 
 

@@ -142,6 +142,15 @@ def test_spiking_solver_beta_is_clipped_input_average():
     assert 0 < float(brate) < 1
 
 
+def test_spiking_solver_rate_over_more_than_2_31_neuron_steps():
+    # AlexNet-F at batch 128 and T_b = 250 has ~5e9 neuron-steps: the rate's denominator must not overflow
+    cfg = im.FSNNConfig(backward_steps=1100, v_th_back=0.5)
+    rate = lambda n: float(
+        im.solve_spiking(im._Linearised(None, [], [jnp.ones((1, n))]), jnp.full((1, n), 0.3), cfg)[1]
+    )
+    assert 2**21 * 1100 > 2**31 and rate(2**21) == pytest.approx(rate(4), rel=1e-6) and 0 < rate(4) < 1
+
+
 def _non_contracting():
     n = 6
     ops = im.FSNNOps(inp=lambda p, x: x @ p, layers=(), feedback=lambda p, a: a @ p)
