@@ -1,6 +1,5 @@
 """Every shipped config loads with its default arguments and builds its model (abstractly, no data)."""
 
-import importlib.util
 import pathlib
 
 import pytest
@@ -8,15 +7,9 @@ from flax import nnx
 
 from snnjax import models
 from snnjax.train import loop
+from tests.data.dvs_configs import load_config
 
 CONFIGS = sorted((pathlib.Path(__file__).parents[1] / "configs").glob("*.py"))
-
-
-def _load(path: pathlib.Path):
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
 
 
 def test_every_config_is_found():
@@ -29,7 +22,7 @@ def test_every_config_is_found():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_config_builds_its_model(path):
-    config = _load(path)
+    config = load_config(path.stem)
     assert config.model.name in models.REGISTRY
     model = nnx.eval_shape(lambda: loop.model_for_summary(config))
     assert models.num_params(model) > 0
