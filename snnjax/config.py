@@ -74,3 +74,48 @@ def base_config() -> ml_collections.ConfigDict:
             train=train_config(),
         )
     )
+
+
+def load_config(spec: str, overrides=()) -> ml_collections.ConfigDict:
+    """Loads ``path.py[:arg]`` and applies ``KEY=VALUE`` overrides (provisional loader)."""
+    import ast
+    import importlib.util
+    import os
+
+    from snnjax.errors import ConfigError
+
+    path, _, arg = spec.partition(":")
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path} not found: pass --config configs/<name>.py")
+    try:
+        module_spec = importlib.util.spec_from_file_location("snnjax_config_file", path)
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+        config = module.get_config(*([arg] if arg else []))
+    except SyntaxError as e:
+        raise ConfigError(f"syntax error in {path} line {e.lineno}: {e.msg}") from None
+    except Exception as e:
+        raise ConfigError(f"{path}{':' + arg if arg else ''}: {type(e).__name__}: {e}") from None
+    for item in overrides:
+        key, _, text = item.partition("=")
+        parent, _, name = key.rpartition(".")
+        node = config
+        try:
+            for part in filter(None, parent.split(".")):
+                node = node[part]
+            old = node[name]
+        except (KeyError, AttributeError, TypeError):
+            valid = ", ".join(sorted(node.keys())) if hasattr(node, "keys") else ""
+            raise ConfigError(f"unknown config key {key!r}; valid keys: {valid}") from None
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            value = text
+        if isinstance(old, bool) and isinstance(value, str):
+            value = value.lower() in ("1", "true", "yes")
+        try:
+            node[name] = type(old)(value) if old is not None and not isinstance(old, tuple | bool) else value
+        except (TypeError, ValueError):
+            raise ConfigError(f"--config.{key}: cannot use {text!r} as {type(old).__name__}") from None
+    config.lock()
+    return config
