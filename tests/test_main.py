@@ -239,7 +239,7 @@ def test_stale_lock_is_taken_over(run_main, tmp_path):
     workdir = tmp_path / "run"
     workdir.mkdir()
     (workdir / ".lock").write_text("999999999 somehost\n")
-    code, out, err = run_main(*quick_args(workdir, "--config.train.num_epochs=1"))
+    code, _, err = run_main(*quick_args(workdir, "--config.train.num_epochs=1"))
     assert code == 0, err
     assert "taking over the lock of process 999999999" in err and not (workdir / ".lock").exists()
 

@@ -55,7 +55,7 @@ def test_damaged_step_is_detected_and_skipped(tmp_path):
     with Checkpointer(tmp_path, read_only=True) as ckpt:
         with pytest.raises(DamagedCheckpointError, match="step 2"):
             ckpt.restore(_state(0), 2)
-        with pytest.raises(CheckpointError, match="step 2 .* damaged.*--checkpoint=best") as error:
+        with pytest.raises(CheckpointError, match=r"step 2 .* damaged.*--checkpoint=best") as error:
             ckpt.restore_which(_state(0), "latest")
         assert "\n" not in str(error.value)
     notes: list[str] = []
