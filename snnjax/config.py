@@ -43,7 +43,7 @@ def mix_config(**overrides) -> ml_collections.ConfigDict:
             cutmix_alpha=1.0,  # Beta(alpha, alpha) of CutMix's box area
             switch_prob=0.5,  # mixup_cutmix: probability of CutMix instead of Mixup (timm)
             label_smoothing=0.0,  # applied to the mixed soft labels
-            # spikingmix source-centre scale gamma(lam) (SEEDS.md 1.1; values are our choice)
+            # spikingmix source-centre scale gamma(lam) (docs/spikingmix.md; values are our choice)
             centre_theta=1.0,
             centre_delta=0.0,
             centre_eps=0.01,

@@ -1,4 +1,4 @@
-"""Energy estimate from synaptic operations (45 nm convention, as the GAC paper reports it; SEEDS.md 2).
+"""Energy estimate from synaptic operations (45 nm convention, as the GAC paper reports it; docs/gac.md).
 
 A layer fed by real values (the stem conv on the image, the GAC attention convs) performs
 multiply-accumulates (MACs); a layer fed by spikes performs one accumulate per spike and synapse, so

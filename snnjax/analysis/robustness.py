@@ -1,4 +1,4 @@
-"""Robustness of a trained SNN to test-time perturbations (NSNN, SEEDS.md 3.6).
+"""Robustness of a trained SNN to test-time perturbations (NSNN; docs/nsnn.md).
 
 Perturbations, each swept over the strengths listed in ``config.robustness``:
   * ``gaussian``: additive white noise ``x + sigma * n``, ``n ~ N(0, 1)`` per element;

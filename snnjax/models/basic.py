@@ -1,4 +1,4 @@
-"""SNN basic task models (SEEDS.md 4): snnTorch-style MLP, a direct-coded conv SNN, and the
+"""SNN basic task models (docs/basics.md): snnTorch-style MLP, a direct-coded conv SNN, and the
 "Nat. Commun. 2022" hybrid-plasticity neuron in its as-coded and intended forms.
 
 Every model maps static images ``[B, H, W, C]`` (or event frames ``[T, B, H, W, C]``) to time-major
@@ -61,7 +61,7 @@ class SpikingMLP(nnx.Module):
     def __call__(self, x: Array) -> Array:
         s = self.encoder(x)  # [T, B, H, W, C]
         s = s.reshape((*s.shape[:2], -1))
-        # Linear layers see time folded into the batch: one 2-D matmul (a [T, B, F] dot runs ~1.4x
+        # Linear layers see time folded into the batch: one 2-D matmul (a [T, B, F] dot runs
         # slower forward + backward on XLA CPU)
         for linear, neuron in zip(self.hidden, self.hidden_neurons, strict=True):
             s = neuron(layers.time_folded(linear, s))
@@ -84,8 +84,8 @@ class SpikingConvNet(nnx.Module):
     ``cfg.remat``: each ``Conv -> BN -> LIF -> MaxPool`` block is rematerialised in chunks of
     ``cfg.remat_chunk`` time steps (0: the largest divisor of T up to sqrt(T)); only the block input, the
     neuron state between chunks and the output are stored for the backward pass
-    (:func:`_conv_block_chunked`); values, gradients and BN statistics are unchanged. W2 at T=32: 0.28x
-    the memory of the plain step (``benchmarks/README.md``: memory).
+    (:func:`_conv_block_chunked`); values, gradients and BN statistics are unchanged. Memory saved:
+    ``benchmarks/README.md``, "Memory".
     """
 
     def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int, input_shape, *, rngs: nnx.Rngs):
@@ -251,7 +251,7 @@ def max_pool_2x2(x: Array) -> Array:
 
 
 class HybridPlasticityNet(nnx.Module):
-    """The single-layer "Nat. Commun. 2022" hybrid global/local-plasticity network (SEEDS.md 4.2).
+    """The single-layer "Nat. Commun. 2022" hybrid global/local-plasticity network (docs/basics.md).
 
     Per step ``m`` with direct-coded input ``x`` (flattened image), ``k = dt / tau_u``:
       ``u <- (1 - s)(1 - k) u + k (ReLU(W x + b) exp(-m / tau_w) + alpha * P x)``

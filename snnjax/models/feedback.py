@@ -1,4 +1,4 @@
-"""Feedback SNNs of SPIDE / IDE-FSNN (SEEDS.md 5.4-5.5), trained by implicit differentiation.
+"""Feedback SNNs of SPIDE / IDE-FSNN (docs/spide.md), trained by implicit differentiation.
 
 Every model is a :class:`FeedbackSNN`: an input op ``W_x`` driving layer 0, a chain of linear ops (conv, 2x2
 average pool, FC) between spiking layers, an optional feedback op from the last layer to layer 0 (no bias,
@@ -78,7 +78,7 @@ def spide_config(
     eval_batch_size: int = 500,
     **model_overrides,
 ) -> ml_collections.ConfigDict:
-    """A complete experiment config of the SPIDE / IDE scripts (SEEDS.md 5.5): direct coding, SGD momentum
+    """A complete experiment config of the SPIDE / IDE scripts (docs/spide.md): direct coding, SGD momentum
     0.9 with weight decay 5e-4 and a x0.1 step schedule, batch 128.
 
     The loss scale ``s = scale`` multiplies every gradient (``model.scale_factor``) and divides the learning
@@ -163,7 +163,7 @@ def conv(x: Array, kernel: Array, stride: int, pad: int) -> Array:
 def conv_t(c: Array, kernel: Array, stride: int, pad: int, in_hw: tuple[int, int]) -> Array:
     """``W^T c`` for ``W = conv(., kernel, stride, pad)`` on an ``in_hw`` input grid, written as a plain
     (input-dilated) NHWC x HWIO convolution with the flipped, in/out-swapped kernel: ``[B, h, w, O] ->
-    [B, *in_hw, I]``. Equal to ``jax.vjp`` of the conv, which XLA:CPU runs ~20x slower."""
+    [B, *in_hw, I]``. Equal to ``jax.vjp`` of the conv, which XLA:CPU runs much slower."""
     k = kernel.shape[0]
     w = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)
     pads = []
@@ -247,7 +247,7 @@ class SolverProbe(nnx.Param):
 
 
 def frobenius_restrict(w_rows: Array, r: float, key: Array, samples: int) -> Array:
-    """Factor ``min(n, r) / n`` with ``n = sqrt(mean_v ||v W||^2)``, ``v ~ N(0, I)`` (SEEDS.md 5.5)."""
+    """Factor ``min(n, r) / n`` with ``n = sqrt(mean_v ||v W||^2)``, ``v ~ N(0, I)`` (docs/spide.md)."""
     v = jax.random.normal(key, (samples, w_rows.shape[0]), w_rows.dtype)
     n = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(v @ w_rows), axis=1)))
     return jnp.minimum(n, r) / n

@@ -1,4 +1,4 @@
-"""MS-ResNet (membrane-shortcut ResNet) with optional Gated Attention Coding (SEEDS.md 2.3).
+"""MS-ResNet (membrane-shortcut ResNet) with optional Gated Attention Coding (docs/gac.md).
 
 Time-major NHWC, ``[T, B, H, W, C]``; convs and BN see time folded into the batch, so BN statistics are
 pooled over T, B, H and W (the seed's BatchNorm2d on ``[B*T, C, H, W]`` and BatchNorm3d over
@@ -22,8 +22,8 @@ Variants (``config.model.variant`` / ``depth``):
     kaiming-normal (fan_out, relu), GAC-ImageNet neuron.
   * ``imagenet`` / 104: stages [3, 8, 32, 8] at 64..512, stem of three Conv3x3 (first stride 2) + tdBN
     with a LIF between them (our choice), AvgPool-Conv1x1-tdBN downsampling shortcuts, dropout 0.2
-    before the head. Not in the GAC repository; taken from SEEDS.md's description of the MS-ResNet
-    family code (unverified against the MS-ResNet paper).
+    before the head. Not in the GAC repository; taken from the public code of the
+    MS-ResNet family (unverified against the MS-ResNet paper).
 ``widths`` / ``blocks`` / ``stem_width`` override a preset (reduced-width models).
 
 Deviations: with direct coding a static image is not copied T times before the stem: the stem conv + BN
@@ -56,7 +56,7 @@ PRESETS = {
     ("imagenet", 104): ("imagenet104", (64, 128, 256, 512), (3, 8, 32, 8), 2, "avgpool_conv", 0.2),
 }
 
-# GAC-CIFAR LIFSpike and GAC-ImageNet mem_update (SEEDS.md 2.1)
+# GAC-CIFAR LIFSpike and GAC-ImageNet mem_update (docs/gac.md, "Neurons")
 CIFAR_NEURON = dict(decay=0.5, v_th=1.0, reset="hard", detach_reset=False, surrogate="triangle",
                     surrogate_param=1.0)  # fmt: skip
 IMAGENET_NEURON = dict(decay=0.25, v_th=0.5, reset="hard", detach_reset=True, surrogate="rectangle",

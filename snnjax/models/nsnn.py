@@ -1,4 +1,4 @@
-"""NSNN architectures (Ma, Yan, Tang, Patterns 2023; SEEDS.md 3.3) with any core neuron.
+"""NSNN architectures (Ma, Yan, Tang, Patterns 2023; docs/nsnn.md) with any core neuron.
 
 Every model maps static images ``[B, H, W, C]`` (direct coding: repeated ``T`` times) or event frames
 ``[T, B, H, W, C]`` to per-step logits ``[T, B, classes]``. Convolutions, BN and pooling run on the

@@ -1,4 +1,4 @@
-"""SpikingResformer (Shi, Hao, Yu, CVPR 2024; SEEDS.md 1.4), the backbone of Spiking-Mix (SEEDS.md 1.5).
+"""SpikingResformer (Shi, Hao, Yu, CVPR 2024), the backbone of Spiking-Mix (docs/spikingmix.md).
 
 Time-major NHWC: every block maps ``[T, B, H, W, C] -> [T, B, H, W, C]``; convs and BN see time folded
 into the batch (BN statistics pooled over T, B, H, W like BatchNorm2d on ``[T*B, C, H, W]``); only the
@@ -20,7 +20,7 @@ neurons scan over time. Blocks are pre-activation: the neuron comes first and re
 Neurons come from ``config.model.neuron``: the default is spikingjelly's ``LIFNode`` (tau 2,
 decay input, v_th 1, hard reset to 0, detached reset, ATan alpha 2, fires on ``>=``); ``type='plif'``
 learns one ``tau`` per neuron layer; ``shared_threshold`` / ``dual_threshold`` drop in the Spiking-Mix
-quantised multi-threshold LIFs (SEEDS.md 1.2) everywhere, the attention neurons included.
+quantised multi-threshold LIFs (docs/spikingmix.md) everywhere, the attention neurons included.
 
 Deviations (ours): convs/linears are initialised ``normal(0.02)`` (PyTorch's ``trunc_normal_(std=0.02)``
 truncates at +-2 in absolute value, i.e. at 100 sigma, so it is a plain normal); the running rates are
@@ -197,7 +197,7 @@ class Stem(nnx.Module):
 
 def resolve(cfg: ml_collections.ConfigDict):
     """``(planes, heads, patches, depths, stem, group_size, neuron_cfg)`` of ``cfg.variant`` (a preset of
-    SEEDS.md 1.4, or ``'custom'`` for the config's own ``planes``/``num_heads``/... keys)."""
+    docs/spikingmix.md, or ``'custom'`` for the config's own ``planes``/``num_heads``/... keys)."""
     variant = cfg.variant.lower()
     neuron_cfg = cfg.neuron
     if variant == "custom":
@@ -298,7 +298,7 @@ def spikingjelly_neuron(**overrides) -> ml_collections.ConfigDict:
     return neuron_config(**{**SPIKINGJELLY_LIF, **overrides})
 
 
-# Spiking-Mix's neurons (SEEDS.md 1): ``shared`` = neuron_shared.py's quantised two-sub-neuron LIF (levels
+# Spiking-Mix neurons (docs/spikingmix.md): ``shared`` = neuron_shared.py's quantised 2-sub-neuron LIF (levels
 # {0, 0.25, 0.5, 0.75}), ``dual`` = neuron_multi.py's dual-threshold LIF, ``lif`` = plain spikingjelly LIF.
 SPIKINGMIX_NEURONS = {
     "shared": dict(type="shared_threshold", tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5)),
