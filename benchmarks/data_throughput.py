@@ -1,6 +1,6 @@
 """Input-pipeline speed: tfds build time from raw files and training batches per second.
 
-    python benchmarks/data_throughput.py --raw-dir ../shared/data [--tfds-dir DIR] [--steps 300]
+    python benchmarks/data_throughput.py --raw-dir DIR_OF_RAW_FILES [--tfds-dir DIR] [--steps 300]
 
 Without ``--tfds-dir`` the datasets are built into a fresh temporary folder (so the build is timed).
 Prints one line per measurement.

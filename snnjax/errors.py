@@ -15,3 +15,7 @@ class CheckpointError(SnnjaxError):
 
 class TrainingError(SnnjaxError):
     """Training cannot go on (e.g. the loss became NaN)."""
+
+
+class DataError(SnnjaxError):
+    """A dataset cannot be read: missing, empty, corrupt or inconsistent files, or a bad data setting."""
