@@ -76,29 +76,11 @@ def default_data_config() -> ml_collections.ConfigDict:
     ``normalize`` is ignored for event data (frames are event counts).
     """
     return ml_collections.ConfigDict(
-        {
-            "name": "mnist",
-            "dir": "",
-            "tfds_dir": "",
-            "normalize": True,
-            "crop_padding": 0,
-            "flip": False,
-            "autoaugment": "",
-            "randaugment": "",
-            "image_size": 224,
-            "cache": True,
-            "prefetch": 2,
-            "num_workers": 0,
-            "num_frames": 0,
-            "split_by": "number",
-            "frame_size": 0,
-            "resize": "area",
-            "denoise_us": 0.0,
-            "roll": 0,
-            "train_ratio": 0.9,
-            "cache_dir": "",
-        }
-    )
+        dict(name="mnist", dir="", tfds_dir="", normalize=True, crop_padding=0, flip=False, autoaugment="",
+             randaugment="", image_size=224, cache=True, prefetch=2, num_workers=0, num_frames=0,
+             split_by="number", frame_size=0, resize="area", denoise_us=0.0, roll=0, train_ratio=0.9,
+             cache_dir="")
+    )  # fmt: skip
 
 
 def _settings(data_config: Any) -> ml_collections.ConfigDict:

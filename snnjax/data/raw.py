@@ -113,35 +113,25 @@ def _check_split(split: str) -> None:
 # IDX (MNIST, Fashion-MNIST)
 
 
-def parse_idx(data: bytes, *, expected_magic: int, path: PathLike, name: str = "mnist") -> np.ndarray:
-    """Parses IDX bytes of unsigned bytes (magic 2049 labels, 2051 images).
-
-    Returns a uint8 array of the shape in the header (``[N]`` or ``[N, rows, cols]``). Validates the magic
-    number, the number of dimensions and the payload length.
-    """
+def read_idx(path: PathLike, *, expected_magic: int, name: str = "mnist") -> np.ndarray:
+    """Reads an IDX file of unsigned bytes (``.gz`` or uncompressed; magic 2049 labels, 2051 images) as uint8
+    of the header's shape (``[N]`` or ``[N, rows, cols]``), checking the magic number and the length."""
+    path = epath.Path(path)
+    data = _read_bytes(path, name)
     if len(data) < 8:
         raise _fail(name, path, f"is truncated: {len(data)} bytes, shorter than an IDX header")
     magic = int.from_bytes(data[:4], "big")
     if magic != expected_magic:
-        raise _fail(
-            name, path, f"has IDX magic number {magic}, expected {expected_magic}: not the right file"
-        )
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
+        raise _fail(name, path, f"has IDX magic {magic}, expected {expected_magic}: not the right file")
+    header = 4 + 4 * (magic & 0xFF)
     if len(data) < header:
         raise _fail(name, path, f"is truncated: {len(data)} bytes, header needs {header}")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, header, 4))
     expected = header + int(np.prod(shape))
     if len(data) != expected:
         problem = "is truncated" if len(data) < expected else "has trailing bytes"
         raise _fail(name, path, f"{problem}: {len(data)} bytes, expected {expected} for shape {shape}")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
-
-
-def read_idx(path: PathLike, *, expected_magic: int, name: str = "mnist") -> np.ndarray:
-    """Reads an IDX file (``.gz`` or uncompressed); see :func:`parse_idx`."""
-    path = epath.Path(path)
-    return parse_idx(_read_bytes(path, name), expected_magic=expected_magic, path=path, name=name)
 
 
 def load_idx_split(directory: PathLike, split: str, *, name: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
@@ -178,39 +168,29 @@ def load_idx_split(directory: PathLike, split: str, *, name: str = "mnist") -> t
 # CIFAR
 
 
-def parse_cifar_records(
-    data: bytes, *, label_bytes: int, label_index: int, path: PathLike, name: str
+def read_cifar_binary(
+    path: PathLike, *, label_bytes: int = 1, label_index: int = 0, name: str = "cifar10"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Parses CIFAR binary records: ``label_bytes`` label bytes then 1024 R, 1024 G, 1024 B bytes.
-
-    CIFAR-10 has one label byte; CIFAR-100 two (coarse, fine; ``label_index=1`` selects fine).
-    Returns ``images`` uint8 ``[N, 32, 32, 3]`` and ``labels`` int64 ``[N]``.
-    """
+    """Reads CIFAR binary records (``.bin``, ``.bin.xz`` or ``.bin.gz``): ``label_bytes`` label bytes, then
+    1024 R, 1024 G, 1024 B bytes. CIFAR-10 has one label byte; CIFAR-100 two (coarse, fine;
+    ``label_index=1`` selects fine). Returns ``images`` uint8 ``[N, 32, 32, 3]``, ``labels`` int64 ``[N]``."""
+    path = epath.Path(path)
+    data = _read_bytes(path, name)
     record = label_bytes + _CIFAR_PIXELS
-    if len(data) == 0 or len(data) % record:
-        raise _fail(
-            name, path, f"is truncated or not CIFAR records: {len(data)} bytes is not a multiple of {record}"
-        )
+    if not data or len(data) % record:
+        problem = f"{len(data)} bytes is not a multiple of {record}"
+        raise _fail(name, path, f"is truncated or not CIFAR records: {problem}")
     rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, record)
-    labels = rows[:, label_index].astype(np.int64)
     images = rows[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(images), labels
+    return np.ascontiguousarray(images), rows[:, label_index].astype(np.int64)
 
 
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickler that only reconstructs numpy arrays and builtin containers (the CIFAR python batches)."""
 
     _ALLOWED = frozenset(
-        {
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-            ("numpy.core.multiarray", "scalar"),
-            ("numpy._core.multiarray", "scalar"),
-            ("_codecs", "encode"),
-            ("copyreg", "_reconstructor"),
-        }
+        [(f"numpy{core}.multiarray", f) for core in (".core", "._core") for f in ("_reconstruct", "scalar")]
+        + [("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("copyreg", "_reconstructor")]
     )
 
     def find_class(self, module: str, name: str):
@@ -243,14 +223,6 @@ def read_cifar_pickle(path: PathLike, *, label_key: str, name: str) -> tuple[np.
     images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(images), labels
 
-
-def read_cifar_binary(
-    path: PathLike, *, label_bytes: int = 1, label_index: int = 0, name: str = "cifar10"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reads a CIFAR binary file (``.bin``, ``.bin.xz`` or ``.bin.gz``); see :func:`parse_cifar_records`."""
-    path = epath.Path(path)
-    data = _read_bytes(path, name)
-    return parse_cifar_records(data, label_bytes=label_bytes, label_index=label_index, path=path, name=name)
 
 
 _Layout = tuple[list[epath.Path], Callable[[epath.Path], tuple[np.ndarray, np.ndarray]]]

@@ -84,7 +84,7 @@ def test_idx_truncated_wrong_magic_and_corrupt(tmp_path):
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz is truncated"):
         load("mnist", tmp_path, "train")
     path.write_bytes(gzip.compress(_idx_bytes(data["train"][0], 2049)))
-    with pytest.raises(DataError, match=r"magic number 2049, expected 2051"):
+    with pytest.raises(DataError, match=r"magic 2049, expected 2051"):
         load("mnist", tmp_path, "train")
     path.write_bytes(gzip.compress(full)[:-20])  # truncated gzip stream
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz is corrupt or truncated"):
