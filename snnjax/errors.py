@@ -27,3 +27,7 @@ class Interrupted(SnnjaxError):
     def __init__(self, message: str, exit_code: int):
         super().__init__(message)
         self.exit_code = exit_code
+
+
+class DataError(SnnjaxError):
+    """A dataset cannot be read: missing, empty, corrupt or inconsistent files, or a bad data setting."""

@@ -330,29 +330,7 @@ def evaluate_workdir(
     return {"step": meta["step"], "checkpoint": which, **run.evaluate()}
 
 
-# (classes, input shape) of each dataset, so a summary needs no data on disk
-DATASET_SHAPES = {
-    "digits": (10, (8, 8, 1)),
-    "mnist": (10, (28, 28, 1)),
-    "fashion_mnist": (10, (28, 28, 1)),
-    "cifar10": (10, (32, 32, 3)),
-    "cifar100": (100, (32, 32, 3)),
-    # event datasets at their default config.data.frame_size (frames [T, B, H, W, 2])
-    "cifar10_dvs": (10, (48, 48, 2)),
-    "nmnist": (10, (34, 34, 2)),
-    "dvs128_gesture": (11, (128, 128, 2)),
-}
-
-
 def model_for_summary(config: ml_collections.ConfigDict) -> nnx.Module:
     """The model of ``config`` built without loading any data."""
-    name = config.data.name
-    if name == "imagenet2012":
-        size = config.data.image_size
-        num_classes, shape = 1000, (size, size, 3)
-    elif name in DATASET_SHAPES:
-        num_classes, shape = DATASET_SHAPES[name]
-    else:
-        known = sorted([*DATASET_SHAPES, "imagenet2012"])
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {known}")
+    num_classes, shape = data.input_info(config.data)
     return models.create(config.model, num_classes, shape, rngs=nnx.Rngs(config.seed))

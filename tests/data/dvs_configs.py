@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.data import events_synthetic as syn
+from snnjax.data import testing
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def c10dvs(tmp_path_factory):
     root = tmp_path_factory.mktemp("c10dvs_cfg") / "CIFAR10DVS"
-    syn.write_cifar10_dvs(root, per_class=10, n=200)  # the seeds' 90/10 split: 90 train + 10 test
+    testing.write_fake_cifar10_dvs(root, per_class=10, n=200)  # the papers' 90/10 split: 90 train + 10 test
     return root
 
 

@@ -10,15 +10,15 @@ import pytest
 from flax import nnx
 
 from snnjax.config import base_config
+from snnjax.data import testing
 from snnjax.train import loop
 from snnjax.train.checkpoint import Checkpointer
-from tests.data import events_synthetic as syn
 
 
 @pytest.fixture(scope="module")
 def c10dvs(tmp_path_factory):
     root = tmp_path_factory.mktemp("c10dvs") / "CIFAR10DVS"
-    syn.write_cifar10_dvs(root, per_class=10, n=300)
+    testing.write_fake_cifar10_dvs(root, per_class=10, n=300)
     return root
 
 
