@@ -51,9 +51,8 @@ def test_convnet_trains_on_events_and_resumes(c10dvs, tmp_path, capsys):
     assert all(np.isfinite(r["train_loss"]) and 0 < r["firing_rate"] < 1 for r in train_rows)
     assert [r["test_examples"] for r in rows if "test_examples" in r] == [10, 10]  # after 2 and 4 steps
     run = loop.Run(dvs_config(c10dvs, 4))
-    ckpt = Checkpointer(str(tmp_path))
-    _, data_state, meta = ckpt.restore(run.steps.state)
-    ckpt.close()
+    with Checkpointer(tmp_path, read_only=True) as ckpt:
+        _, data_state, meta = ckpt.restore_which(run.state)
     assert meta["step"] == 4 and data_state["step"] == 4 and data_state["dataset"] == "cifar10_dvs"
     run.train_data.set_state(data_state)  # the event pipeline accepts its own saved position
     assert run.train_data.step == 4
