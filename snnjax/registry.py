@@ -2,8 +2,9 @@
 
 A module adds an entry with one line, ``@NEURONS.register("lif")`` over a class or function, and config
 code looks it up with ``NEURONS.get(name)``; an unknown name is a one-line :class:`ConfigError` that
-lists the registered names. The tables live here so every kind is in one place; their entries are
-registered by the modules that define them (importing ``snnjax`` imports them all).
+lists the registered names. The tables live here so every kind is in one place; the modules that define
+the entries register them when they are imported (``snnjax.config`` imports all of them but ``augment``,
+which registers the mixes it alone looks up).
 
 Small parameterised components (surrogates, noise families) are written in configs as data, either as
 a string ``'atan(alpha=2.0)'`` or as a mapping ``{'name': 'atan', 'alpha': 2.0}``; :meth:`Registry.create`
