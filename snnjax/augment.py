@@ -9,7 +9,7 @@ example mixed with its partner in the reversed batch (``x[::-1]``), labels mixed
 * **CutMix**: ``lam ~ Beta(cutmix_alpha, cutmix_alpha)``; a box of side ``sqrt(1 - lam)`` times the image
   side (timm's ``rand_bbox``: integer centre uniform over the pixels, half-sides ``cut // 2``, clipped to
   the image) is copied from the partner at the same place.
-* **Spiking-Mix** (SEEDS.md 1.1, our reading of the seed's ``Center_Point_Distance_Distribution.md``):
+* **Spiking-Mix** (our reading of the Spiking-Mix code's ``Center_Point_Distance_Distribution.md``):
   a CutMix whose pasted content comes from a *different* place of the partner. The destination centre
   ``c1`` is uniform as in CutMix; the source centre is ``c2' = gamma * c2 + delta`` per axis with ``c2``
   uniform, in coordinates normalised to ``[-1/2, 1/2]`` about the image centre, and

@@ -1,4 +1,4 @@
-"""NSNN noisy LIF neurons with noise-driven learning (Ma et al., Patterns 2023; SEEDS.md 3.1).
+"""NSNN noisy LIF neurons with noise-driven learning (Ma et al., Patterns 2023; docs/nsnn.md).
 
 Per step, with ``v = u - v_th``:
   1. ``u = decay * u + x``;
