@@ -7,7 +7,7 @@ the solver), divided by the loss scale ``s``, for several ``s`` and ``T_b``. Als
 statistics (relative residual, backward firing rate) and, with ``--per-layer``, the cosine of each layer.
 
     python benchmarks/spide_gradient_cosine.py                      # Fashion-MNIST FC-F400, T = 5
-    python benchmarks/spide_gradient_cosine.py --config spide_cifar_alexnetf --batch 8 \
+    python benchmarks/spide_gradient_cosine.py --config spide_cifar --batch 8 \
         --scale-factors 400 --backward-steps 250 1000 4000 --per-layer
 """
 

@@ -41,6 +41,7 @@ from flax import nnx
 from jax import Array
 
 from snnjax.errors import ConfigError
+from snnjax.registry import parse_spec
 
 PERTURBATIONS = ("gaussian", "multiplicative", "salt_pepper", "fgsm", "ifgsm", "spike_flip")
 
@@ -337,7 +338,10 @@ def write_reports(rows: list[dict[str, Any]], workdir: str, meta: dict[str, Any]
 
 def _neuron_name(config: ml_collections.ConfigDict) -> str:
     n = config.model.neuron
-    return f"{n.type}/{n.noise}/{n.noise_scale:g}" if n.type == "noisy_lif" else n.type
+    if n.type != "noisy_lif":
+        return n.type
+    family, params = parse_spec(n.noisy_lif.noise)
+    return "/".join([n.type, family, *(f"{v:g}" for v in list(params.values())[:1])])
 
 
 def run_mode(config: ml_collections.ConfigDict, workdir: str, checkpoint: str = "latest") -> dict[str, Any]:

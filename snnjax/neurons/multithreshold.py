@@ -27,6 +27,7 @@ from flax import struct
 from jax import Array
 
 from snnjax import surrogate as sg
+from snnjax.registry import NEURONS
 
 
 class MultiState(NamedTuple):
@@ -39,6 +40,7 @@ def _charge(v: Array, x: Array, tau) -> Array:
     return v + (x - v) / tau
 
 
+@NEURONS.register("shared_threshold")
 @struct.dataclass
 class SharedThresholdLIF:
     """Sum of LIF sub-neurons with their own thresholds and output amplitudes (variant A)."""
@@ -85,6 +87,7 @@ def shared_threshold_step(state: MultiState, x: Array, p: SharedThresholdLIF) ->
     return MultiState(tuple(new_v)), out
 
 
+@NEURONS.register("dual_threshold")
 @struct.dataclass
 class DualThresholdLIF:
     """Graded-output LIF with several thresholds on one membrane (variant B)."""

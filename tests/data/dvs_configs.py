@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from snnjax import config as config_lib
 from snnjax.data import testing
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,11 +22,8 @@ def c10dvs(tmp_path_factory):
 
 
 def load_config(name: str):
-    path = REPO / "configs" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    """``configs/<name>.py`` loaded by the project's loader (locked: only existing keys can change)."""
+    return config_lib.load_config(str(REPO / "configs" / f"{name}.py"))
 
 
 def shrink(config, root: Path, steps: int = 2) -> None:

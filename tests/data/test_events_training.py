@@ -11,6 +11,7 @@ from flax import nnx
 
 from snnjax.config import base_config
 from snnjax.data import testing
+from snnjax.models import basic
 from snnjax.train import loop
 from snnjax.train.checkpoint import Checkpointer
 
@@ -28,9 +29,7 @@ def dvs_config(root, num_steps: int):
         name="cifar10_dvs", dir=str(root), cache_dir=str(root.parent / "cache"), frame_size=16,
         flip=True, roll=2, crop_padding=2, normalize=False, prefetch=0,
     )  # fmt: skip
-    config.model.update(
-        name="convnet", num_steps=3, channels=(4, 8), hidden=(), readout="logits", dropout=0.0
-    )
+    config.model = basic.model_config("convnet", num_steps=3, channels=(4, 8), hidden=(), dropout=0.0)
     config.optim.update(name="adam", learning_rate=3e-3, schedule="constant")
     config.train.update(
         batch_size=10, eval_batch_size=8, num_steps=num_steps, log_every=1, checkpoint_every_steps=2
@@ -60,7 +59,7 @@ def test_convnet_trains_on_events_and_resumes(c10dvs, tmp_path, capsys):
 
 def test_summary_shapes_of_event_datasets():
     config = base_config()
-    config.model.update(name="convnet", channels=(4, 8), hidden=(), readout="logits", dropout=0.0)
+    config.model = basic.model_config("convnet", channels=(4, 8), hidden=(), dropout=0.0)
     for name, (classes, shape) in {
         "cifar10_dvs": (10, (48, 48, 2)),
         "dvs128_gesture": (11, (128, 128, 2)),

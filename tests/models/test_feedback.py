@@ -1,6 +1,6 @@
 """SPIDE / IDE-FSNN models (snnjax.models.feedback): shapes, inits, norm restriction, gradients."""
 
-import importlib
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -8,11 +8,15 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from snnjax.config import load_config
 from snnjax.models import create, feedback, num_params
+
+CONFIGS = pathlib.Path(__file__).parents[2] / "configs"
 
 
 def _config(name: str, **model):
-    cfg = importlib.import_module(f"configs.{name}").get_config()
+    stem, sep, arg = name.partition(":")
+    cfg = load_config(f"{CONFIGS / stem}.py{sep}{arg}")
     cfg.model.update(**model)
     return cfg.model
 
@@ -28,10 +32,10 @@ def _n_params(model) -> int:
 @pytest.mark.parametrize(
     ("name", "classes", "millions"),
     [
-        ("spide_cifar_alexnetf", 10, 3.7),
-        ("spide_cifar_alexnetf", 100, 5.2),
-        ("spide_cifar_cifarnetf", 10, 11.8),
-        ("spide_cifar_cifarnetf", 100, 14.8),
+        ("spide_cifar", 10, 3.7),
+        ("spide_cifar", 100, 5.2),
+        ("spide_cifar:cifarnetf", 10, 11.8),
+        ("spide_cifar:cifarnetf", 100, 14.8),
     ],
 )
 def test_cifar_parameter_counts_match_ide_readme(name, classes, millions):
@@ -48,7 +52,7 @@ def test_layer_shapes_of_every_model():
     assert [op.stride for op in m.layers] == [2, 1]
     assert m.feedback.kernel.shape == (3, 3, 64, 64) and m.feedback.out_hw == (14, 14)
     assert m.shapes == ((14, 14, 64), (7, 7, 64), (7, 7, 64)) and m.readout.in_features == 64 * 7 * 7
-    m = _abstract("spide_cifar_alexnetf", 10, (32, 32, 3))
+    m = _abstract("spide_cifar", 10, (32, 32, 3))
     assert m.shapes[0] == (16, 16, 96) and m.shapes[-1] == (8, 8, 256) and m.feedback.out_hw == (16, 16)
     assert m.rate == 0.2 and m.feedback_norm == 2.0
     m = _abstract("spide_dvs_cifar_convnetf", 10, (48, 48, 2))
@@ -63,7 +67,7 @@ def test_layer_shapes_of_every_model():
 
 
 def test_cifar_init_unit_filters_and_scaled_transpose():
-    m = create(_config("spide_cifar_alexnetf", widths=(8, 8, 8, 8, 8)), 10, (8, 8, 3), rngs=nnx.Rngs(0))
+    m = create(_config("spide_cifar", widths=(8, 8, 8, 8, 8)), 10, (8, 8, 3), rngs=nnx.Rngs(0))
     for conv in [m.inp, *m.layers]:
         norms = jnp.sqrt(jnp.sum(jnp.square(conv.kernel[...]), axis=(0, 1, 2)))
         np.testing.assert_allclose(norms, 1.0, rtol=1e-5)
