@@ -302,7 +302,8 @@ def spikingjelly_neuron(type: str = "lif", **sections: dict) -> ml_collections.C
 
 
 # Spiking-Mix's neurons (docs/spikingmix.md): ``shared`` = neuron_shared.py's quantised two-sub-neuron LIF
-# (levels {0, 0.25, 0.5, 0.75}), ``dual`` = neuron_multi.py's dual-threshold LIF, ``lif`` = plain spikingjelly LIF.
+# (levels {0, 0.25, 0.5, 0.75}), ``dual`` = neuron_multi.py's dual-threshold LIF, ``lif`` = plain
+# spikingjelly LIF.
 SPIKINGMIX_NEURONS = {
     "shared": dict(
         type="shared_threshold",
