@@ -1,1 +1,53 @@
-"""snnjax: spiking neural networks in JAX/Flax."""
+"""snnjax: spiking neural networks in JAX/Flax.
+
+The subpackages load on first use, so ``import snnjax`` is cheap and does not start JAX (the CLI sets
+CPU runtime options before JAX starts)::
+
+    import snnjax
+    neuron = snnjax.neurons.LIF(decay=0.5)            # a pure neuron step record
+    layer = snnjax.layers.SpikingNeuron(neuron)       # [T, B, ...] -> spikes [T, B, ...]
+    config = snnjax.config.load_config("configs/quickstart.py")
+
+Core: ``surrogate``, ``neurons``, ``dynamics``, ``encoding``, ``layers``, ``losses``, ``implicit``,
+``augment``, ``regularizers``, ``conv``. Around it: ``registry`` (named neurons, surrogates, encoders,
+losses, optimisers, mixes, models), ``config``, ``models``, ``data``, ``train``, ``analysis``, ``errors``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "analysis",
+    "augment",
+    "config",
+    "conv",
+    "data",
+    "dynamics",
+    "encoding",
+    "errors",
+    "implicit",
+    "layers",
+    "losses",
+    "models",
+    "neurons",
+    "registry",
+    "regularizers",
+    "surrogate",
+    "train",
+)
+
+__all__ = ["__version__", *_SUBMODULES]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"snnjax.{name}")
+    raise AttributeError(f"module 'snnjax' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

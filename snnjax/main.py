@@ -100,8 +100,10 @@ def _quiet_background_errors():
     sys.unraisablehook = lambda unraisable: None
 
 
-def _interrupt_early(signum, frame):
-    raise KeyboardInterrupt
+def _terminate(signum, frame):
+    from snnjax.errors import Interrupted
+
+    raise Interrupted("SIGTERM: stopped", exit_code=143)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -117,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not FLAGS.config:
         print("error: --config is required: pass --config configs/<name>.py", file=sys.stderr)
         return 2
-    signal.signal(signal.SIGTERM, _interrupt_early)  # until training installs its graceful stop
+    signal.signal(signal.SIGTERM, _terminate)  # until training installs its graceful stop
     _quiet_background_errors()
     from snnjax.errors import Interrupted, SnnjaxError
 

@@ -19,7 +19,7 @@ Adding a dataset
 
 Then ``config.data.name='svhn'`` with ``config.data.dir`` set builds a tfds dataset ``snnjax_svhn`` from the
 raw files once, feeds the trainer, and ``--mode=summary`` knows its shape (docs/extending.md walks through
-it; ``tests/data/test_specs.py`` runs the walkthrough).
+it; ``tests/test_extending.py`` runs the walkthrough).
 """
 
 from __future__ import annotations

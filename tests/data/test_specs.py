@@ -1,5 +1,5 @@
 """Tests of snnjax.data.specs: the dataset table, input shapes without data, and adding a dataset with one
-registration (the walkthrough of docs/extending_data.md, run end to end through make_pipeline)."""
+registration (run end to end through make_pipeline)."""
 
 from __future__ import annotations
 

@@ -17,15 +17,11 @@ import json, sys
 sys.path.insert(0, {repo!r})
 import jax
 from snnjax.config import load_config
+from snnjax.models import basic
 from snnjax.train.loop import Run
-overrides = ['train.batch_size=64', 'train.eval_batch_size=360']
+config = load_config('configs/quickstart.py', ['train.batch_size=64', 'train.eval_batch_size=360'])
 if {conv!r}:  # a conv net folds time into the (sharded) batch
-    overrides += ['model.name=convnet']
-config = load_config('configs/quickstart.py', overrides)
-if {conv!r}:
-    config.unlock()
-    config.model.channels = (8, 16)
-    config.model.dropout = 0.1
+    config.model = basic.model_config('convnet', num_steps=8, channels=(8, 16), dropout=0.1)
 run = Run(config)
 it = iter(run.train_data)
 losses = []
