@@ -6,7 +6,6 @@ after warm-up; compile time is measured separately with the AOT API (``lower(...
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 import statistics
 import time
@@ -15,14 +14,14 @@ from typing import Any
 
 import jax
 
+from snnjax import config as config_lib
+
 
 def load_config(name: str):
-    """``get_config()`` of ``configs/<name>.py`` (a ``ConfigDict``)."""
-    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    """``configs/<name>.py[:arg]`` loaded by ``snnjax.config.load_config`` (a locked ``ConfigDict``)."""
+    stem, sep, arg = name.partition(":")
+    path = pathlib.Path(__file__).resolve().parents[1] / "configs" / f"{stem}.py"
+    return config_lib.load_config(f"{path}{sep}{arg}")
 
 
 def compile_fn(fn: Callable, *args: Any) -> tuple[Any, float]:

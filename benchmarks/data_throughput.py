@@ -1,6 +1,6 @@
 """Input-pipeline speed: tfds build time from raw files and training batches per second.
 
-    python benchmarks/data_throughput.py --raw-dir ../shared/data [--tfds-dir DIR] [--steps 300]
+    python benchmarks/data_throughput.py --raw-dir /path/to/data [--tfds-dir DIR] [--steps 300]
 
 Without ``--tfds-dir`` the datasets are built into a fresh temporary folder (so the build is timed).
 Prints one line per measurement.
@@ -49,8 +49,9 @@ def _time_pipeline(name: str, batch: int, overrides: dict, raw_dir: Path, tfds_d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    shared = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
-    parser.add_argument("--raw-dir", type=Path, default=shared)
+    parser.add_argument(
+        "--raw-dir", type=Path, required=True, help="folder with mnist/ and cifar10/ sub-folders of raw files"
+    )
     parser.add_argument("--tfds-dir", type=Path, default=None)
     parser.add_argument("--steps", type=int, default=300)
     args = parser.parse_args()

@@ -16,8 +16,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from etils import epath
 
-from snnjax.data import events as ev
+from snnjax.data import testing
+from snnjax.data.events import frames, io, source
 
 
 def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
@@ -30,11 +32,6 @@ def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
     return statistics.median(times)
 
 
-def _synthetic(rng: np.random.Generator, n: int, w: int, h: int, t_max: int) -> np.ndarray:
-    t = np.sort(rng.integers(0, t_max, n))
-    return ev.make_events(t, rng.integers(0, w, n), rng.integers(0, h, n), rng.integers(0, 2, n))
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -43,36 +40,38 @@ def main() -> None:
     args = ap.parse_args()
     n, reps = args.events, args.repeats
     rng = np.random.default_rng(0)
-    nmnist = _synthetic(rng, n, 34, 34, 2**23)
-    dvs = _synthetic(rng, n, 128, 128, 6_000_000_000)  # > 2**32 us: wraps / overflows
+    nmnist = testing.random_events(rng, n, 34, 34, 2**23)
+    dvs = testing.random_events(rng, n, 128, 128, 6_000_000_000)  # > 2**32 us: wraps / overflows
     rows: list[tuple[str, int, float]] = []
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        ev.write_nmnist(d / "s.bin", nmnist)
-        ev.write_aedat2(d / "s2.aedat", dvs)
-        ev.write_aedat31(d / "s3.aedat", dvs, packet_events=2048)
+        testing.write_nmnist(d / "s.bin", nmnist)
+        testing.write_aedat2(d / "s2.aedat", dvs)
+        testing.write_aedat31(d / "s3.aedat", dvs, packet_events=2048)
         for name, fn in (
-            ("read N-MNIST .bin", lambda: ev.read_nmnist(d / "s.bin")),
-            ("read CIFAR10-DVS AEDAT 2.0", lambda: ev.read_cifar10_dvs(d / "s2.aedat")),
-            ("read DVS Gesture AEDAT 3.1", lambda: ev.read_dvs_gesture(d / "s3.aedat")),
+            ("read N-MNIST .bin", lambda: io.read_nmnist(d / "s.bin")),
+            ("read CIFAR10-DVS AEDAT 2.0", lambda: io.read_cifar10_dvs(d / "s2.aedat")),
+            ("read DVS Gesture AEDAT 3.1", lambda: io.read_dvs_gesture(d / "s3.aedat")),
         ):
             rows.append((name, n, _median_seconds(fn, reps)))
         # the whole first-epoch path of one sample: read the file, integrate T=10 frames at 48x48
         for name, fn in (
-            ("read+frames N-MNIST T=10 34x34", lambda: ev.events_to_frames(
-                ev.read_nmnist(d / "s.bin"), ev.NMNIST_SENSOR_SIZE, 10)),
-            ("read+frames AEDAT 2.0 T=10 -> 48x48", lambda: ev.events_to_frames(
-                ev.read_cifar10_dvs(d / "s2.aedat"), ev.DVS128_SENSOR_SIZE, 10, size=(48, 48))),
-            ("read+frames AEDAT 3.1 T=10 -> 48x48", lambda: ev.events_to_frames(
-                ev.read_dvs_gesture(d / "s3.aedat"), ev.DVS128_SENSOR_SIZE, 10, size=(48, 48))),
+            ("read+frames N-MNIST T=10 34x34", lambda: frames.events_to_frames(
+                io.read_nmnist(d / "s.bin"), io.NMNIST_SENSOR_SIZE, 10)),
+            ("read+frames AEDAT 2.0 T=10 -> 48x48", lambda: frames.events_to_frames(
+                io.read_cifar10_dvs(d / "s2.aedat"), io.DVS128_SENSOR_SIZE, 10, size=(48, 48))),
+            ("read+frames AEDAT 3.1 T=10 -> 48x48", lambda: frames.events_to_frames(
+                io.read_dvs_gesture(d / "s3.aedat"), io.DVS128_SENSOR_SIZE, 10, size=(48, 48))),
         ):  # fmt: skip
             rows.append((name, n, _median_seconds(fn, reps)))
         # later epochs/runs: one cached sample (.npz, T=10 x 48x48x2 float32) read back
-        cache = d / "cache"
-        ev.cached_frames(d / "s2.aedat", cache, num_frames=10, size=(48, 48))
-        cached = lambda: ev.cached_frames(d / "s2.aedat", cache, num_frames=10, size=(48, 48))
+        options = dict(num_frames=10, split_by="number", sensor_size=io.DVS128_SENSOR_SIZE, size=(48, 48),
+                       resize_mode="area", filter_time=None)  # fmt: skip
+        sample = source.Sample(epath.Path(d / "s2.aedat"), 0)
+        frame_source = source.EventSource([sample], options, epath.Path(d / "cache"), in_memory=True)
+        cached = lambda: frame_source.frames_of(sample)
         cached_s = _median_seconds(cached, reps * 20)
-    size = ev.DVS128_SENSOR_SIZE
+    size = io.DVS128_SENSOR_SIZE
     for name, kwargs in (
         ("frames number T=10 128x128", dict(num_frames=10, split_by="number")),
         ("frames time T=10 128x128", dict(num_frames=10, split_by="time")),
@@ -81,7 +80,7 @@ def main() -> None:
                                                       resize_mode="bilinear")),
         ("frames T=10 + denoise 10 ms", dict(num_frames=10, filter_time=10_000)),
     ):  # fmt: skip
-        rows.append((name, n, _median_seconds(lambda k=kwargs: ev.events_to_frames(dvs, size, **k),
+        rows.append((name, n, _median_seconds(lambda k=kwargs: frames.events_to_frames(dvs, size, **k),
                                               reps)))  # fmt: skip
     print(f"{'operation':40s} {'events':>10s} {'median s':>10s} {'events/s':>12s}")
     for name, count, sec in rows:
@@ -97,10 +96,11 @@ def _pipeline_rate(batch: int, reps: int) -> None:
     rng = np.random.default_rng(1)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "c10dvs"
-        for name in ev.CIFAR10_DVS_CLASSES:
+        for name in source.CIFAR10_DVS_CLASSES:
             (root / name).mkdir(parents=True)
             for i in range(-(-batch // 9) + 1):
-                ev.write_aedat2(root / name / f"{i}.aedat", _synthetic(rng, 20_000, 128, 128, 10**6))
+                events = testing.random_events(rng, 20_000, 128, 128, 10**6)
+                testing.write_aedat2(root / name / f"{i}.aedat", events)
         cfg = default_data_config()
         cfg.update(name="cifar10_dvs", dir=str(root), flip=True, roll=5, prefetch=0)
         t0 = time.perf_counter()

@@ -25,7 +25,7 @@ from common import load_config
 from snnjax import conv as conv_lib
 from snnjax import layers, models
 from snnjax import surrogate as sg
-from snnjax.config import base_config
+from snnjax.models import basic
 from snnjax.neurons import LIF
 
 IMPLS = ("snnjax", "snnjax-xla", "ann-jax", "ann-jax-xla", "naive-jax")
@@ -37,19 +37,18 @@ def _lif() -> LIF:
 
 # ---------------------------------------------------------------- snnjax
 def _snnjax_model(s: dict, conv_impl: str, remat: bool = False, remat_chunk: int = 0) -> nnx.Module:
-    cfg = base_config().model
-    cfg.neuron.update(type="lif", decay=wl.DECAY, v_th=wl.V_TH, reset="hard", surrogate="triangle")
-    cfg.update(num_steps=s["T"], remat=remat, remat_chunk=remat_chunk)
     rngs = nnx.Rngs(params=0, encoding=1, dropout=2)
-    with cfg.unlocked():
-        if s["kind"] == "mlp":
-            cfg.update(name="mlp", encoding="rate", hidden=(s["hidden"],), readout="spikes")
-            cfg.per_neuron_output_decay = False
-            return models.create(cfg, s["classes"], (28, 28, 1), rngs=rngs)
-        cfg.update(name="convnet", encoding="direct", readout="logits")
-        cfg.channels, cfg.hidden, cfg.dropout = tuple(s["channels"]), (), 0.0
-        cfg.conv_impl = conv_impl
-        return models.create(cfg, s["classes"], (s["hw"], s["hw"], 1), rngs=rngs)
+    if s["kind"] == "mlp":
+        cfg = basic.model_config("mlp", encoding="rate", hidden=(s["hidden"],), readout="spikes")
+    else:
+        cfg = basic.model_config(
+            "convnet", channels=tuple(s["channels"]), hidden=(), dropout=0.0, conv_impl=conv_impl,
+            remat_chunk=remat_chunk,
+        )  # fmt: skip
+    cfg.neuron.lif.update(decay=wl.DECAY, v_th=wl.V_TH, reset="hard", surrogate="triangle(gamma=1.0)")
+    cfg.update(num_steps=s["T"], remat=remat)
+    shape = (28, 28, 1) if s["kind"] == "mlp" else (s["hw"], s["hw"], 1)
+    return models.create(cfg, s["classes"], shape, rngs=rngs)
 
 
 class _LIFLayer(nnx.Module):

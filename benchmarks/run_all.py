@@ -1,7 +1,7 @@
-"""Side-by-side benchmark of snnjax, the reference SNN libraries and the equivalent ANN (issue 9).
+"""Side-by-side benchmark of snnjax, the reference SNN libraries and the equivalent ANN.
 
     python benchmarks/run_all.py [--workloads w1 w2 w3] [--rounds 10] [--per-round 3] \
-        [--bench-python /work/bench-venv/bin/python] [--readme benchmarks/README.md]
+        [--bench-python ~/.cache/snnjax/bench-venv/bin/python] [--readme benchmarks/README.md]
 
 Every implementation of a workload runs in its own worker process (``benchmarks/worker.py``; the
 PyTorch libraries and spyx in the reference environment made by ``benchmarks/references/setup_env.sh``,
@@ -240,7 +240,11 @@ def main() -> None:
         help="convolutions of every JAX worker: XLA's own (snnjax.runtime.use_xla_convolutions, what "
         "snnjax.main sets on CPU) or YNNPACK's (jaxlib's default)",
     )
-    ap.add_argument("--bench-python", default="/work/bench-venv/bin/python")
+    ap.add_argument(
+        "--bench-python",
+        default=os.path.expanduser("~/.cache/snnjax/bench-venv/bin/python"),
+        help="python of the reference environment made by benchmarks/references/setup_env.sh",
+    )
     ap.add_argument("--readme", default=None, help="rewrite the results section of this markdown file")
     ap.add_argument(
         "--marker", default="results", help="rewrite between <!-- MARKER --> and <!-- /MARKER -->"

@@ -7,7 +7,7 @@ the solver), divided by the loss scale ``s``, for several ``s`` and ``T_b``. Als
 statistics (relative residual, backward firing rate) and, with ``--per-layer``, the cosine of each layer.
 
     python benchmarks/spide_gradient_cosine.py                      # Fashion-MNIST FC-F400, T = 5
-    python benchmarks/spide_gradient_cosine.py --config spide_cifar_alexnetf --batch 8 \
+    python benchmarks/spide_gradient_cosine.py --config spide_cifar --batch 8 \
         --scale-factors 400 --backward-steps 250 1000 4000 --per-layer
 """
 
@@ -21,16 +21,16 @@ import optax
 from common import load_config
 from flax import nnx
 
+from snnjax.data import input_info
 from snnjax.layers import GRADIENT_TARGETS
 from snnjax.models import create
-from snnjax.train.loop import DATASET_SHAPES
 
 
 def fsnn_gradient(config_name: str, x, y, **model) -> tuple[dict[str, jnp.ndarray], dict[str, float]]:
     """``{layer: flattened dL/dkernel / s}`` of every FSNN layer and the backward statistics."""
     cfg = load_config(config_name)
     cfg.model.update(feedback_norm=0.0, **model)
-    classes, shape = DATASET_SHAPES[cfg.data.name]
+    classes, shape = input_info(cfg.data)
     net = create(cfg.model, classes, shape, rngs=nnx.Rngs(0))
     net.eval()
     loss = lambda m: optax.softmax_cross_entropy_with_integer_labels(nnx.capture(m)(x)[0], y).mean()
@@ -54,7 +54,7 @@ def main() -> None:
     parser.add_argument("--backward-steps", type=int, nargs="+", default=[100, 250])
     parser.add_argument("--per-layer", action="store_true")
     args = parser.parse_args()
-    classes, shape = DATASET_SHAPES[load_config(args.config).data.name]
+    classes, shape = input_info(load_config(args.config).data)
     rng = np.random.default_rng(0)
     x = jnp.asarray(rng.normal(size=(args.batch, *shape)).astype(np.float32))
     y = jnp.asarray(rng.integers(0, classes, args.batch))

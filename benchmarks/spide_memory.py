@@ -18,15 +18,15 @@ import optax
 from common import load_config
 from flax import nnx
 
+from snnjax.data import input_info
 from snnjax.models import create
-from snnjax.train.loop import DATASET_SHAPES
 
 
 def step_temp_bytes(config_name: str, num_steps: int, backward_steps: int, batch: int, solver: str) -> int:
     """Scratch bytes of one compiled training step (CPU backend)."""
     cfg = load_config(config_name)
     cfg.model.update(num_steps=num_steps, backward_steps=backward_steps, solver=solver)
-    classes, shape = DATASET_SHAPES[cfg.data.name]
+    classes, shape = input_info(cfg.data)
     model = create(cfg.model, classes, shape, rngs=nnx.Rngs(0))
     opt = nnx.Optimizer(model, optax.sgd(1e-3, momentum=0.9), wrt=nnx.Param)
     x = jnp.zeros((batch, *shape), jnp.float32)

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Spiking-Mix sweep on Fashion-MNIST (issue 7): small SpikingResformer (configs/spikingmix_fmnist_small.py),
+# Spiking-Mix sweep on Fashion-MNIST: small SpikingResformer (configs/spikingmix_fmnist_small.py),
 # T in {1, 2, 4} x {standard LIF, quantised LIF} x {no mix, Spiking-Mix}, 400 steps at batch 32 each,
 # run ONE AT A TIME through the CLI; accuracy on the full 10k test set and wall times come from each
 # run's results.json. Usage: bash benchmarks/spikingmix_fmnist_sweep.sh [OUT_DIR] [T list]
-# Prints one JSON line per run (also appended to OUT_DIR/sweep.jsonl).
+# Prints one JSON line per run (also appended to OUT_DIR/sweep.jsonl). DATA=/path/to/fashion_mnist (the four
+# Fashion-MNIST IDX .gz files) reads local files; unset, tensorflow-datasets downloads the dataset.
 set -euo pipefail
 OUT=${1:-/tmp/spikingmix_sweep}
 TS=${2:-"1 2 4"}
-DATA=${DATA:-../shared/data/fashion_mnist}
+DATA=${DATA:-}
 mkdir -p "$OUT"
 for t in $TS; do
   for neuron in lif shared; do

@@ -28,7 +28,7 @@ WORKLOADS: dict[str, dict] = {
         kind="spide", T=30, B=128, hw=28, c=1, classes=10, optimizer=True, config="spide_mnist_lenet"
     ),
     "spide-alexnetf": dict(
-        kind="spide", T=30, B=16, hw=32, c=3, classes=10, optimizer=True, config="spide_cifar_alexnetf"
+        kind="spide", T=30, B=16, hw=32, c=3, classes=10, optimizer=True, config="spide_cifar"
     ),
 }
 
@@ -38,7 +38,7 @@ DESCRIPTION = {
     "w3": "W3 dense 1024 + LIF, T=100, B=16, fwd+bwd",
     "w4": "W4 CIFAR GAC-MS-ResNet-18, T=4, B=8, Adam",
     "spide": "SPIDE MNIST LeNet (configs/spide_mnist_lenet.py), T=30, T_b=100, B=128, Adam",
-    "spide-alexnetf": "SPIDE CIFAR AlexNet-F (configs/spide_cifar_alexnetf.py), T=30, T_b=250, B=16, Adam",
+    "spide-alexnetf": "SPIDE CIFAR AlexNet-F (configs/spide_cifar.py), T=30, T_b=250, B=16, Adam",
 }
 
 LR = 1e-3

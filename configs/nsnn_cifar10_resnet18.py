@@ -1,27 +1,28 @@
-"""NSNN CIFAR-10 run of the seed (``run_training.sh``): noisy LIF (Gaussian, sigma 0.3) ResNet-18.
+"""NSNN (Ma, Yan, Tang, "Exploiting noise as a resource for computation and learning in spiking neural
+networks", Patterns 2023), CIFAR-10 run of the authors' ``run_training.sh``: noisy LIF (Gaussian, sigma
+0.3) ResNet-18.
 
 ``--neuron NILIF --model sresnet18 --epochs 300 --minibatch 256 --timestep 2 --lr 0.003 --sigma 0.3``:
 64-width spiking ResNet-18, T=2 direct coding, NILIF (decay 1/tau = 0.5, threshold 1, hard reset not
-detached, noise-density surrogate), per-step cross-entropy (TET loss with lambda 0, the seed's ``--reg no``
-default of ``run_training.sh``), Adam 3e-3 (no weight decay) with cosine decay to 0 over 300 epochs
-(per step here, per epoch in the seed), RandomCrop(32, pad 4) + flip + AutoAugment (CIFAR-10 policy) +
+detached, noise-density surrogate), per-step cross-entropy (TET loss with lambda 0, the ``--reg no``
+default of ``run_training.sh``), Adam 3e-3 (no weight decay) with cosine decay to 0 over 300 epochs (per
+step here, per epoch in the authors' code), RandomCrop(32, pad 4) + flip + AutoAugment (CIFAR-10 policy) +
 normalisation. The neuron stays stochastic at test time; ``--mode=robustness`` sweeps the perturbations.
 
-Deterministic baseline: ``--config.model.neuron.type=lif`` (erf surrogate, alpha 1, as the seed's LIF).
-Out of reach on a CPU (SEEDS.md 7); the seed's accuracy is not published (SEEDS.md 3.7).
+Deterministic baseline: ``--config.model.neuron.type=lif`` (erf surrogate, alpha 1, as the authors' LIF).
+Expected: the authors publish no accuracy for this run; not trained here (out of reach on a CPU).
 """
 
 from snnjax.analysis.robustness import robustness_config
 from snnjax.config import base_config
-from snnjax.models.nsnn import noisy_lif_neuron, nsnn_model_config
+from snnjax.models import nsnn
 
 
 def get_config():
     config = base_config()
     config.seed = 1
     config.data.update(name="cifar10", normalize=True, crop_padding=4, flip=True, autoaugment="cifar10")
-    config.model.update(name="nsnn_resnet18", num_steps=2, encoding="direct", **nsnn_model_config())
-    config.model.neuron.update(**noisy_lif_neuron(noise_scale=0.3))
+    config.model = nsnn.model_config("nsnn_resnet18", num_steps=2, neuron=nsnn.noisy_lif_neuron(0.3))
     config.loss.update(name="tet", tet_lambda=0.0)
     config.optim.update(name="adam", learning_rate=3e-3, weight_decay=0.0, schedule="cosine", min_lr=0.0)
     config.train.update(batch_size=256, eval_batch_size=500, num_epochs=300, log_every=50)

@@ -1,22 +1,22 @@
-"""NSNN DVS-CIFAR10 run of the seed (``run_training.sh``): noisy LIF (Gaussian, sigma 0.2) VGGSNN.
+"""NSNN (Ma et al., Patterns 2023), DVS-CIFAR10 run of the authors' ``run_training.sh``: noisy LIF
+(Gaussian, sigma 0.2) VGGSNN.
 
 ``--neuron NILIF --model vgg --epochs 210 --minibatch 32 --timestep 10 --lr 0.0003 --sigma 0.2``:
 TET's VGGSNN on 48x48 two-polarity event frames, T=10, NILIF (decay 0.5, threshold 1, hard reset),
 per-step cross-entropy, Adam 3e-4 with cosine decay over 210 epochs, random horizontal flip and random
 roll by up to +-5 pixels during training. Needs the CIFAR10-DVS files in ``--config.data.dir``.
-Out of reach on a CPU (SEEDS.md 7); the seed's accuracy is not published (SEEDS.md 3.7).
+Expected: the authors publish no accuracy for this run; not trained here (out of reach on a CPU).
 """
 
 from snnjax.analysis.robustness import robustness_config
 from snnjax.config import base_config
-from snnjax.models.nsnn import noisy_lif_neuron, nsnn_model_config
+from snnjax.models import nsnn
 
 
 def get_config():
     config = base_config()
     config.data.update(name="cifar10_dvs", flip=True, roll=5, num_frames=10)
-    config.model.update(name="nsnn_vgg", num_steps=10, encoding="direct", **nsnn_model_config())
-    config.model.neuron.update(**noisy_lif_neuron(noise_scale=0.2))
+    config.model = nsnn.model_config("nsnn_vgg", num_steps=10, neuron=nsnn.noisy_lif_neuron(0.2))
     config.loss.update(name="tet", tet_lambda=0.0)
     config.optim.update(name="adam", learning_rate=3e-4, weight_decay=0.0, schedule="cosine")
     config.train.update(batch_size=32, eval_batch_size=100, num_epochs=210, log_every=50)

@@ -1,15 +1,18 @@
-"""SPIDE CIFAR10-DVS ConvNet-F (SEEDS.md 5.4): frames [T=30, B, 48, 48, 2] one per step, T_b=250,
-s=400, no dropout, feedback Conv5 512->512 norm <= 10, SGD lr 0.05 (x0.1 at 50), 70 epochs.
+"""SPIDE on CIFAR10-DVS (Xiao et al., Neural Networks 2023): ConvNet-F on event frames.
 
-Measured numbers and commands: docs/spide.md. The shared recipe and the loss-scale semantics:
-``snnjax.models.feedback.spide_config``. Solver: ``--config.model.solver=spide|broyden|fixed_point``.
+Setting: frames [T=30, B, 48, 48, 2], one per step, T_b=250, s=400, no dropout, feedback Conv5 512->512
+with norm <= 10, SGD lr 0.05 (x0.1 at epoch 50), 70 epochs. Expected: the published number is not
+recorded in docs/spide.md and no run was measured here (only the short training test on synthetic events).
+
+The shared recipe and the loss-scale semantics: ``snnjax.config.spide_recipe``. Solver:
+``--config.model.solver=spide|broyden|fixed_point``.
 """
 
-from snnjax.models.feedback import spide_config
+from snnjax.config import spide_recipe
 
 
 def get_config():
-    return spide_config(
+    return spide_recipe(
         data=dict(name="cifar10_dvs", normalize=False, crop_padding=4),
         model="spide_dvs_convnetf",
         num_steps=30,

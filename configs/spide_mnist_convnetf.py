@@ -1,15 +1,18 @@
-"""SPIDE MNIST ConvNet-F = IDE's 64C5s (F64C5) (SEEDS.md 5.4): T=30, T_b=100, s=100, dropout 0.2,
-feedback norm <= 2, SGD lr 0.05 (x0.1 at 30, 60, 90), 100 epochs.
+"""SPIDE on MNIST (Xiao et al., Neural Networks 2023): ConvNet-F = IDE's 64C5s (F64C5).
 
-Measured numbers and commands: docs/spide.md. The shared recipe and the loss-scale semantics:
-``snnjax.models.feedback.spide_config``. Solver: ``--config.model.solver=spide|broyden|fixed_point``.
+Setting: IF feedback SNN, T=30, T_b=100, s=100, dropout 0.2, feedback norm <= 2, SGD lr 0.05 (x0.1 at
+epochs 30, 60, 90), 100 epochs. Expected: the published number is not recorded in docs/spide.md and no
+run was measured here.
+
+The shared recipe and the loss-scale semantics: ``snnjax.config.spide_recipe``. Solver:
+``--config.model.solver=spide|broyden|fixed_point``.
 """
 
-from snnjax.models.feedback import spide_config
+from snnjax.config import spide_recipe
 
 
 def get_config():
-    return spide_config(
+    return spide_recipe(
         data=dict(name="mnist"),
         model="spide_mnist_convnetf",
         num_steps=30,

@@ -1,21 +1,22 @@
-"""SpikingResformer-Ti (CIFAR stem) trained directly on CIFAR-10 / CIFAR-100 (SEEDS.md 1.4).
+"""SpikingResformer-Ti (CIFAR stem) trained directly on CIFAR-10 / CIFAR-100 (Shi, Hao, Yu,
+"SpikingResformer: Bridging ResNet and Vision Transformer in Spiking Neural Networks", CVPR 2024).
 
-Seed setting (configs/direct_training/cifar10.yaml): ``spikingresformer_cifar``, T=4, batch 128,
-600 epochs, AdamW lr 5e-4 wd 0.01, cosine (3 warm-up epochs from 1e-5, min lr 1e-5), RandAugment
+Setting of the authors' ``configs/direct_training/cifar10.yaml``: ``spikingresformer_cifar``, T=4, batch
+128, 600 epochs, AdamW lr 5e-4 wd 0.01, cosine (3 warm-up epochs from 1e-5, min lr 1e-5), RandAugment
 rand-m7-n1-mstd0.5-inc1, horizontal flip, timm Mixup alpha 0.5 (CutMix off) on every batch, label
-smoothing 0.1. Reported top-1: CIFAR-10 97.40, CIFAR-100 85.98. Parameters: 10,793,152 (CIFAR-10),
-10,816,192 (CIFAR-100).
+smoothing 0.1. Expected (published top-1): CIFAR-10 97.40, CIFAR-100 85.98; not trained here. Parameters:
+10,793,152 (CIFAR-10), 10,816,192 (CIFAR-100).
 
 Usage: ``--config configs/spikingresformer_cifar.py`` or ``...:cifar100``.
 """
 
-from snnjax.config import base_config
+from snnjax.config import base_config, parse_arg
 from snnjax.models.resformer import model_config
 
 
 def get_config(dataset: str = "cifar10"):
     config = base_config()
-    config.data.update(name=dataset or "cifar10", flip=True,
+    config.data.update(name=parse_arg(dataset, ("cifar10", "cifar100"), "cifar10"), flip=True,
                        randaugment="rand-m7-n1-mstd0.5-inc1")  # fmt: skip
     config.model = model_config("cifar", num_steps=4)
     config.loss.update(name="mean_ce", label_smoothing=0.0)

@@ -9,7 +9,7 @@ example mixed with its partner in the reversed batch (``x[::-1]``), labels mixed
 * **CutMix**: ``lam ~ Beta(cutmix_alpha, cutmix_alpha)``; a box of side ``sqrt(1 - lam)`` times the image
   side (timm's ``rand_bbox``: integer centre uniform over the pixels, half-sides ``cut // 2``, clipped to
   the image) is copied from the partner at the same place.
-* **Spiking-Mix** (SEEDS.md 1.1, our reading of the seed's ``Center_Point_Distance_Distribution.md``):
+* **Spiking-Mix** (docs/spikingmix.md; our reading of ``Center_Point_Distance_Distribution.md``):
   a CutMix whose pasted content comes from a *different* place of the partner. The destination centre
   ``c1`` is uniform as in CutMix; the source centre is ``c2' = gamma * c2 + delta`` per axis with ``c2``
   uniform, in coordinates normalised to ``[-1/2, 1/2]`` about the image centre, and
@@ -34,8 +34,8 @@ import ml_collections
 from jax import Array
 
 from snnjax.errors import ConfigError
+from snnjax.registry import MIXES
 
-MIXES = ("none", "mixup", "cutmix", "mixup_cutmix", "spikingmix")
 COIN_SEED = 0x5EED  # fixed key of the per-epoch coin (one coin per epoch, independent of the step key)
 
 MixFn = Callable[[dict, Array, Array], dict]
@@ -169,6 +169,20 @@ def _mixup(images: Array, lam: Array) -> Array:
     return (lam * images + (1.0 - lam) * partner).astype(images.dtype)
 
 
+class Mix(NamedTuple):
+    """A registered mix: whether it may mix by Mixup, and the box of its box mix (None: Mixup only).
+    With both, each batch picks CutMix with probability ``switch_prob`` (timm)."""
+
+    mixup: bool
+    box: Callable[[Array, Array, int, int, CentreParams], Box] | None
+
+
+MIXES.register("mixup", Mix(mixup=True, box=None))
+MIXES.register("cutmix", Mix(mixup=False, box=lambda key, lam, h, w, p: cutmix_box(key, lam, h, w)))
+MIXES.register("mixup_cutmix", Mix(mixup=True, box=lambda key, lam, h, w, p: cutmix_box(key, lam, h, w)))
+MIXES.register("spikingmix", Mix(mixup=False, box=spikingmix_box))
+
+
 def make_mix(mix_cfg: ml_collections.ConfigDict, num_classes: int, steps_per_epoch: int) -> MixFn:
     """The batch transform ``fn(batch, key, step) -> batch`` of ``config.mix``.
 
@@ -178,28 +192,21 @@ def make_mix(mix_cfg: ml_collections.ConfigDict, num_classes: int, steps_per_epo
     one-hot (smoothed) labels, so the label shape never depends on the coin.
     """
     name = mix_cfg.name
-    if name not in MIXES or name == "none":
-        raise ConfigError(f"unknown mix {name!r}; choose one of {MIXES[1:]} (or 'none' for no transform)")
+    mix = MIXES.get(name)
     prob = float(mix_cfg.prob)
     per_epoch = bool(mix_cfg.per_epoch_coin)
     mixup_alpha, cutmix_alpha = float(mix_cfg.mixup_alpha), float(mix_cfg.cutmix_alpha)
     switch_prob, smoothing = float(mix_cfg.switch_prob), float(mix_cfg.label_smoothing)
-    centre = CentreParams(
-        float(mix_cfg.get("centre_theta", 1.0)),
-        float(mix_cfg.get("centre_delta", 0.0)),
-        float(mix_cfg.get("centre_eps", 0.01)),
-    )
-    needs_cut = name in ("cutmix", "mixup_cutmix", "spikingmix")
-    if needs_cut and cutmix_alpha <= 0:
+    centre = CentreParams(float(mix_cfg.centre_theta), float(mix_cfg.centre_delta), float(mix_cfg.centre_eps))
+    if mix.box is not None and cutmix_alpha <= 0:
         raise ConfigError(f"mix {name!r} needs config.mix.cutmix_alpha > 0 (got {cutmix_alpha})")
-    if name in ("mixup", "mixup_cutmix") and mixup_alpha <= 0:
+    if mix.mixup and mixup_alpha <= 0:
         raise ConfigError(f"mix {name!r} needs config.mix.mixup_alpha > 0 (got {mixup_alpha})")
     steps_per_epoch = max(int(steps_per_epoch), 1)
 
     def box_mix(images: Array, key: Array, lam: Array) -> tuple[Array, Array]:
         h, w = images.shape[-3], images.shape[-2]
-        box = spikingmix_box(key, lam, h, w, centre) if name == "spikingmix" else cutmix_box(key, lam, h, w)
-        return apply_box(images, box)
+        return apply_box(images, mix.box(key, lam, h, w, centre))
 
     def fn(batch: dict, key: Array, step: Array) -> dict:
         images, labels = batch["image"], batch["label"]
@@ -210,12 +217,8 @@ def make_mix(mix_cfg: ml_collections.ConfigDict, num_classes: int, steps_per_epo
             epoch = jnp.asarray(step, jnp.int32) // steps_per_epoch
             k_coin = jax.random.fold_in(jax.random.key(COIN_SEED), epoch)
         apply = jax.random.uniform(k_coin, (), jnp.float32) < prob
-        if name == "mixup":
-            use_cut = jnp.asarray(False)
-        elif name == "mixup_cutmix":
+        if mix.mixup and mix.box is not None:
             use_cut = jax.random.uniform(k_switch, (), jnp.float32) < switch_prob
-        else:
-            use_cut = jnp.asarray(True)
         k_mixup, k_cut = jax.random.split(k_lam)
         lam_mixup = jax.random.beta(k_mixup, mixup_alpha, mixup_alpha) if mixup_alpha > 0 else 1.0
         lam_cut = jax.random.beta(k_cut, cutmix_alpha, cutmix_alpha) if cutmix_alpha > 0 else 1.0
@@ -228,9 +231,9 @@ def make_mix(mix_cfg: ml_collections.ConfigDict, num_classes: int, steps_per_epo
             return _mixup(x, lam_mixup), lam_mixup
 
         def do_mix(x):
-            if name == "mixup":
+            if mix.box is None:
                 return do_mixup(x)
-            if name in ("cutmix", "spikingmix"):
+            if not mix.mixup:
                 return do_cut(x)
             return jax.lax.cond(use_cut, do_cut, do_mixup, x)
 

@@ -1,17 +1,33 @@
-"""The config schema shared by every experiment: ``base_config()`` holds every section and its defaults.
+"""The config layer: the schema every experiment starts from, the one loader, and shared recipes.
 
-Experiment files in ``configs/`` start from it, override what they reproduce and add the model's own
-keys; the CLI locks the result, so a misspelt key is an error instead of a silently ignored setting.
+* :func:`base_config` holds every section and its defaults; a model family's ``model_config()``
+  (``snnjax.models.<family>``) holds its model keys, so each default is written once.
+* :func:`load_config` loads ``configs/<name>.py[:arg]``, applies ``a.b.c=value`` overrides and returns
+  the config locked, so a misspelt key is an error instead of a silently ignored setting. Every problem
+  (missing file, syntax error, an exception inside ``get_config``, an unknown ``:arg``, a wrong value
+  type, an unknown override key or an unparsable override value) is a one-line :class:`ConfigError`.
+* :func:`parse_arg` checks a config file's ``:arg`` against its choices.
+* :func:`spide_recipe` is the experiment recipe the SPIDE / IDE configs share.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import inspect
+import os
+import re
+import traceback
+from collections.abc import Sequence
+
 import ml_collections
 
 from snnjax.data import default_data_config
-from snnjax.models.common import neuron_config
+from snnjax.errors import ConfigError
+from snnjax.losses import loss_config
+from snnjax.models import feedback
+from snnjax.models.common import model_config
 from snnjax.train.optim import optim_config
-from snnjax.train.steps import loss_config
 
 
 def train_config(**overrides) -> ml_collections.ConfigDict:
@@ -36,14 +52,14 @@ def mix_config(**overrides) -> ml_collections.ConfigDict:
     """The ``mix`` section: an on-device mix regulariser applied to each training batch."""
     cfg = ml_collections.ConfigDict(
         dict(
-            name="none",  # none | mixup | cutmix | mixup_cutmix | spikingmix
+            name="none",  # none | a name in snnjax.registry.MIXES (mixup, cutmix, mixup_cutmix, spikingmix)
             prob=1.0,  # probability that a batch is mixed (the per-batch coin)
             per_epoch_coin=False,  # GAC seed option: one coin per epoch instead of per batch
             mixup_alpha=0.8,  # Beta(alpha, alpha) of Mixup's ratio
             cutmix_alpha=1.0,  # Beta(alpha, alpha) of CutMix's box area
             switch_prob=0.5,  # mixup_cutmix: probability of CutMix instead of Mixup (timm)
             label_smoothing=0.0,  # applied to the mixed soft labels
-            # spikingmix source-centre scale gamma(lam) (SEEDS.md 1.1; values are our choice)
+            # spikingmix source-centre scale gamma(lam) (docs/spikingmix.md; the values are our choice)
             centre_theta=1.0,
             centre_delta=0.0,
             centre_eps=0.01,
@@ -54,23 +70,188 @@ def mix_config(**overrides) -> ml_collections.ConfigDict:
 
 
 def base_config() -> ml_collections.ConfigDict:
-    """Every section with its defaults; ``model`` holds only the keys all models share."""
+    """Every section with its defaults; ``model`` holds only the keys all models share (a config sets
+    ``config.model`` to its family's ``model_config()``)."""
     return ml_collections.ConfigDict(
         dict(
             seed=0,
             data=default_data_config(),
-            model=dict(
-                name="mlp",
-                num_steps=4,  # T
-                encoding="direct",  # direct | rate | latency
-                neuron=neuron_config(),
-                remat=False,  # rematerialise each time step in the backward pass
-                remat_chunk=0,  # convnet with remat: time steps per checkpointed chunk (0 = ~sqrt(T))
-                conv_impl="auto",  # convnet: auto | xla | matmul (snnjax.conv.conv_fn)
-            ),
+            model=model_config("mlp"),
             loss=loss_config(),
             optim=optim_config(),
             mix=mix_config(),
             train=train_config(),
         )
     )
+
+
+def spide_recipe(
+    *,
+    data: dict,
+    model: str,
+    num_steps: int,
+    scale: float,
+    learning_rate: float,
+    decay_epochs: tuple[int, ...],
+    num_epochs: int,
+    warmup_steps: int = 0,
+    eval_batch_size: int = 500,
+    **model_keys,
+) -> ml_collections.ConfigDict:
+    """The experiment recipe of the SPIDE / IDE scripts: direct coding, SGD momentum 0.9 with weight decay
+    5e-4 and a x0.1 step schedule at ``decay_epochs``, batch 128.
+
+    The loss scale ``s = scale`` multiplies every gradient (``model.scale_factor``) and divides the learning
+    rate (``optim.lr_scale``), so the two stay equal and coupled weight decay is effectively ``wd / s``, as
+    in SPIDE. ``model_keys`` override the feedback-model keys (``snnjax.models.feedback``).
+    """
+    config = base_config()
+    config.data.update({"normalize": True, **data})
+    config.model.update(
+        name=model,
+        num_steps=num_steps,
+        encoding="direct",
+        **feedback.fsnn_model_config(scale_factor=scale, **model_keys),
+    )
+    config.optim.update(
+        name="sgd",
+        learning_rate=learning_rate,
+        momentum=0.9,
+        weight_decay=5e-4,
+        lr_scale=scale,
+        schedule="step",
+        decay_epochs=tuple(decay_epochs),
+        decay_factor=0.1,
+        warmup_steps=warmup_steps,
+    )
+    config.train.update(batch_size=128, eval_batch_size=eval_batch_size, num_epochs=num_epochs, log_every=50)
+    return config
+
+
+# ------------------------------------------------------------------------------------------ loading
+def parse_arg(arg: str | None, choices: Sequence[str], default: str) -> str:
+    """A config file's ``:arg`` (``default`` when empty), checked against ``choices``."""
+    value = (arg or "").strip() or default
+    if value not in choices:
+        raise ConfigError(f"unknown config argument {value!r}; choose one of {list(choices)}")
+    return value
+
+
+def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+    """Loads ``path/to/config.py[:arg]`` (its ``get_config([arg])``), applies ``overrides``
+    (``"a.b.c=value"``, parsed by the type of the existing field) and returns the locked config."""
+    path, _, arg = spec.partition(":")
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file {path} not found: pass a configs/<name>.py file")
+    get_config = _get_config_function(path)
+    takes_arg = bool(inspect.signature(get_config).parameters)
+    if arg and not takes_arg:
+        raise ConfigError(f"{path} takes no ':{arg}' argument")
+    try:
+        config = get_config(arg) if arg else get_config()
+    except Exception as e:  # the config file's own code failed: name the file and line
+        raise ConfigError(f"{_where(path, e)}{_one_line(e)}") from None
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"{path}: get_config() returned {type(config).__name__}, not a ConfigDict")
+    for override in overrides:
+        apply_override(config, override)
+    config.lock()
+    return config
+
+
+def _get_config_function(path: str):
+    """``get_config`` of the config file at ``path``, imported as a fresh module."""
+    try:
+        with open(path) as f:
+            compile(f.read(), path, "exec")
+    except SyntaxError as e:
+        raise ConfigError(f"{path}:{e.lineno}: syntax error: {e.msg}") from None
+    name = "snnjax_config_" + re.sub(r"\W", "_", os.path.splitext(os.path.basename(path))[0])
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(module_spec)
+    try:
+        module_spec.loader.exec_module(module)
+    except Exception as e:
+        raise ConfigError(f"{_where(path, e)}{_one_line(e)}") from None
+    if not callable(getattr(module, "get_config", None)):
+        raise ConfigError(f"{path} defines no get_config()")
+    return module.get_config
+
+
+def _where(path: str, error: BaseException) -> str:
+    """``'path:line: '`` of the deepest frame of ``error``'s traceback inside the config file."""
+    here = os.path.abspath(path)
+    lines = [
+        f.lineno for f in traceback.extract_tb(error.__traceback__) if os.path.abspath(f.filename) == here
+    ]
+    return f"{path}:{lines[-1]}: " if lines else f"{path}: "
+
+
+def _one_line(error: BaseException) -> str:
+    """The error as one line; ConfigErrors keep their message, others are prefixed with their type."""
+    text = " ".join(str(error).strip("'\"").split())
+    text = re.sub(r" Other fields present: .*", "", text)  # ml_collections lists the whole section
+    return text if isinstance(error, ConfigError) else f"{type(error).__name__}: {text}"
+
+
+def apply_override(config: ml_collections.ConfigDict, override: str) -> None:
+    """Sets ``"a.b.c=value"`` in ``config``, parsing ``value`` by the type of the existing field."""
+    key, sep, text = override.partition("=")
+    key = key.strip().removeprefix("--config.")
+    if not sep or not key:
+        raise ConfigError(f"override {override!r} is not of the form a.b.c=value")
+    *parents, leaf = key.split(".")
+    section = config
+    for depth, part in enumerate(parents):
+        _check_key(section, part, ".".join(parents[:depth]))
+        section = section[part]
+        if not isinstance(section, ml_collections.ConfigDict):
+            raise ConfigError(f"config key {'.'.join(parents[: depth + 1])!r} is a value, not a section")
+    _check_key(section, leaf, ".".join(parents))
+    if isinstance(section[leaf], ml_collections.ConfigDict):
+        raise ConfigError(f"config key {key!r} is a section; set one of its keys: {sorted(section[leaf])}")
+    value = parse_value(text, section.get_type(leaf), section[leaf], key)
+    try:
+        section[leaf] = value
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"cannot set config key {key!r} to {text!r}: {_one_line(e)}") from None
+
+
+def _check_key(section: ml_collections.ConfigDict, key: str, where: str) -> None:
+    if key not in section:
+        place = f" in {where}" if where else ""
+        raise ConfigError(f"unknown config key {key!r}{place}; valid keys{place}: {sorted(section)}")
+
+
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
+
+
+def parse_value(text: str, field_type: type, current, key: str = "value"):
+    """An override's text as a value of ``field_type`` (bool, int, float, str, tuple; a field that holds
+    None takes any Python literal, or the text as a string). ``'None'`` sets None."""
+    text = text.strip()
+    if text == "None":
+        return None
+    try:
+        if field_type is bool:
+            if text.lower() not in (*_TRUE, *_FALSE):
+                raise ValueError(f"{text!r} is not true or false")
+            return text.lower() in _TRUE
+        if field_type is int:
+            return int(text)
+        if field_type is float:
+            return float(text)
+        if field_type is str:
+            return text
+        if field_type in (tuple, list):
+            value = ast.literal_eval(text) if text else ()
+            value = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+            return value if field_type is tuple else list(value)
+    except (ValueError, SyntaxError) as e:
+        raise ConfigError(f"config key {key!r} needs a {field_type.__name__}, got {text!r} ({e})") from None
+    if current is None or field_type is object:
+        try:
+            return ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            return text
+    raise ConfigError(f"config key {key!r} of type {field_type.__name__} cannot be set from the command line")

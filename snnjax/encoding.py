@@ -1,10 +1,16 @@
-"""Input encoders: static inputs ``[B, ...]`` to time-major sequences ``[T, B, ...]``."""
+"""Input encoders: static inputs ``[B, ...]`` to time-major sequences ``[T, B, ...]``, registered in
+``snnjax.registry.ENCODERS`` under the names ``config.model.encoding`` takes."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import Array
+
+from snnjax.registry import ENCODERS
 
 
 def direct(x: Array, num_steps: int) -> Array:
@@ -57,17 +63,24 @@ def latency(
     return ((grid == t.astype(jnp.int32)[None]) & fires[None]).astype(x.dtype)
 
 
-ENCODERS = ("direct", "rate", "latency")
+class Encoding(NamedTuple):
+    """A registered encoder: ``fn(x, num_steps, **kw)``, or ``fn(key, x, num_steps, **kw)`` when
+    ``stochastic``."""
+
+    fn: Callable[..., Array]
+    stochastic: bool = False
+
+
+ENCODERS.register("direct", Encoding(direct))
+ENCODERS.register("rate", Encoding(rate, stochastic=True))
+ENCODERS.register("latency", Encoding(latency))
 
 
 def encode(name: str, x: Array, num_steps: int, *, key: Array | None = None, **kwargs) -> Array:
-    """Encodes ``x [B, ...]`` by the encoder named in a config (``direct``, ``rate``, ``latency``)."""
-    if name == "direct":
-        return direct(x, num_steps)
-    if name == "rate":
-        if key is None:
-            raise ValueError("rate coding is stochastic: pass key=")
-        return rate(key, x, num_steps, **kwargs)
-    if name == "latency":
-        return latency(x, num_steps, **kwargs)
-    raise ValueError(f"unknown encoder {name!r}; choose one of {ENCODERS}")
+    """Encodes ``x [B, ...]`` by the encoder registered as ``name`` (``direct``, ``rate``, ``latency``)."""
+    encoder = ENCODERS.get(name)
+    if not encoder.stochastic:
+        return encoder.fn(x, num_steps, **kwargs)
+    if key is None:
+        raise ValueError(f"{name} coding is stochastic: pass key=")
+    return encoder.fn(key, x, num_steps, **kwargs)

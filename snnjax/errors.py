@@ -15,3 +15,19 @@ class CheckpointError(SnnjaxError):
 
 class TrainingError(SnnjaxError):
     """Training cannot go on (e.g. the loss became NaN)."""
+
+
+class WorkdirError(SnnjaxError):
+    """The workdir cannot be used (a file, not writable, or held by another run)."""
+
+
+class Interrupted(SnnjaxError):
+    """The run was stopped by a signal after saving; ``exit_code`` is 128 + the signal number."""
+
+    def __init__(self, message: str, exit_code: int):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class DataError(SnnjaxError):
+    """A dataset cannot be read: missing, empty, corrupt or inconsistent files, or a bad data setting."""

@@ -1,4 +1,4 @@
-"""Feedback SNNs trained by implicit differentiation at equilibrium (IDE-FSNN / SPIDE, SEEDS.md 5.2-5.3).
+"""Feedback SNNs trained by implicit differentiation at equilibrium (IDE-FSNN / SPIDE; docs/spide.md).
 
 A feedback SNN (FSNN) is a chain of ``N`` spiking layers driven by a constant input ``x``:
 ``I_0 = W_x x + F(s_{N-1})``, ``I_{l+1} = W_l(s_l)``. It is described here by linear layer *ops*
@@ -8,7 +8,7 @@ A feedback SNN (FSNN) is a chain of ``N`` spiking layers driven by a constant in
 - ``ops.layers[l](p_l, a_l)``: ``W_l``, current of layer ``l + 1`` (``l = 0 .. N-2``);
 - ``ops.feedback(p_F, a_{N-1})``: ``F`` (no bias), current of layer 0; ``None`` = no feedback.
 
-Per-layer multiplicative ``masks`` (variational dropout, SEEDS.md 5.5) scale the current of each layer at
+Per-layer multiplicative ``masks`` (variational dropout, docs/spide.md) scale the current of each layer at
 every forward step and are re-applied in the backward pass (they are part of the ops' Jacobians).
 
 Forward phase (:func:`forward_spiking`, no autodiff through time): a ``lax.scan`` over ``T`` steps of IF/LIF
@@ -28,7 +28,7 @@ solved by
 
 ``J^T`` products are ``jax.vjp`` of the ops at the stored rates (or the ops' explicit transposes,
 ``FSNNOps.layers_t`` / ``feedback_t``). Parameter gradients are the local products
-of SEEDS.md 5.3 (vjp of each op w.r.t. its parameters at input ``a_l`` with cotangent
+of docs/spide.md, "Backward phase" (vjp of each op w.r.t. its parameters at input ``a_l`` with cotangent
 ``M_{l+1} beta_{l+1}/D``).
 Memory is independent of ``T`` and ``T_b``: only the rates and masks are stored.
 
@@ -61,7 +61,7 @@ class FSNNOps(NamedTuple):
 
     ``layers_t[l]`` / ``feedback_t`` optionally give the transposed linear maps explicitly,
     ``op_t(p, cotangent) -> W^T cotangent`` (bias excluded); where absent (``None``) ``jax.vjp`` of the op
-    is used. (XLA:CPU runs jax's transpose rule of a convolution ~20x slower
+    is used. (XLA:CPU runs jax's transpose rule of a convolution much slower
     than the equivalent plain convolution, and the spiking solver applies it ``T_b`` times.)
     """
 
@@ -367,7 +367,7 @@ def backward_betas(ops: FSNNOps, params, masks, rates: list[Array], g: Array, cf
 
 
 def param_grads(ops: FSNNOps, params, x: Array, masks, rates: list[Array], betas: list[Array], cfg):
-    """Local weight gradients of SEEDS.md 5.3 and the input cotangent: ``(param cotangents, x cotangent)``."""
+    """Local weight gradients (docs/spide.md) and the input cotangent: ``(param cotangents, x cotangent)``."""
     p_in, p_layers, p_fb = params
     d = 2.0 * cfg.v_th
     cts = [m * b / d for m, b in zip([(a > 0) & (a < 1) for a in rates], betas, strict=True)]

@@ -65,7 +65,7 @@ class SpikingNeuron(nnx.Module):
       unroll: ``lax.scan`` unroll factor of the time loop; ``0`` (default) unrolls all ``T`` steps when
         ``T <= AUTO_UNROLL_MAX_STEPS`` and none otherwise. Only the neuron step is in the loop body (the
         layers run on the time-folded batch), so full unrolling costs little compile time; on CPU it
-        made training steps 20-33 % faster (W1-W3 of ``benchmarks/``), a partial factor (5, 10) slower.
+        made training steps faster, a partial factor slower (``benchmarks/README.md``).
       rngs: ``nnx.Rngs`` with a ``noise`` stream for stochastic neurons (and ``params`` for a random
         ``decay_init``).
     """

@@ -1,15 +1,23 @@
 """Losses on time-major network outputs ``[T, B, C]``.
 
 ``labels`` are integer classes ``[B]`` or soft targets ``[B, C]`` (Mixup/CutMix); every loss is the
-mean over the batch.
+mean over the batch. The losses a config can name (``config.loss.name``) are registered in
+``snnjax.registry.LOSSES``; :func:`make_loss` builds one from ``config.loss``.
 """
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
+from typing import NamedTuple
+
 import jax
 import jax.numpy as jnp
+import ml_collections
 import optax
 from jax import Array
+
+from snnjax.registry import LOSSES
 
 
 def soft_targets(labels: Array, num_classes: int, label_smoothing: float = 0.0) -> Array:
@@ -70,4 +78,40 @@ def accuracy(outputs: Array, labels: Array) -> Array:
     return jnp.mean(outputs.sum(axis=0).argmax(-1) == labels)
 
 
-LOSSES = {"mean_ce": mean_time_ce, "tet": tet_loss, "count_mse": spike_count_mse}
+class Loss(NamedTuple):
+    """A registered loss: ``fn(outputs, labels, **kw)`` and the ``config.loss`` keys it reads, as
+    ``{config key: keyword of fn}`` (the keys' defaults are ``fn``'s)."""
+
+    fn: Callable[..., Array]
+    keys: dict[str, str]
+
+
+LOSSES.register("mean_ce", Loss(mean_time_ce, {"label_smoothing": "label_smoothing"}))
+LOSSES.register(
+    "tet", Loss(tet_loss, {"tet_lambda": "lam", "tet_phi": "phi", "label_smoothing": "label_smoothing"})
+)
+LOSSES.register(
+    "count_mse", Loss(spike_count_mse, {"correct_rate": "correct_rate", "incorrect_rate": "incorrect_rate"})
+)
+
+
+def loss_config(**overrides) -> ml_collections.ConfigDict:
+    """The ``loss`` config section: ``name`` and the keys of every registered loss, with defaults."""
+    keys: dict[str, object] = {"name": "mean_ce"}
+    for name in LOSSES.names():
+        loss = LOSSES.get(name)
+        params = inspect.signature(loss.fn).parameters
+        for key, kw in loss.keys.items():
+            default = params[kw].default
+            if keys.setdefault(key, default) != default:
+                raise ValueError(f"loss key {key!r} has two defaults ({keys[key]}, {default})")
+    cfg = ml_collections.ConfigDict(keys)
+    cfg.update(overrides)
+    return cfg
+
+
+def make_loss(cfg: ml_collections.ConfigDict) -> Callable[[Array, Array], Array]:
+    """``loss(outputs [T, B, C], labels [B] or [B, C]) -> scalar`` for ``config.loss``."""
+    loss = LOSSES.get(cfg.name)
+    kwargs = {kw: cfg[key] for key, kw in loss.keys.items()}
+    return lambda outputs, labels: loss.fn(outputs, labels, **kwargs)

@@ -1,111 +1,159 @@
-"""Command line: ``python -m snnjax.main --config configs/X.py --workdir DIR [--mode=...]``.
+"""Command line: ``python -m snnjax.main --config configs/X.py[:arg] --workdir DIR [--mode=...]``.
 
 Modes: ``train`` (default; resumes from the workdir), ``eval`` (restore a checkpoint and evaluate),
 ``summary`` (parameter table), and the analyses of a trained workdir in ``ANALYSES``. All logic lives
-in the library; errors in the user's input end in one line on stderr and exit status 1.
+in the library. A user error or an environment fault (bad config, missing data, unusable workdir, full
+disk, a signal) ends in one line ``error: ...`` on stderr and a non-zero exit status; only a bug in
+snnjax itself shows a traceback.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import re
+import signal
 import sys
+import threading
+from collections.abc import Sequence
 
-from absl import app, flags, logging
-from ml_collections import config_flags
+from absl import flags
 
 # --mode name -> module of snnjax.analysis whose ``run_mode(config, workdir, checkpoint) -> dict`` it calls
 ANALYSES = {"energy": "snnjax.analysis.energy", "robustness": "snnjax.analysis.robustness"}
 
-FLAGS = flags.FLAGS
-config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file (configs/*.py[:arg]).", lock_config=True
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("config", None, "Experiment config file (configs/*.py[:arg]).", flag_values=FLAGS)
+flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, results.", flag_values=FLAGS)
+flags.DEFINE_enum("mode", "train", ["train", "eval", "summary", *ANALYSES], "What to do.", flag_values=FLAGS)
+flags.DEFINE_enum(
+    "checkpoint", "latest", ["latest", "best"], "Checkpoint to restore in eval mode.", flag_values=FLAGS
 )
-flags.DEFINE_string("workdir", None, "Run directory: checkpoints, metrics, results.")
-flags.DEFINE_enum("mode", "train", ["train", "eval", "summary", *ANALYSES], "What to do.")
-flags.DEFINE_enum("checkpoint", "latest", ["latest", "best"], "Checkpoint to restore in eval mode.")
-flags.DEFINE_bool("distributed", False, "Call jax.distributed.initialize() (multi-host runs).")
-flags.DEFINE_string("coordinator_address", None, "host:port of process 0 (else auto-detected).")
-flags.DEFINE_integer("num_processes", None, "Number of processes (else auto-detected).")
-flags.DEFINE_integer("process_id", None, "This process's index (else auto-detected).")
+flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() (multi-host runs).", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "coordinator_address", None, "host:port of process 0 (else auto-detected).", flag_values=FLAGS
+)
+flags.DEFINE_integer("num_processes", None, "Number of processes (else auto-detected).", flag_values=FLAGS)
+flags.DEFINE_integer("process_id", None, "This process's index (else auto-detected).", flag_values=FLAGS)
 
 
-def run(config, workdir: str | None, mode: str, checkpoint: str = "latest") -> int:
-    """Runs one CLI mode; returns the exit status."""
+def split_config_overrides(argv: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Separates ``--config.KEY=VALUE`` overrides (returned as ``KEY=VALUE``) from the other arguments."""
+    rest, overrides = [], []
+    args = iter(argv)
+    for arg in args:
+        if arg.startswith("--config."):
+            key, sep, value = arg[len("--config.") :].partition("=")
+            overrides.append(f"{key}={value if sep else next(args, '')}")
+        else:
+            rest.append(arg)
+    return rest, overrides
+
+
+def print_summary(config):
     from snnjax import models
     from snnjax.train import loop
 
+    rows, total = models.parameter_table(loop.model_for_summary(config))
+    width = max(len(r[0]) for r in rows)
+    for path, shape, count in rows:
+        print(f"{path:<{width}}  {shape!s:<22} {count:>12,}")
+    print(f"{'total trainable parameters':<{width}}  {'':<22} {total:>12,}  ({total / 1e6:.2f}M)")
+
+
+def run(config, workdir: str | None, mode: str, checkpoint: str = "latest") -> dict | None:
+    """Runs one CLI mode; returns its results (None for the summary)."""
+    from snnjax.errors import ConfigError
+    from snnjax.train import loop
+    from snnjax.train import workdir as workdir_lib
+
     if mode == "summary":
-        rows, total = models.parameter_table(loop.model_for_summary(config))
-        width = max(len(r[0]) for r in rows)
-        for path, shape, count in rows:
-            print(f"{path:<{width}}  {shape!s:<22} {count:>12,}")
-        print(f"{'total trainable parameters':<{width}}  {'':<22} {total:>12,}  ({total / 1e6:.2f}M)")
-        return 0
+        print_summary(config)
+        return None
     if not workdir:
-        print("error: --workdir is required for --mode=" + mode, file=sys.stderr)
-        return 1
+        raise ConfigError(f"--workdir is required for --mode={mode}")
     if mode == "train":
-        results = loop.train_and_evaluate(config, workdir)
-    elif mode == "eval":
-        results = loop.evaluate_workdir(config, workdir, checkpoint)
-    else:
-        import importlib
+        with workdir_lib.session(workdir, loop.note) as path:
+            return loop.train_and_evaluate(config, path)
+    path = workdir_lib.check(workdir)
+    if mode == "eval":
+        return loop.evaluate_workdir(config, path, checkpoint)
+    import importlib
 
-        results = importlib.import_module(ANALYSES[mode]).run_mode(config, workdir, checkpoint)
-    print(json.dumps(results, indent=2, sort_keys=True))
-    return 0
+    return importlib.import_module(ANALYSES[mode]).run_mode(config, path, checkpoint)
 
 
-def main(argv):
-    del argv
-    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
-    if FLAGS.distributed:
-        import jax
+def _quiet_background_errors():
+    """Library log noise and tracebacks of background threads stay out of the terminal; failed
+    asynchronous checkpoint saves are reported by the checkpointer itself."""
+    import logging
+    import warnings
 
-        jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-    from snnjax.errors import SnnjaxError
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    absl_logging.set_stderrthreshold(absl_logging.FATAL)
+    logging.getLogger().setLevel(logging.ERROR)
+    logging.getLogger("absl").setLevel(logging.CRITICAL)
+    warnings.filterwarnings("ignore", module="orbax")
+    threading.excepthook = lambda args: None
+    sys.unraisablehook = lambda unraisable: None
+
+
+def _interrupt_early(signum, frame):
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parses the command line and runs it; returns the exit status."""
+    argv = list(sys.argv if argv is None else argv)
+    rest, overrides = split_config_overrides(argv[1:])
+    try:
+        FLAGS.unparse_flags()
+        FLAGS([argv[0], *rest])
+    except flags.Error as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if not FLAGS.config:
+        print("error: --config is required: pass --config configs/<name>.py", file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt_early)  # until training installs its graceful stop
+    _quiet_background_errors()
+    from snnjax.errors import Interrupted, SnnjaxError
 
     try:
-        sys.exit(run(FLAGS.config, FLAGS.workdir, FLAGS.mode, FLAGS.checkpoint))
+        from snnjax.config import load_config
+
+        config = load_config(FLAGS.config, overrides)
+        if FLAGS.distributed:
+            import jax
+
+            try:
+                jax.distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
+            except (RuntimeError, ValueError) as e:
+                print(f"error: jax.distributed.initialize failed: {str(e).splitlines()[0]}", file=sys.stderr)
+                return 1
+        results = run(config, FLAGS.workdir, FLAGS.mode, FLAGS.checkpoint)
+    except Interrupted as e:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the stop is done: no second signal while exiting
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
     except SnnjaxError as e:
         print(f"error: {e}", file=sys.stderr)
-        sys.exit(1)
-
-
-def _valid_keys(config, prefix: str = "") -> list[str]:
-    keys = []
-    for k, v in config.items():
-        if hasattr(v, "items"):
-            keys += _valid_keys(v, f"{prefix}{k}.")
-        else:
-            keys.append(f"{prefix}{k}")
-    return keys
-
-
-def check_override_keys(argv: list[str]) -> str | None:
-    """Returns an error line if an ``--config.KEY=`` override names a key the config lacks."""
-    config_arg = next((a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
-    if config_arg is None and "--config" in argv[:-1]:
-        config_arg = argv[argv.index("--config") + 1]
-    if config_arg is None:
-        return None
-    path, _, arg = config_arg.partition(":")
-    if not os.path.exists(path):
-        return f"config file {path} not found: pass --config configs/<name>.py"
-    keys = [m.group(1) for a in argv if (m := re.match(r"--config\.([\w.]+)(=|$)", a))]
-    if not keys:
-        return None
-    config = config_flags.config_flags._LoadConfigModule("config", path).get_config(*([arg] if arg else []))
-    valid = _valid_keys(config)
-    for key in keys:
-        if key not in valid and not any(v.startswith(key + ".") for v in valid):
-            section = key.rsplit(".", 1)[0] if "." in key else ""
-            close = [v for v in valid if v.startswith(section + ".")] if section else valid
-            where = f" in {section}" if section else ""
-            return f"unknown config key {key!r}; valid keys{where}: {', '.join(close)}"
-    return None
+        return 1
+    except OSError as e:
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print("error: out of memory: lower config.train.batch_size", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    if results is not None:
+        print(json.dumps(results, indent=2, sort_keys=True))
+    return 0
 
 
 if __name__ == "__main__":
@@ -114,9 +162,4 @@ if __name__ == "__main__":
     if runtime.cpu_only():  # before anything starts JAX's CPU client (snnjax.runtime)
         runtime.retain_freed_memory()
         runtime.use_xla_convolutions()
-    error = check_override_keys(sys.argv[1:])
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(2)
-    flags.mark_flags_as_required(["config"])
-    app.run(main)
+    sys.exit(main())

@@ -1,4 +1,4 @@
-"""Orthogonality regularisers of NSNN (SEEDS.md 3.4): Gram and SRIP.
+"""Orthogonality regularisers of NSNN (docs/nsnn.md): Gram and SRIP.
 
 A kernel is viewed as the matrix ``W [fan_in, out]`` (a conv kernel ``[kh, kw, in, out]`` reshaped to
 ``[kh * kw * in, out]``, the transpose of the seed's ``[out, in * k * k]``), and both penalties measure

@@ -1,10 +1,10 @@
 """Process set-up for CPU training: a malloc that keeps freed memory for the next step, and XLA's own
 convolution kernels.
 
-XLA's CPU runtime allocates each step's temporaries (hundreds of MB for a conv SNN) from its worker
+XLA's CPU runtime allocates each step's temporaries (large ones for a conv SNN) from its worker
 threads. glibc serves such blocks from per-thread arenas whose heaps hold at most 64 MB, so larger ones
-are ``mmap``-ed and unmapped again on free, and every step page-faults its whole working set anew (W2 of
-``benchmarks/``: 82,000 minor faults and a third of the CPU time in the kernel per step). One arena, no
+are ``mmap``-ed and unmapped again on free, and every step page-faults its whole working set anew
+(``benchmarks/README.md``, "Memory allocator", measures the cost). One arena, no
 ``mmap`` and no trimming keep the pages mapped after the first step; PyTorch gains from the same
 setting, and ``benchmarks/README.md`` measures both libraries with and without it. The price: the
 process does not give freed memory back to the OS (its resident size stays at the peak).
@@ -16,8 +16,8 @@ environment of :data:`RETAIN_ENV`. ``SNNJAX_MALLOC=system`` leaves malloc alone.
 
 XLA:CPU of jaxlib 0.10 hands convolutions to YNNPACK ("individual_convolution" library fusions). For
 the narrow convolutions of SNNs (15-64 channels) and the transposed ones of SPIDE's backward solver its
-kernels ran about 2x slower per call than XLA's built-in (Eigen) convolutions: the LeNet SPIDE step took
-1.34x, W2 with ``lax`` convolutions 3x the time (``benchmarks/README.md``, "XLA:CPU convolutions").
+kernels run slower than XLA's built-in (Eigen) convolutions (``benchmarks/README.md``, "XLA:CPU
+convolutions").
 :func:`use_xla_convolutions` removes that fusion type through ``XLA_FLAGS`` (which XLA reads when JAX
 creates its first backend); ``snnjax.main`` applies it on CPU-only machines, unless
 ``XLA_FLAGS`` already sets ``--xla_cpu_experimental_ynn_fusion_type`` (e.g. ``=+individual_convolution``

@@ -3,7 +3,8 @@
 The forward pass of :func:`spike` is an exact step function; its backward pass replaces the Dirac delta by
 the derivative of a smooth (or piecewise-linear) surrogate. A surrogate is a small frozen dataclass that
 carries its hyper-parameters and its derivative formula, so it is hashable: it is passed to
-``jax.custom_vjp`` as a non-differentiable argument, jit caches on it and configs can name it.
+``jax.custom_vjp`` as a non-differentiable argument and jit caches on it. Configs write it as data,
+``'atan(alpha=2.0)'`` or ``{'name': 'atan', 'alpha': 2.0}`` (:func:`parse`, ``snnjax.registry.SURROGATES``).
 
 All formulas take ``x = u - v_th`` (membrane minus threshold).
 """
@@ -18,6 +19,8 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
+from snnjax.registry import SURROGATES
+
 
 class Surrogate:
     """Base class: subclasses are frozen dataclasses implementing ``grad(x)``."""
@@ -27,6 +30,7 @@ class Surrogate:
         raise NotImplementedError
 
 
+@SURROGATES.register("triangle")
 @dataclasses.dataclass(frozen=True)
 class Triangle(Surrogate):
     """Triangle / ZIF: ``max(0, gamma - |x|) / gamma**2`` (GAC-CIFAR, gamma = 1)."""
@@ -37,6 +41,7 @@ class Triangle(Surrogate):
         return jnp.maximum(self.gamma - jnp.abs(x), 0.0) / self.gamma**2
 
 
+@SURROGATES.register("rectangle")
 @dataclasses.dataclass(frozen=True)
 class Rectangle(Surrogate):
     """Rectangle: ``1[|x| < width / 2] / width`` (GAC-ImageNet, width = 1)."""
@@ -47,6 +52,7 @@ class Rectangle(Surrogate):
         return jnp.where(jnp.abs(x) < self.width / 2, 1.0 / self.width, 0.0).astype(x.dtype)
 
 
+@SURROGATES.register("sigmoid")
 @dataclasses.dataclass(frozen=True)
 class Sigmoid(Surrogate):
     """Sigmoid: ``alpha * sigmoid(alpha x) * (1 - sigmoid(alpha x))``."""
@@ -58,6 +64,7 @@ class Sigmoid(Surrogate):
         return self.alpha * s * (1.0 - s)
 
 
+@SURROGATES.register("atan")
 @dataclasses.dataclass(frozen=True)
 class ATan(Surrogate):
     """Arc-tangent (spikingjelly, alpha = 2): ``alpha / (2 (1 + (pi alpha x / 2)**2))``."""
@@ -68,6 +75,7 @@ class ATan(Surrogate):
         return self.alpha / (2.0 * (1.0 + (math.pi / 2 * self.alpha * x) ** 2))
 
 
+@SURROGATES.register("fast_sigmoid")
 @dataclasses.dataclass(frozen=True)
 class FastSigmoid(Surrogate):
     """Fast sigmoid (snnTorch, slope = 25): ``1 / (slope |x| + 1)**2``."""
@@ -78,6 +86,7 @@ class FastSigmoid(Surrogate):
         return 1.0 / (self.slope * jnp.abs(x) + 1.0) ** 2
 
 
+@SURROGATES.register("erf")
 @dataclasses.dataclass(frozen=True)
 class Erf(Surrogate):
     """Erf / Gaussian in NSNN's form: ``alpha / sqrt(pi) * exp(-(alpha x)**2)``."""
@@ -88,6 +97,7 @@ class Erf(Surrogate):
         return self.alpha / math.sqrt(math.pi) * jnp.exp(-((self.alpha * x) ** 2))
 
 
+@SURROGATES.register("gaussian")
 @dataclasses.dataclass(frozen=True)
 class Gaussian(Surrogate):
     """Gaussian density of width sigma: ``exp(-x**2 / (2 sigma**2)) / (sqrt(2 pi) sigma)``.
@@ -102,6 +112,7 @@ class Gaussian(Surrogate):
         return jnp.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * self.sigma)
 
 
+@SURROGATES.register("clipped_ste")
 @dataclasses.dataclass(frozen=True)
 class ClippedSTE(Surrogate):
     """Clipped straight-through estimator: ``1[low < x < high]``.
@@ -116,26 +127,13 @@ class ClippedSTE(Surrogate):
         return ((x > self.low) & (x < self.high)).astype(x.dtype)
 
 
-SURROGATES: dict[str, type[Surrogate]] = {
-    "triangle": Triangle,
-    "zif": Triangle,
-    "rectangle": Rectangle,
-    "sigmoid": Sigmoid,
-    "atan": ATan,
-    "fast_sigmoid": FastSigmoid,
-    "erf": Erf,
-    "gaussian": Gaussian,
-    "clipped_ste": ClippedSTE,
-}
+SURROGATES.register("zif", Triangle)  # the same shape under GAC's name
 
 
-def get(name: str, **hyper: float) -> Surrogate:
-    """Builds a surrogate from its config name, e.g. ``get('triangle', gamma=1.0)``."""
-    try:
-        cls = SURROGATES[name]
-    except KeyError:
-        raise ValueError(f"unknown surrogate {name!r}; choose one of {sorted(SURROGATES)}") from None
-    return cls(**hyper)
+def parse(spec) -> Surrogate:
+    """A surrogate from its config form: ``'atan(alpha=2.0)'``, ``'atan'`` (defaults) or
+    ``{'name': 'atan', 'alpha': 2.0}``; an instance passes through."""
+    return spec if isinstance(spec, Surrogate) else SURROGATES.create(spec)
 
 
 def heaviside(x: Array, inclusive: bool = False) -> Array:

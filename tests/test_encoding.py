@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from snnjax import encoding
+from snnjax.errors import ConfigError
 
 
 def test_direct_repeats():
@@ -97,5 +98,5 @@ def test_latency_one_spike_brighter_earlier():
 
 
 def test_unknown_encoder():
-    with pytest.raises(ValueError, match="unknown encoder"):
+    with pytest.raises(ConfigError, match="unknown encoding 'phase'; choose one of"):
         encoding.encode("phase", jnp.ones(2), 3)

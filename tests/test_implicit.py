@@ -39,7 +39,7 @@ def test_forward_if_trace_matches_hand_computation():
 
 
 def test_forward_lif_trace_matches_reference_loop():
-    # LIF, single layer with self-feedback, checked against a plain Python loop of SEEDS.md 5.2
+    # LIF, single layer with self-feedback, checked against a Python loop of the forward phase (docs/spide.md)
     leak, T, x, w_fb = 0.8, 7, 0.7, -0.3
     ops = im.FSNNOps(inp=lambda p, x: x * p, layers=(), feedback=lambda p, a: a * p)
     params = (jnp.ones(()), (), jnp.full((1, 1), w_fb))

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from snnjax import losses
+from snnjax.errors import ConfigError
+from snnjax.registry import LOSSES
 
 
 def _ce(logits, targets):
@@ -120,4 +122,27 @@ def test_bfloat16_logits_computed_in_float32():
     got = float(losses.mean_time_ce(OUT.astype(jnp.bfloat16), LABELS))
     ref = _ce(np.asarray(OUT.astype(jnp.bfloat16).astype(jnp.float32)).mean(0), ONEHOT)
     assert got == pytest.approx(ref, rel=2e-2)
-    assert set(losses.LOSSES) == {"mean_ce", "tet", "count_mse"}
+    assert LOSSES.names() == ["count_mse", "mean_ce", "tet"]
+
+
+def test_loss_config_holds_every_registered_loss_key_with_its_default():
+    cfg = losses.loss_config()
+    assert dict(cfg) == dict(
+        name="mean_ce", label_smoothing=0.0, tet_lambda=0.0, tet_phi=1.0, correct_rate=0.8, incorrect_rate=0.2
+    )
+
+
+@pytest.mark.parametrize("name", ["mean_ce", "tet", "count_mse"])
+def test_make_loss_passes_the_config_keys(name):
+    cfg = losses.loss_config(name=name, label_smoothing=0.1, tet_lambda=0.5, tet_phi=0.8, correct_rate=1.0)
+    expected = {
+        "mean_ce": lambda: losses.mean_time_ce(OUT, LABELS, 0.1),
+        "tet": lambda: losses.tet_loss(OUT, LABELS, 0.5, 0.8, 0.1),
+        "count_mse": lambda: losses.spike_count_mse(OUT, LABELS, 1.0, 0.2),
+    }[name]()
+    assert float(losses.make_loss(cfg)(OUT, LABELS)) == pytest.approx(float(expected))
+
+
+def test_unknown_loss_is_a_config_error():
+    with pytest.raises(ConfigError, match="unknown loss 'mse'; choose one of"):
+        losses.make_loss(losses.loss_config(name="mse"))

@@ -1,13 +1,17 @@
 """Surrogate gradients against their closed-form derivatives (written independently here in float64)."""
 
 import math
+import re
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
 
 from snnjax import surrogate as sg
+from snnjax.errors import ConfigError
+from snnjax.registry import SURROGATES
 
 # Closed forms of dS/dx, x = u - v_th, in float64 numpy (independent of snnjax).
 CASES = [
@@ -117,17 +121,40 @@ def test_erf_equals_gaussian_of_matching_width():
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-7)
 
 
-def test_registry_and_hashability():
-    assert sg.get("triangle", gamma=1.0) == sg.Triangle(1.0)
-    assert sg.get("zif") == sg.Triangle()
-    assert sg.get("rectangle", width=1.0) == sg.Rectangle(1.0)
-    assert sg.get("atan", alpha=2.0) == sg.ATan(2.0)
-    assert sg.get("fast_sigmoid", slope=25.0) == sg.FastSigmoid(25.0)
-    assert sg.get("clipped_ste") == sg.ClippedSTE(0.0, 1.0)
+def test_string_and_dict_forms_parse_to_the_dataclass():
+    assert sg.parse("triangle(gamma=1.0)") == sg.Triangle(1.0)
+    assert sg.parse("zif") == sg.Triangle()
+    assert sg.parse("rectangle(width=1)") == sg.Rectangle(1.0)
+    assert sg.parse("atan(alpha=2)") == sg.ATan(2.0) == sg.parse({"name": "atan", "alpha": 2.0})
+    assert sg.parse(ml_collections.ConfigDict({"name": "fast_sigmoid", "slope": 25.0})) == sg.FastSigmoid(
+        25.0
+    )
+    assert sg.parse(" clipped_ste(low=0.0, high=1.0) ") == sg.ClippedSTE(0.0, 1.0)
+    assert sg.parse(sg.Sigmoid(4.0)) == sg.Sigmoid(4.0)
     assert hash(sg.Sigmoid(4.0)) == hash(sg.Sigmoid(4.0))
     assert len({sg.Triangle(1.0), sg.Triangle(1.0), sg.Triangle(0.5)}) == 2
-    with pytest.raises(ValueError, match="unknown surrogate"):
-        sg.get("nope")
+
+
+def test_spec_round_trips_through_the_string_form():
+    for s in (sg.Triangle(0.5), sg.ATan(3.0), sg.ClippedSTE(-1.0, 2.0), sg.Gaussian(0.2)):
+        assert sg.parse(SURROGATES.spec(s)) == s
+    assert SURROGATES.spec(sg.Triangle(1.0)) == "triangle(gamma=1.0)"  # its first name, not 'zif'
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("nope", "unknown surrogate 'nope'; choose one of"),
+        ("atan(gamma=2)", "surrogate 'atan' has no parameter 'gamma'; it has ['alpha']"),
+        ("atan(2.0)", "cannot parse 'atan(2.0)'"),
+        ("atan(alpha=x)", "cannot parse"),
+        ({"alpha": 2.0}, "needs a 'name' key"),
+    ],
+)
+def test_bad_specs_are_one_line_config_errors(spec, message):
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        sg.parse(spec)
+    assert "\n" not in str(info.value)
 
 
 def test_equal_surrogates_do_not_retrace():

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Creates the reference-library environment for benchmarks/run_all.py (default: /work/bench-venv).
+# Creates the reference-library environment for benchmarks/run_all.py (default: ~/.cache/snnjax/bench-venv).
 #
 #   bash benchmarks/references/setup_env.sh [VENV_DIR]
 #
@@ -9,7 +9,7 @@
 # gets jax/flax/optax pinned to the versions of the snnjax environment.
 set -euo pipefail
 
-VENV="${1:-/work/bench-venv}"
+VENV="${1:-$HOME/.cache/snnjax/bench-venv}"
 PY="${PYTHON:-python3}"
 JAX_VER="${JAX_VER:-0.10.2}"
 FLAX_VER="${FLAX_VER:-0.12.8}"

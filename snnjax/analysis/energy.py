@@ -1,4 +1,4 @@
-"""Energy estimate from synaptic operations (45 nm convention, as the GAC paper reports it; SEEDS.md 2).
+"""Energy estimate from synaptic operations (45 nm convention, as the GAC paper reports it; docs/gac.md).
 
 A layer fed by real values (the stem conv on the image, the GAC attention convs) performs
 multiply-accumulates (MACs); a layer fed by spikes performs one accumulate per spike and synapse, so
@@ -22,13 +22,13 @@ firing rates over the test split and writes ``energy.json`` and ``energy.md`` in
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from etils import epath
 from flax import nnx
 from jax import Array
 
@@ -141,27 +141,20 @@ def run_mode(config, workdir: str, checkpoint: str = "latest") -> dict[str, Any]
     """``--mode=energy``: restore ``workdir``'s checkpoint, measure rates on the test split, write
     ``energy.json`` / ``energy.md``; returns the totals (per example)."""
     from snnjax.train import loop
-    from snnjax.train.checkpoint import Checkpointer
 
-    run = loop.Run(config, need_train_data=False)
-    model = run.steps.model()
-    if not hasattr(model, "synapses"):
+    run, meta = loop.restore_trained(config, workdir, checkpoint)
+    if not hasattr(run.steps.model(), "synapses"):
         raise ConfigError(
             f"--mode=energy needs a model that lists its synaptic layers (msresnet); {config.model.name!r} "
             "does not"
         )
-    ckpt = Checkpointer(workdir, keep=config.train.keep_checkpoints)
-    state, _, meta = ckpt.restore(run.steps.state, checkpoint)
-    ckpt.close()
-    run.steps.state = jax.device_put(state, run.steps.replicated)
     model = run.steps.model()
     run.test_data.reset()
     rates = measure_rates(model, run.test_data)
     table = energy_table(model.synapses, rates, int(config.model.num_steps))
     table.update(step=int(meta["step"]), checkpoint=checkpoint, firing_rates=rates)
-    with open(os.path.join(workdir, "energy.json"), "w") as f:
-        json.dump(table, f, indent=2, sort_keys=True)
-    with open(os.path.join(workdir, "energy.md"), "w") as f:
-        f.write(markdown(table))
+    workdir = epath.Path(workdir)
+    (workdir / "energy.json").write_text(json.dumps(table, indent=2, sort_keys=True))
+    (workdir / "energy.md").write_text(markdown(table))
     keys = ("energy_mj", "macs", "sops", "ann_equivalent_mj", "num_steps", "step", "checkpoint")
-    return {k: table[k] for k in keys} | {"table": os.path.join(workdir, "energy.md")}
+    return {k: table[k] for k in keys} | {"table": str(workdir / "energy.md")}

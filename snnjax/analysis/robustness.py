@@ -1,4 +1,4 @@
-"""Robustness of a trained SNN to test-time perturbations (NSNN, SEEDS.md 3.6).
+"""Robustness of a trained SNN to test-time perturbations (NSNN; docs/nsnn.md).
 
 Perturbations, each swept over the strengths listed in ``config.robustness``:
   * ``gaussian``: additive white noise ``x + sigma * n``, ``n ~ N(0, 1)`` per element;
@@ -26,8 +26,8 @@ perturbation) into the workdir.
 from __future__ import annotations
 
 import csv
+import io
 import json
-import os
 import time
 from collections.abc import Callable
 from typing import Any
@@ -36,10 +36,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from etils import epath
 from flax import nnx
 from jax import Array
 
 from snnjax.errors import ConfigError
+from snnjax.registry import parse_spec
 
 PERTURBATIONS = ("gaussian", "multiplicative", "salt_pepper", "fgsm", "ifgsm", "spike_flip")
 
@@ -292,13 +294,13 @@ def sweep(
 
 def write_reports(rows: list[dict[str, Any]], workdir: str, meta: dict[str, Any]) -> dict[str, str]:
     """Writes ``robustness.{json,csv,md,png}`` into ``workdir``; returns their paths."""
-    paths = {ext: os.path.join(workdir, f"robustness.{ext}") for ext in ("json", "csv", "md", "png")}
-    with open(paths["json"], "w") as f:
-        json.dump({**meta, "rows": rows}, f, indent=2)
-    with open(paths["csv"], "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+    paths = {ext: epath.Path(workdir) / f"robustness.{ext}" for ext in ("json", "csv", "md", "png")}
+    paths["json"].write_text(json.dumps({**meta, "rows": rows}, indent=2))
+    table = io.StringIO()
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    paths["csv"].write_text(table.getvalue())
     lines = [
         f"Robustness of `{meta.get('model')}` (neuron {meta.get('neuron')}), "
         f"{meta.get('repeats')}-pass ensembles on {rows[0]['examples']} test examples.",
@@ -310,8 +312,7 @@ def write_reports(rows: list[dict[str, Any]], workdir: str, meta: dict[str, Any]
         f"| {r['perturbation']} | {r['strength']:g} | {r['accuracy']:.4f} | {r['single_pass_accuracy']:.4f} |"
         for r in rows
     ]
-    with open(paths["md"], "w") as f:
-        f.write("\n".join(lines) + "\n")
+    paths["md"].write_text("\n".join(lines) + "\n")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -328,29 +329,29 @@ def write_reports(rows: list[dict[str, Any]], workdir: str, meta: dict[str, Any]
     ax.legend()
     ax.set_title(f"{meta.get('model')} / {meta.get('neuron')}")
     fig.tight_layout()
-    fig.savefig(paths["png"], dpi=120)
+    image = io.BytesIO()
+    fig.savefig(image, format="png", dpi=120)
     plt.close(fig)
-    return paths
+    paths["png"].write_bytes(image.getvalue())
+    return {ext: str(path) for ext, path in paths.items()}
 
 
 def _neuron_name(config: ml_collections.ConfigDict) -> str:
     n = config.model.neuron
-    return f"{n.type}/{n.noise}/{n.noise_scale:g}" if n.type == "noisy_lif" else n.type
+    if n.type != "noisy_lif":
+        return n.type
+    family, params = parse_spec(n.noisy_lif.noise)
+    return "/".join([n.type, family, *(f"{v:g}" for v in list(params.values())[:1])])
 
 
 def run_mode(config: ml_collections.ConfigDict, workdir: str, checkpoint: str = "latest") -> dict[str, Any]:
     """``--mode=robustness``: restores ``checkpoint`` of ``workdir``, sweeps every perturbation and
     writes the reports; returns a summary (accuracy per perturbation and strength, file paths)."""
     from snnjax.train import loop
-    from snnjax.train.checkpoint import Checkpointer
     from snnjax.train.steps import make_loss
 
     cfg = config.robustness if "robustness" in config else robustness_config()
-    run = loop.Run(config, need_train_data=False)
-    ckpt = Checkpointer(workdir, keep=config.train.keep_checkpoints)
-    state, _, meta = ckpt.restore(run.steps.state, checkpoint)
-    ckpt.close()
-    run.steps.state = state
+    run, meta = loop.restore_trained(config, workdir, checkpoint)
     model = run.steps.model()
     batches, count = [], 0
     run.test_data.reset()

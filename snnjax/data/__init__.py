@@ -1,4 +1,4 @@
-"""Datasets for snnjax: raw-file readers, tfds builders, grain pipelines, augmentations.
+"""Datasets for snnjax: the dataset table, raw-file readers, tfds builders, grain pipelines, augmentations.
 
 Typical use (the trainer passes ``config.data``)::
 
@@ -8,29 +8,24 @@ Typical use (the trainer passes ``config.data``)::
     train = data.make_pipeline(cfg, split="train", global_batch_size=128, seed=0, train=True)
     batch = next(train)  # {'image': float32 [b, 28, 28, 1], 'label': int32 [b], 'mask': bool [b]}
 
-Event datasets (``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``) give ``image`` float32 ``[T, b, H, W, 2]``;
-see :mod:`snnjax.data.events_pipeline` and :mod:`snnjax.data.events`.
+Every dataset is one :class:`DatasetSpec` in :data:`DATASETS` (:mod:`snnjax.data.specs` says how to add
+one); :func:`input_info` gives a dataset's classes and input shape without any data. Event datasets
+(``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``; :mod:`snnjax.data.events`) give ``image`` float32
+``[T, b, H, W, 2]``. :mod:`snnjax.data.testing` writes fake datasets in every supported format.
 """
 
-from snnjax.data.builders import DATASET_NAMES, DataInfo, open_split, prepare_local, resolve_tfds_dir
-from snnjax.data.events_pipeline import EVENT_DATASETS
 from snnjax.data.pipeline import Pipeline, default_data_config, make_pipeline
-from snnjax.data.raw import DataError, load_raw
-from snnjax.data.transforms import NORMALIZATION, AutoAugment, RandAugment
+from snnjax.data.specs import DATASETS, DataInfo, DatasetSpec, SquareShape, dataset_spec, input_info, register
 
 __all__ = [
-    "DATASET_NAMES",
-    "EVENT_DATASETS",
-    "NORMALIZATION",
-    "AutoAugment",
-    "DataError",
+    "DATASETS",
     "DataInfo",
+    "DatasetSpec",
     "Pipeline",
-    "RandAugment",
+    "SquareShape",
+    "dataset_spec",
     "default_data_config",
-    "load_raw",
+    "input_info",
     "make_pipeline",
-    "open_split",
-    "prepare_local",
-    "resolve_tfds_dir",
+    "register",
 ]

@@ -15,13 +15,14 @@ A pipeline is a ``grain.MapDataset`` over *step numbers*; step ``s`` maps to one
   over it is a full pass.
 
 Batches are dicts of numpy arrays: ``image`` float32 ``[b, H, W, C]`` (``x / 255``, then per-channel
-normalisation if ``config.normalize``), ``label`` int32 ``[b]``, ``mask`` bool ``[b]``.
+normalisation if ``config.normalize``), ``label`` int32 ``[b]``, ``mask`` bool ``[b]``. Event datasets
+(:mod:`snnjax.data.events`) give ``image`` float32 ``[T, b, H, W, 2]``: time-major event counts per
+polarity, flipped, rolled and cropped the same way for all ``T`` frames of a sample.
 ``get_state()``/``set_state()`` save and restore the position (the next step) as a JSON-able dict.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import sys
 from collections.abc import Iterator
@@ -31,9 +32,10 @@ import grain
 import ml_collections
 import numpy as np
 
-from snnjax.data import builders, events_pipeline, sampling, transforms
-from snnjax.data.builders import DataInfo
-from snnjax.data.raw import DataError
+from snnjax.data import builders, paths, sampling, transforms
+from snnjax.data.events import source as event_source
+from snnjax.data.specs import DataInfo, DatasetSpec, dataset_spec
+from snnjax.errors import DataError
 
 STATE_FORMAT = "snnjax.data.pipeline/1"
 _CACHE_CHUNK = 4096
@@ -42,8 +44,8 @@ _CACHE_CHUNK = 4096
 def default_data_config() -> ml_collections.ConfigDict:
     """Every key :func:`make_pipeline` reads, with its default.
 
-    - ``name``: tfds dataset name: mnist, fashion_mnist, cifar10, cifar100, imagenet2012, or digits; or an
-      event dataset: cifar10_dvs, nmnist, dvs128_gesture.
+    - ``name``: a dataset of :data:`snnjax.data.DATASETS`: mnist, fashion_mnist, cifar10, cifar100,
+      imagenet2012, digits, or the event datasets cifar10_dvs, nmnist, dvs128_gesture.
     - ``dir``: folder of raw files (see :mod:`snnjax.data.raw`); '' = tfds's official dataset.
     - ``tfds_dir``: tfds data dir; '' = ``<dir>/tfds`` for raw files (``~/tensorflow_datasets/snnjax_local``
       if that is read-only) or tfds's default dir for official datasets.
@@ -57,118 +59,91 @@ def default_data_config() -> ml_collections.ConfigDict:
     - ``prefetch``: batches prepared ahead by background threads (0 = synchronous).
     - ``num_workers``: grain worker processes (0 = in-process; >0 needs a picklable data source).
 
-    Event datasets (``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``; see :mod:`snnjax.data.events_pipeline`)
+    Event datasets (``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``; see :mod:`snnjax.data.events.source`)
     read ``dir`` (the original files), ``flip``, ``crop_padding``, ``cache`` (frames in host memory),
     ``prefetch``, ``num_workers`` and:
 
     - ``num_frames``: ``T`` frames per sample; 0 = the model's ``num_steps`` (passed by the trainer).
-    - ``split_by``: 'number' (T slices of equal event count, the seeds' choice) or 'time' (equal windows).
-    - ``frame_size``: side of the square frames; 0 = the dataset's default (CIFAR10-DVS 48 as the seeds,
+    - ``split_by``: 'number' (T slices of equal event count, as NSNN and SPIDE) or 'time' (equal windows).
+    - ``frame_size``: side of the square frames; 0 = the dataset's default (CIFAR10-DVS 48 as NSNN and SPIDE,
       N-MNIST 34, DVS128 Gesture 128 = the sensor sizes).
     - ``resize``: 'area' (conserves the event count) or 'bilinear' (as ``F.interpolate``).
     - ``denoise_us``: drop events without a neighbour event in the last this many us (0 = off).
     - ``roll``: training circular shift by up to +-roll pixels in y and x, the same for every frame.
-    - ``train_ratio``: CIFAR10-DVS per-class train fraction (the seeds' 0.9: 900/100 per class).
+    - ``train_ratio``: CIFAR10-DVS per-class train fraction (0.9 as NSNN and SPIDE: 900/100 per class).
     - ``cache_dir``: folder of the cached frames ('' = ``<dir>/frames_cache`` if writable, else
       ``~/.cache/snnjax/event_frames/<name>``).
     ``normalize`` is ignored for event data (frames are event counts).
     """
     return ml_collections.ConfigDict(
-        {
-            "name": "mnist",
-            "dir": "",
-            "tfds_dir": "",
-            "normalize": True,
-            "crop_padding": 0,
-            "flip": False,
-            "autoaugment": "",
-            "randaugment": "",
-            "image_size": 224,
-            "cache": True,
-            "prefetch": 2,
-            "num_workers": 0,
-            "num_frames": 0,
-            "split_by": "number",
-            "frame_size": 0,
-            "resize": "area",
-            "denoise_us": 0.0,
-            "roll": 0,
-            "train_ratio": 0.9,
-            "cache_dir": "",
-        }
-    )
+        dict(name="mnist", dir="", tfds_dir="", normalize=True, crop_padding=0, flip=False, autoaugment="",
+             randaugment="", image_size=224, cache=True, prefetch=2, num_workers=0, num_frames=0,
+             split_by="number", frame_size=0, resize="area", denoise_us=0.0, roll=0, train_ratio=0.9,
+             cache_dir="")
+    )  # fmt: skip
 
 
 def _settings(data_config: Any) -> ml_collections.ConfigDict:
-    """``data_config`` merged over the defaults; unknown keys raise :class:`DataError`."""
+    """``data_config`` merged over the defaults and checked (unknown keys and bad values raise)."""
     settings = default_data_config()
     given = data_config.to_dict() if hasattr(data_config, "to_dict") else dict(data_config)
     unknown = sorted(set(given) - set(settings))
     if unknown:
         raise DataError(f"unknown data config keys {unknown}: valid keys are {sorted(settings)}")
     settings.update(given)
-    if settings.name in events_pipeline.EVENT_DATASETS:
-        events_pipeline.validate(settings)
+    if dataset_spec(settings.name).kind == "event":
+        event_source.validate(settings)
     if settings.autoaugment and settings.randaugment:
         raise DataError("config.data.autoaugment and config.data.randaugment are exclusive: set one to ''")
     _per_image_augment(settings)  # validates the augmentation strings before any data is read
     return settings
 
 
-class _BatchMaker(sampling.StepSampler):
-    """Maps a step number to this host's batch (see the module docstring). Thread-safe, picklable."""
+def _padded(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """``values`` ``[n_valid, ...]`` placed at the True entries of ``valid`` ``[n]``, zeros elsewhere."""
+    if valid.all():
+        return values
+    out = np.zeros((len(valid), *values.shape[1:]), values.dtype)
+    out[valid] = values
+    return out
+
+
+class ImageBatchMaker(sampling.StepSampler):
+    """Maps a step number to this host's image batch (see the module docstring). Thread-safe, picklable."""
 
     def __init__(
-        self,
-        settings: ml_collections.ConfigDict,
-        source: Any,
-        info: DataInfo,
-        *,
-        train: bool,
-        seed: int,
-        global_batch_size: int,
-        process_index: int,
-        process_count: int,
+        self, settings: ml_collections.ConfigDict, spec: DatasetSpec, source: Any, info: DataInfo, **kw: Any
     ) -> None:
-        super().__init__(
-            len(source),
-            train=train,
-            seed=seed,
-            global_batch_size=global_batch_size,
-            process_index=process_index,
-            process_count=process_count,
-        )
-        self.name = settings.name
+        super().__init__(len(source), **kw)
+        train = self.train
+        self.name = spec.name
         self.source = source
         self.image_shape = info.image_shape
-        self.variable_size = self.name == "imagenet2012"
-        self.image_size = int(settings.image_size)
+        self.variable_size = spec.variable_size
         self.crop_padding = int(settings.crop_padding) if train else 0
         self.flip = bool(settings.flip) and train
         self.per_image = _per_image_augment(settings) if train else None
-        mean_std = transforms.NORMALIZATION.get(self.name) if settings.normalize else None
-        self.mean, self.std = mean_std if mean_std else (None, None)
+        self.mean, self.std = (spec.mean, spec.std) if settings.normalize else (None, None)
         self.images = self.labels = None
         if settings.cache and not self.variable_size:
             self.images, self.labels = _read_all(source)
-
-    # -- data
 
     def fetch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Images uint8 ``[n, H, W, C]`` (fixed-shape datasets) and labels int32 ``[n]`` of ``indices``."""
         if self.images is not None:
             return self.images[indices], self.labels[indices]
         records = _get_records(self.source, indices)
-        images = np.stack([np.asarray(r["image"], np.uint8) for r in records]) if records else None
-        labels = np.asarray([int(r["label"]) for r in records], np.int32)
-        if images is None:
-            images = np.zeros((0, *self.image_shape), np.uint8)
-        return images, labels
+        images = np.zeros((len(records), *self.image_shape), np.uint8)
+        for i, r in enumerate(records):
+            images[i] = r["image"]
+        return images, np.asarray([int(r["label"]) for r in records], np.int32)
 
     def fetch_variable(self, indices: np.ndarray, seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """ImageNet: decode and crop each image to ``image_size`` (random-resized + flip when training)."""
+        """Records of any size cropped to ``image_shape`` (random-resized + flip when training, else
+        resize + centre crop)."""
         records = _get_records(self.source, indices)
         out = np.zeros((len(indices), *self.image_shape), np.uint8)
+        size = self.image_shape[0]
         for i, r in enumerate(records):
             image = np.asarray(r["image"], np.uint8)
             if image.ndim == 2:
@@ -177,9 +152,9 @@ class _BatchMaker(sampling.StepSampler):
                 image = np.repeat(image, 3, axis=-1)
             if self.train:
                 rng = np.random.default_rng(int(seeds[i]))
-                out[i] = transforms.random_resized_crop(image, rng, self.image_size, flip=self.flip)
+                out[i] = transforms.random_resized_crop(image, rng, size, flip=self.flip)
             else:
-                out[i] = transforms.resize_center_crop(image, self.image_size)
+                out[i] = transforms.resize_center_crop(image, size)
         return out, np.asarray([int(r["label"]) for r in records], np.int32)
 
     def __call__(self, step: int) -> dict[str, np.ndarray]:
@@ -189,24 +164,22 @@ class _BatchMaker(sampling.StepSampler):
         valid = indices >= 0
         seeds = None
         if self.train:
-            rng = self.augment_rng(step)
-            b = self.global_batch_size
-            offsets = transforms.sample_crop_offsets(rng, b, self.crop_padding)[self.lo : self.hi]
-            flips = transforms.sample_flips(rng, b)[self.lo : self.hi]
-            seeds = rng.integers(0, 1 << 63, size=b)[self.lo : self.hi]
+            rng = self.augment_rng(step)  # drawn for the global batch, then sliced
+            b, lo, hi = self.global_batch_size, self.lo, self.hi
+            offsets = rng.integers(0, 2 * self.crop_padding + 1, size=(b, 2))[lo:hi]
+            flips = (rng.random(b) < 0.5)[lo:hi]
+            seeds = rng.integers(0, 1 << 63, size=b)[lo:hi]
         if self.variable_size:
             images, labels = self.fetch_variable(indices[valid], seeds)
         else:
             images, labels = self.fetch(indices[valid])
-        if not valid.all():
-            padded = np.zeros((len(indices), *images.shape[1:]), np.uint8)
-            padded[valid] = images
-            padded_labels = np.zeros(len(indices), np.int32)
-            padded_labels[valid] = labels
-            images, labels = padded, padded_labels
+        images, labels = _padded(images, valid), _padded(labels, valid)
         if self.train and not self.variable_size and (self.crop_padding or self.flip):
-            flips = flips if self.flip else None
-            images = transforms.crop_with_offsets(images, offsets, self.crop_padding, flips)
+            if self.flip and self.crop_padding:  # crop then flip == flip then crop at the mirrored offset
+                offsets[:, 1] = np.where(flips, 2 * self.crop_padding - offsets[:, 1], offsets[:, 1])
+            images = transforms.flip_roll_crop(
+                images, flips=flips if self.flip else None, offsets=offsets, pad=self.crop_padding
+            )
         if self.per_image is not None:
             images = transforms.apply_per_image(images, seeds, self.per_image)
         return {
@@ -214,6 +187,43 @@ class _BatchMaker(sampling.StepSampler):
             "label": labels.astype(np.int32),
             "mask": valid,
         }
+
+
+class EventBatchMaker(sampling.StepSampler):
+    """Maps a step number to this host's batch of event frames ``[T, b, H, W, 2]``. Picklable."""
+
+    def __init__(
+        self, settings: ml_collections.ConfigDict, source: event_source.EventSource, info: DataInfo, **kw: Any
+    ) -> None:
+        super().__init__(len(source), **kw)
+        self.name = settings.name
+        self.source = source
+        self.frame_shape = (info.num_frames, *info.image_shape)
+        self.flip = bool(settings.flip) and self.train
+        self.roll = int(settings.roll) if self.train else 0
+        self.crop_padding = int(settings.crop_padding) if self.train else 0
+
+    def __call__(self, step: int) -> dict[str, np.ndarray]:
+        """Host-local batch of step ``step``: image float32 ``[T, b, H, W, 2]``, label int32, mask bool."""
+        step = int(step)
+        indices = self.local_indices(step)
+        valid = indices >= 0
+        frames = _padded(self.source.get(indices[valid]), valid)
+        labels = _padded(self.source.labels[indices[valid]], valid)
+        if self.flip or self.roll or self.crop_padding:
+            rng = self.augment_rng(step)  # drawn for the global batch, then sliced
+            b, lo, hi = self.global_batch_size, self.lo, self.hi
+            flips = (rng.random(b) < 0.5)[lo:hi]
+            shifts = rng.integers(-self.roll, self.roll + 1, size=(b, 2))[lo:hi]
+            offsets = rng.integers(0, 2 * self.crop_padding + 1, size=(b, 2))[lo:hi]
+            frames = transforms.flip_roll_crop(
+                frames,
+                flips=flips if self.flip else None,
+                shifts=shifts if self.roll else None,
+                offsets=offsets if self.crop_padding else None,
+                pad=self.crop_padding,
+            )
+        return {"image": np.ascontiguousarray(frames.swapaxes(0, 1)), "label": labels, "mask": valid}
 
 
 def _per_image_augment(settings: Any) -> Any:
@@ -237,20 +247,9 @@ def _ensure_absl_flags_parsed() -> None:
 
 
 def _get_records(source: Any, indices: Any) -> list[dict[str, Any]]:
-    """Records ``indices`` of ``source``: one batched read, or one read each where batched reads fail
-    (``tfds.testing.mock_data`` sources have a broken ``__getitems__``)."""
+    """Records ``indices`` of ``source`` in one batched read."""
     keys = [int(i) for i in indices]
-    if not keys:
-        return []
-    if getattr(source, "_snnjax_item_reads", False):
-        return [source[k] for k in keys]
-    try:
-        return list(source.__getitems__(keys))
-    except TypeError:
-        records = [source[k] for k in keys]
-        with contextlib.suppress(AttributeError):
-            source._snnjax_item_reads = True
-        return records
+    return list(source.__getitems__(keys)) if keys else []
 
 
 def _read_all(source: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -411,35 +410,66 @@ def make_pipeline(
         )
     if not 0 <= process_index < process_count:
         raise DataError(f"process_index {process_index} is outside 0..{process_count - 1}")
-    if settings.name in events_pipeline.EVENT_DATASETS:
-        maker, info = events_pipeline.make_maker(
-            settings,
-            split,
-            model_num_steps=model_num_steps,
-            train=train,
-            seed=seed,
-            global_batch_size=global_batch_size,
-            process_index=process_index,
-            process_count=process_count,
-        )
-        return Pipeline(maker, info, split=split, settings=settings)
-    source = builders.open_split(settings, split)
-    other = builders.open_split(settings, "test" if split == "train" else "train")
-    train_source, test_source = (source, other) if split == "train" else (other, source)
-    info = builders.dataset_info(settings, train_source, test_source)
-    if train and len(source) < global_batch_size:
-        raise DataError(
-            f"{settings.name} {split} has {len(source)} examples, fewer than the global batch size "
-            f"{global_batch_size}: no full training batch"
-        )
-    maker = _BatchMaker(
-        settings,
-        source,
-        info,
+    spec = dataset_spec(settings.name)
+    sampler = dict(
         train=train,
         seed=seed,
         global_batch_size=global_batch_size,
         process_index=process_index,
         process_count=process_count,
     )
+    if spec.kind == "event":
+        maker, info = _event_maker(settings, spec, split, model_num_steps, sampler)
+    else:
+        source = builders.open_split(settings, split)
+        other = builders.open_split(settings, "test" if split == "train" else "train")
+        train_source, test_source = (source, other) if split == "train" else (other, source)
+        info = builders.dataset_info(settings, train_source, test_source)
+        _check_enough(settings.name, split, len(source), global_batch_size, train)
+        maker = ImageBatchMaker(settings, spec, source, info, **sampler)
     return Pipeline(maker, info, split=split, settings=settings)
+
+
+def _check_enough(name: str, split: str, count: int, global_batch_size: int, train: bool) -> None:
+    if train and count < global_batch_size:
+        raise DataError(
+            f"{name} {split} has {count} examples, fewer than the global batch size "
+            f"{global_batch_size}: no full training batch"
+        )
+
+
+def _event_maker(
+    settings: ml_collections.ConfigDict,
+    spec: DatasetSpec,
+    split: str,
+    model_num_steps: int | None,
+    sampler: dict[str, Any],
+) -> tuple[EventBatchMaker, DataInfo]:
+    """The batch maker and :class:`DataInfo` of ``split`` of an event dataset; integrates and caches the
+    frames not cached yet."""
+    num_frames = event_source.resolve_num_frames(settings, model_num_steps)
+    shape = spec.shape(settings)
+    options = event_source.frame_options(settings, spec.sensor_size, shape, num_frames)
+    if split not in ("train", "test"):
+        raise DataError(f"unknown split {split!r}: use one of ('train', 'test')")
+    root = paths.user_path(settings.dir)
+    samples = spec.read(root, split, settings)
+    other = spec.read(root, "test" if split == "train" else "train", settings)
+    if not samples:
+        raise DataError(
+            f"{settings.name} {split} split has no samples in {settings.dir}: check config.data.dir "
+            "(and config.data.train_ratio for cifar10_dvs)"
+        )
+    counts = (len(samples), len(other)) if split == "train" else (len(other), len(samples))
+    info = DataInfo(settings.name, spec.num_classes, shape, *counts, num_frames=num_frames)
+    _check_enough(settings.name, split, len(samples), sampler["global_batch_size"], sampler["train"])
+    cache_dir = event_source.resolve_cache_dir(settings)
+    try:
+        with paths.removed_on_failure(cache_dir):
+            source = event_source.EventSource(samples, options, cache_dir, in_memory=bool(settings.cache))
+    except OSError as e:
+        raise DataError(
+            f"cannot write event-frame cache in {cache_dir} ({type(e).__name__}: {e}): "
+            "set config.data.cache_dir to a writable folder"
+        ) from None
+    return EventBatchMaker(settings, source, info, **sampler), info

@@ -10,7 +10,7 @@ sub-folder names such as ``cifar-10-batches-bin``):
 * ``mnist`` / ``fashion_mnist``: the four official IDX files, ``.gz`` or uncompressed
   (``train-images-idx3-ubyte[.gz]``, ``train-labels-idx1-ubyte[.gz]``, ``t10k-...``).
 * ``cifar10``: binary records ``data_batch_{1..5}.bin`` + ``test_batch.bin`` (each optionally ``.xz``),
-  the shared folder's class-sorted ``train_unordered_{1..5}.bin.xz`` + ``test_unordered.bin.xz``, or
+  class-sorted records ``train_unordered_{1..5}.bin.xz`` + ``test_unordered.bin.xz``, or
   the python batches ``data_batch_{1..5}`` + ``test_batch``.
 * ``cifar100``: binary ``train.bin`` / ``test.bin`` (optionally ``.xz``, fine labels) or the python
   ``train`` / ``test`` pickles (``fine_labels``).
@@ -22,16 +22,18 @@ from __future__ import annotations
 import gzip
 import io
 import lzma
+import os
 import pickle
+import zlib
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 import numpy as np
+from etils import epath
 
-from snnjax.errors import SnnjaxError
+from snnjax.errors import DataError
 
 SPLITS = ("train", "test")
-RAW_NAMES = ("mnist", "fashion_mnist", "cifar10", "cifar100", "digits")
+PathLike = str | os.PathLike
 
 # Number of test examples of the fixed digits split (the rest, 1437, are training examples).
 DIGITS_NUM_TEST = 360
@@ -48,7 +50,7 @@ _HOW_TO_GET = {
     "github.com/zalandoresearch/fashion-mnist) there, or set config.data.dir='' to let "
     "tensorflow-datasets download it",
     "cifar10": "put the CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin from "
-    "cifar-10-binary.tar.gz), the python batches (cifar-10-batches-py) or the shared "
+    "cifar-10-binary.tar.gz), the python batches (cifar-10-batches-py) or class-sorted "
     "train_unordered_1..5.bin.xz/test_unordered.bin.xz there, or set config.data.dir='' to let "
     "tensorflow-datasets download it",
     "cifar100": "put the CIFAR-100 binary files (train.bin, test.bin from cifar-100-binary.tar.gz) or the "
@@ -57,13 +59,9 @@ _HOW_TO_GET = {
 }
 
 
-class DataError(SnnjaxError):
-    """A dataset cannot be read: missing, corrupt or inconsistent files, or a bad data configuration."""
-
-
-def _fail(name: str, path: Path | str, problem: str) -> DataError:
+def _fail(name: str, path: PathLike, problem: str) -> DataError:
     """Builds a one-line :class:`DataError` naming the file, the problem, its folder and a remedy."""
-    path = Path(path)
+    path = epath.Path(path)
     hint = _HOW_TO_GET.get(name, "check the data configuration")
     return DataError(f"{name} file {path.name} {problem} in {path.parent}: {hint}")
 
@@ -72,23 +70,24 @@ def _fail(name: str, path: Path | str, problem: str) -> DataError:
 # File access helpers
 
 
-def _read_bytes(path: Path, name: str) -> bytes:
+def _read_bytes(path: epath.Path, name: str) -> bytes:
     """Reads ``path`` whole, transparently decompressing ``.gz`` and ``.xz``."""
     if not path.is_file():
         raise _fail(name, path, "not found")
+    decompress = {".gz": gzip.GzipFile, ".xz": lzma.LZMAFile}.get(path.suffix)
     try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as f:
+        with path.open("rb") as f:
+            if decompress is None:
                 return f.read()
-        if path.suffix == ".xz":
-            with lzma.open(path, "rb") as f:
-                return f.read()
-        return path.read_bytes()
-    except (OSError, EOFError, lzma.LZMAError, gzip.BadGzipFile) as e:
+            with decompress(fileobj=f) if decompress is gzip.GzipFile else decompress(f) as d:
+                return d.read()
+    except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
         raise _fail(name, path, f"is corrupt or truncated ({type(e).__name__}: {e})") from None
 
 
-def _first_existing(directory: Path, stems: Sequence[str], suffixes: Sequence[str]) -> Path | None:
+def _first_existing(
+    directory: epath.Path, stems: Sequence[str], suffixes: Sequence[str]
+) -> epath.Path | None:
     """Returns the first ``directory/stem+suffix`` that exists (stems outer loop), else None."""
     for stem in stems:
         for suffix in suffixes:
@@ -98,9 +97,9 @@ def _first_existing(directory: Path, stems: Sequence[str], suffixes: Sequence[st
     return None
 
 
-def _candidate_dirs(directory: Path | str, name: str, extra: Sequence[str] = ()) -> list[Path]:
+def _candidate_dirs(directory: PathLike, name: str, extra: Sequence[str] = ()) -> list[epath.Path]:
     """``directory`` itself, ``directory/name`` and the official sub-folder names, existing ones only."""
-    base = Path(directory).expanduser()
+    base = epath.Path(directory).expanduser()
     dirs = [base, base / name, *(base / e for e in extra), *(base / name / e for e in extra)]
     return [d for d in dirs if d.is_dir()]
 
@@ -114,24 +113,20 @@ def _check_split(split: str) -> None:
 # IDX (MNIST, Fashion-MNIST)
 
 
-def parse_idx(data: bytes, *, expected_magic: int, path: Path | str, name: str = "mnist") -> np.ndarray:
-    """Parses IDX bytes of unsigned bytes (magic 2049 labels, 2051 images).
-
-    Returns a uint8 array of the shape in the header (``[N]`` or ``[N, rows, cols]``). Validates the magic
-    number, the number of dimensions and the payload length.
-    """
+def read_idx(path: PathLike, *, expected_magic: int, name: str = "mnist") -> np.ndarray:
+    """Reads an IDX file of unsigned bytes (``.gz`` or uncompressed; magic 2049 labels, 2051 images) as uint8
+    of the header's shape (``[N]`` or ``[N, rows, cols]``), checking the magic number and the length."""
+    path = epath.Path(path)
+    data = _read_bytes(path, name)
     if len(data) < 8:
         raise _fail(name, path, f"is truncated: {len(data)} bytes, shorter than an IDX header")
     magic = int.from_bytes(data[:4], "big")
     if magic != expected_magic:
-        raise _fail(
-            name, path, f"has IDX magic number {magic}, expected {expected_magic}: not the right file"
-        )
-    ndim = magic & 0xFF
-    header = 4 + 4 * ndim
+        raise _fail(name, path, f"has IDX magic {magic}, expected {expected_magic}: not the right file")
+    header = 4 + 4 * (magic & 0xFF)
     if len(data) < header:
         raise _fail(name, path, f"is truncated: {len(data)} bytes, header needs {header}")
-    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[i : i + 4], "big") for i in range(4, header, 4))
     expected = header + int(np.prod(shape))
     if len(data) != expected:
         problem = "is truncated" if len(data) < expected else "has trailing bytes"
@@ -139,15 +134,7 @@ def parse_idx(data: bytes, *, expected_magic: int, path: Path | str, name: str =
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def read_idx(path: Path | str, *, expected_magic: int, name: str = "mnist") -> np.ndarray:
-    """Reads an IDX file (``.gz`` or uncompressed); see :func:`parse_idx`."""
-    path = Path(path)
-    return parse_idx(_read_bytes(path, name), expected_magic=expected_magic, path=path, name=name)
-
-
-def load_idx_split(
-    directory: Path | str, split: str, *, name: str = "mnist"
-) -> tuple[np.ndarray, np.ndarray]:
+def load_idx_split(directory: PathLike, split: str, *, name: str = "mnist") -> tuple[np.ndarray, np.ndarray]:
     """Loads an MNIST-format split from ``directory`` (or ``directory/<name>``).
 
     Returns ``images`` uint8 ``[N, 28, 28, 1]`` and ``labels`` int64 ``[N]``.
@@ -160,7 +147,7 @@ def load_idx_split(
         if _first_existing(d, [stems["images"]], (".gz", "")) is not None:
             found_dir = d
             break
-    found_dir = found_dir or Path(directory).expanduser()
+    found_dir = found_dir or epath.Path(directory).expanduser()
     paths = {
         k: _first_existing(found_dir, [s], (".gz", "")) or found_dir / (s + ".gz") for k, s in stems.items()
     }
@@ -181,39 +168,29 @@ def load_idx_split(
 # CIFAR
 
 
-def parse_cifar_records(
-    data: bytes, *, label_bytes: int, label_index: int, path: Path | str, name: str
+def read_cifar_binary(
+    path: PathLike, *, label_bytes: int = 1, label_index: int = 0, name: str = "cifar10"
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Parses CIFAR binary records: ``label_bytes`` label bytes then 1024 R, 1024 G, 1024 B bytes.
-
-    CIFAR-10 has one label byte; CIFAR-100 two (coarse, fine; ``label_index=1`` selects fine).
-    Returns ``images`` uint8 ``[N, 32, 32, 3]`` and ``labels`` int64 ``[N]``.
-    """
+    """Reads CIFAR binary records (``.bin``, ``.bin.xz`` or ``.bin.gz``): ``label_bytes`` label bytes, then
+    1024 R, 1024 G, 1024 B bytes. CIFAR-10 has one label byte; CIFAR-100 two (coarse, fine;
+    ``label_index=1`` selects fine). Returns ``images`` uint8 ``[N, 32, 32, 3]``, ``labels`` int64 ``[N]``."""
+    path = epath.Path(path)
+    data = _read_bytes(path, name)
     record = label_bytes + _CIFAR_PIXELS
-    if len(data) == 0 or len(data) % record:
-        raise _fail(
-            name, path, f"is truncated or not CIFAR records: {len(data)} bytes is not a multiple of {record}"
-        )
+    if not data or len(data) % record:
+        problem = f"{len(data)} bytes is not a multiple of {record}"
+        raise _fail(name, path, f"is truncated or not CIFAR records: {problem}")
     rows = np.frombuffer(data, dtype=np.uint8).reshape(-1, record)
-    labels = rows[:, label_index].astype(np.int64)
     images = rows[:, label_bytes:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(images), labels
+    return np.ascontiguousarray(images), rows[:, label_index].astype(np.int64)
 
 
 class _ArrayUnpickler(pickle.Unpickler):
     """Unpickler that only reconstructs numpy arrays and builtin containers (the CIFAR python batches)."""
 
     _ALLOWED = frozenset(
-        {
-            ("numpy.core.multiarray", "_reconstruct"),
-            ("numpy._core.multiarray", "_reconstruct"),
-            ("numpy", "ndarray"),
-            ("numpy", "dtype"),
-            ("numpy.core.multiarray", "scalar"),
-            ("numpy._core.multiarray", "scalar"),
-            ("_codecs", "encode"),
-            ("copyreg", "_reconstructor"),
-        }
+        [(f"numpy{core}.multiarray", f) for core in (".core", "._core") for f in ("_reconstruct", "scalar")]
+        + [("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("copyreg", "_reconstructor")]
     )
 
     def find_class(self, module: str, name: str):
@@ -222,13 +199,13 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
-def read_cifar_pickle(path: Path | str, *, label_key: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+def read_cifar_pickle(path: PathLike, *, label_key: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Reads a CIFAR python batch (a pickled dict with ``data`` ``[N, 3072]`` and ``label_key``).
 
     ``label_key`` is ``labels`` (CIFAR-10) or ``fine_labels`` (CIFAR-100). Only numpy arrays and builtin
     containers are unpickled. Returns ``images`` uint8 ``[N, 32, 32, 3]`` and ``labels`` int64 ``[N]``.
     """
-    path = Path(path)
+    path = epath.Path(path)
     raw = _read_bytes(path, name)
     try:
         obj = _ArrayUnpickler(io.BytesIO(raw), encoding="bytes").load()
@@ -247,16 +224,11 @@ def read_cifar_pickle(path: Path | str, *, label_key: str, name: str) -> tuple[n
     return np.ascontiguousarray(images), labels
 
 
-def read_cifar_binary(
-    path: Path | str, *, label_bytes: int = 1, label_index: int = 0, name: str = "cifar10"
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reads a CIFAR binary file (``.bin``, ``.bin.xz`` or ``.bin.gz``); see :func:`parse_cifar_records`."""
-    path = Path(path)
-    data = _read_bytes(path, name)
-    return parse_cifar_records(data, label_bytes=label_bytes, label_index=label_index, path=path, name=name)
+
+_Layout = tuple[list[epath.Path], Callable[[epath.Path], tuple[np.ndarray, np.ndarray]]]
 
 
-def _cifar10_files(d: Path, split: str) -> tuple[list[Path], Callable[[Path], tuple]] | None:
+def _cifar10_files(d: epath.Path, split: str) -> _Layout | None:
     """The CIFAR-10 files of ``split`` in folder ``d`` and their reader, or None if no layout matches."""
     binary = lambda p: read_cifar_binary(p, label_bytes=1, label_index=0, name="cifar10")
     pickled = lambda p: read_cifar_pickle(p, label_key="labels", name="cifar10")
@@ -283,7 +255,7 @@ def _cifar10_files(d: Path, split: str) -> tuple[list[Path], Callable[[Path], tu
     return None
 
 
-def _cifar100_files(d: Path, split: str) -> tuple[list[Path], Callable[[Path], tuple]] | None:
+def _cifar100_files(d: epath.Path, split: str) -> _Layout | None:
     """The CIFAR-100 file of ``split`` in folder ``d`` and its reader (fine labels), or None."""
     binary = lambda p: read_cifar_binary(p, label_bytes=2, label_index=1, name="cifar100")
     pickled = lambda p: read_cifar_pickle(p, label_key="fine_labels", name="cifar100")
@@ -297,7 +269,7 @@ def _cifar100_files(d: Path, split: str) -> tuple[list[Path], Callable[[Path], t
 
 
 def _load_cifar(
-    directory: Path | str, split: str, name: str, subdirs: Sequence[str], finder: Callable
+    directory: PathLike, split: str, name: str, subdirs: Sequence[str], finder: Callable, num_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     _check_split(split)
     for d in _candidate_dirs(directory, name, subdirs):
@@ -305,32 +277,35 @@ def _load_cifar(
         if found is not None:
             files, reader = found
             parts = [reader(p) for p in files]
+            for p, (_, labels) in zip(files, parts, strict=True):
+                if labels.size and (labels.max() >= num_classes or labels.min() < 0):
+                    bad = labels.max() if labels.max() >= num_classes else labels.min()
+                    raise _fail(name, p, f"has label {bad} outside 0..{num_classes - 1}")
             return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
-    first = "train_unordered_1.bin.xz" if name == "cifar10" and split == "train" else None
-    first = first or {"cifar10": {"train": "data_batch_1.bin", "test": "test_batch.bin"}}.get(name, {}).get(
-        split, f"{split}.bin"
-    )
-    raise _fail(name, Path(directory).expanduser() / first, "(nor any other known CIFAR layout) not found")
+    first = {"cifar10": {"train": "data_batch_1.bin", "test": "test_batch.bin"}}.get(name, {})
+    missing = epath.Path(directory).expanduser() / first.get(split, f"{split}.bin")
+    raise _fail(name, missing, "(nor any other known CIFAR layout) not found")
 
 
-def load_cifar10(directory: Path | str, split: str) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar10(directory: PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Loads a CIFAR-10 split: ``images`` uint8 ``[N, 32, 32, 3]``, ``labels`` int64 ``[N]`` (file order)."""
     subdirs = ("cifar-10-batches-bin", "cifar-10-batches-py")
-    return _load_cifar(directory, split, "cifar10", subdirs, _cifar10_files)
+    return _load_cifar(directory, split, "cifar10", subdirs, _cifar10_files, 10)
 
 
-def load_cifar100(directory: Path | str, split: str) -> tuple[np.ndarray, np.ndarray]:
+def load_cifar100(directory: PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Loads a CIFAR-100 split with fine labels: uint8 ``[N, 32, 32, 3]``, int64 ``[N]`` in 0..99."""
     subdirs = ("cifar-100-binary", "cifar-100-python")
-    return _load_cifar(directory, split, "cifar100", subdirs, _cifar100_files)
+    return _load_cifar(directory, split, "cifar100", subdirs, _cifar100_files, 100)
 
 
 # ----------------------------------------------------------------------------------------------------
 # scikit-learn digits
 
 
-def load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """scikit-learn's 8x8 digits (1797 images) with a fixed split: 1437 train / 360 test.
+def load_digits(directory: PathLike | None, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits (1797 images; ``directory`` is ignored) with a fixed split: 1437 train /
+    360 test.
 
     The split is ``np.random.default_rng(0).permutation(1797)``: its first 1437 indices (kept in that
     permuted order) are ``train``, the last 360 ``test``. Pixels 0..16 are scaled to uint8 0..255
@@ -345,58 +320,3 @@ def load_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
     perm = np.random.default_rng(DIGITS_SPLIT_SEED).permutation(len(labels))
     idx = perm[: len(perm) - DIGITS_NUM_TEST] if split == "train" else perm[len(perm) - DIGITS_NUM_TEST :]
     return images[idx], labels[idx]
-
-
-# ----------------------------------------------------------------------------------------------------
-# Writers of the same formats (small fixtures for tests and examples)
-
-
-def _write_bytes(path: Path | str, payload: bytes) -> Path:
-    """Writes ``payload`` to ``path``, gzip/xz-compressed if the name ends in ``.gz``/``.xz``."""
-    path = Path(path)
-    opener = {".gz": gzip.open, ".xz": lzma.open}.get(path.suffix)
-    if opener is None:
-        path.write_bytes(payload)
-    else:
-        with opener(path, "wb") as f:
-            f.write(payload)
-    return path
-
-
-def write_idx(path: Path | str, array: np.ndarray) -> Path:
-    """Writes uint8 ``[N]`` (labels, magic 2049) or ``[N, rows, cols]`` (images, magic 2051) as IDX."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = (0x0800 | array.ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-    return _write_bytes(path, header + array.tobytes())
-
-
-def write_cifar_records(
-    path: Path | str, images: np.ndarray, labels: np.ndarray, coarse_labels: np.ndarray | None = None
-) -> Path:
-    """Writes uint8 ``[N, 32, 32, 3]`` images as CIFAR binary records (CIFAR-100 layout if
-    ``coarse_labels`` is given: coarse byte, fine byte, pixels)."""
-    planes = np.ascontiguousarray(images, dtype=np.uint8).transpose(0, 3, 1, 2).reshape(len(images), -1)
-    cols = [np.asarray(labels, np.uint8)[:, None], planes]
-    if coarse_labels is not None:
-        cols.insert(0, np.asarray(coarse_labels, np.uint8)[:, None])
-    return _write_bytes(path, np.concatenate(cols, axis=1).tobytes())
-
-
-# ----------------------------------------------------------------------------------------------------
-# Dispatch
-
-
-def load_raw(name: str, directory: Path | str, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Loads split ``split`` of dataset ``name`` from raw files in ``directory`` (ignored for digits).
-
-    Returns ``images`` uint8 ``[N, H, W, C]`` and ``labels`` int64 ``[N]``.
-    """
-    if name == "digits":
-        return load_digits(split)
-    if name in ("mnist", "fashion_mnist"):
-        return load_idx_split(directory, split, name=name)
-    if name == "cifar10":
-        return load_cifar10(directory, split)
-    if name == "cifar100":
-        return load_cifar100(directory, split)
-    raise DataError(f"no raw-file reader for dataset {name!r}: local raw datasets are {RAW_NAMES}")

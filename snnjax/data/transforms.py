@@ -1,10 +1,10 @@
-"""Image augmentations in numpy/Pillow on uint8 images, all driven by an explicit ``np.random.Generator``.
+"""Augmentations in numpy/Pillow, all driven by explicit random draws, so a pipeline is deterministic given
+its seed.
 
-Batch transforms (vectorised) work on uint8 ``[N, H, W, C]``; per-image transforms (AutoAugment,
-RandAugment, ImageNet crops) on uint8 ``[H, W, C]``. Randomness comes only from the generator passed in,
-so a pipeline is deterministic given its seed. Batch transforms are split into *sampling* the random
-parameters (``sample_*``) and *applying* them, so a pipeline can draw the parameters for the whole global
-batch and apply only its host's slice (results then do not depend on the number of hosts).
+:func:`flip_roll_crop` applies drawn flips, shifts and crop offsets to a batch of images ``[N, H, W, C]``
+or event frames ``[N, T, H, W, C]`` (a pipeline draws them for the whole global batch and applies its
+host's slice, so results do not depend on the number of hosts); per-image transforms (AutoAugment,
+RandAugment, ImageNet crops) work on uint8 ``[H, W, C]`` with a ``np.random.Generator``.
 """
 
 from __future__ import annotations
@@ -17,27 +17,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-# Per-channel mean/std of pixels in [0, 1].
-CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
-CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
-MNIST_MEAN, MNIST_STD = (0.1307,), (0.3081,)
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-# Computed here over the training split (pixels / 255).
-FASHION_MNIST_MEAN, FASHION_MNIST_STD = (0.2860,), (0.3530,)
-DIGITS_MEAN, DIGITS_STD = (0.3055,), (0.3759,)
-
-NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
-    "mnist": (MNIST_MEAN, MNIST_STD),
-    "fashion_mnist": (FASHION_MNIST_MEAN, FASHION_MNIST_STD),
-    "digits": (DIGITS_MEAN, DIGITS_STD),
-    "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
-    "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
-    "imagenet2012": (IMAGENET_MEAN, IMAGENET_STD),
-}
-
-
 # ----------------------------------------------------------------------------------------------------
-# Vectorised batch transforms: uint8 [N, H, W, C]
+# Batch transforms
 
 
 def normalize(
@@ -54,48 +35,36 @@ def normalize(
     return x
 
 
-def sample_crop_offsets(rng: np.random.Generator, n: int, padding: int) -> np.ndarray:
-    """Top-left offsets ``[n, 2]`` (int, in ``0..2*padding``) of crops of a zero-padded image."""
-    return rng.integers(0, 2 * padding + 1, size=(n, 2))
-
-
-def crop_with_offsets(
-    images: np.ndarray, offsets: np.ndarray, padding: int, flips: np.ndarray | None = None
+def flip_roll_crop(
+    batch: np.ndarray,
+    *,
+    flips: np.ndarray | None = None,
+    shifts: np.ndarray | None = None,
+    offsets: np.ndarray | None = None,
+    pad: int = 0,
 ) -> np.ndarray:
-    """Zero-pads ``[N, H, W, C]`` by ``padding`` on each side, then crops ``H x W`` at ``offsets [N, 2]``;
-    also flips ``images[i]`` horizontally where ``flips[i]`` (bool ``[N]``) if given."""
-    n, h, w, c = images.shape
-    if padding == 0:
-        return images if flips is None else flip_where(images, flips)
-    padded = np.zeros((n, h + 2 * padding, w + 2 * padding, c), images.dtype)
-    padded[:, padding : padding + h, padding : padding + w] = images
-    out = np.empty_like(images)
-    for i, (dy, dx) in enumerate(offsets.tolist()):
-        crop = padded[i, dy : dy + h, dx : dx + w]
-        out[i] = crop[:, ::-1] if flips is not None and flips[i] else crop
+    """Per-sample flip -> roll -> pad-crop of ``[N, ..., H, W, C]`` (the same transform for all leading axes
+    of a sample, e.g. the ``T`` frames of an event sample); returns a new array of the same shape.
+
+    Sample ``i`` is mirrored along W if ``flips[i]``, circularly shifted by ``shifts[i] = (dy, dx)`` (as
+    ``np.roll``), then zero-padded by ``pad`` and cropped back to ``H x W`` at ``offsets[i] = (oy, ox)`` in
+    ``[0, 2 * pad]``. (Cropping at ``ox`` and then mirroring equals mirroring and cropping at ``2 pad - ox``.)
+    """
+    h, w = batch.shape[-3:-1]
+    out = np.zeros_like(batch)
+    for i, x in enumerate(batch):  # slicing per sample: much faster than one fancy-index gather
+        if flips is not None and flips[i]:
+            x = x[..., ::-1, :]
+        if shifts is not None and (shifts[i, 0] or shifts[i, 1]):
+            x = np.roll(x, (int(shifts[i, 0]), int(shifts[i, 1])), axis=(-3, -2))
+        if offsets is not None and pad:
+            dy, dx = pad - int(offsets[i, 0]), pad - int(offsets[i, 1])  # output = input moved by dy, dx
+            out[i, ..., max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0), :] = x[
+                ..., max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0), :
+            ]
+        else:
+            out[i] = x
     return out
-
-
-def random_crop(images: np.ndarray, rng: np.random.Generator, padding: int) -> np.ndarray:
-    """Random ``H x W`` crop of each zero-padded image: uint8 ``[N, H, W, C]`` -> same shape."""
-    return crop_with_offsets(images, sample_crop_offsets(rng, len(images), padding), padding)
-
-
-def sample_flips(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Bool ``[n]``: which images to flip (probability 1/2 each)."""
-    return rng.random(n) < 0.5
-
-
-def flip_where(images: np.ndarray, flips: np.ndarray) -> np.ndarray:
-    """Horizontally flips ``images[i]`` (``[N, H, W, C]``) where ``flips[i]``."""
-    out = images.copy()
-    out[flips] = images[flips, :, ::-1]
-    return out
-
-
-def random_flip(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Horizontal flip of each image of ``[N, H, W, C]`` with probability 1/2."""
-    return flip_where(images, sample_flips(rng, len(images)))
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""SNN basic task models (SEEDS.md 4): snnTorch-style MLP, a direct-coded conv SNN, and the
+"""SNN basic task models (docs/basics.md): snnTorch-style MLP, a direct-coded conv SNN, and the
 "Nat. Commun. 2022" hybrid-plasticity neuron in its as-coded and intended forms.
 
 Every model maps static images ``[B, H, W, C]`` (or event frames ``[T, B, H, W, C]``) to time-major
@@ -21,8 +21,42 @@ from snnjax import conv as conv_lib
 from snnjax import dynamics, layers
 from snnjax import surrogate as sg
 from snnjax.errors import ConfigError
+from snnjax.models import register
 from snnjax.models.blocks import broadcast_over_time, max_pool_2x2, repeats_over_time, stem_over_time
-from snnjax.models.common import Encoder, spiking_neuron
+from snnjax.models.common import Encoder, chosen_neuron, set_fields, spiking_neuron
+from snnjax.models.common import model_config as shared_model_config
+
+# every key of each model with its default (beside the shared name, num_steps, encoding, neuron, remat)
+MODEL_KEYS = {
+    "mlp": dict(
+        hidden=(256,),  # hidden layer widths
+        readout="logits",  # logits | spikes (the last layer spikes; for the count loss)
+        per_neuron_output_decay=False,  # spikes readout: one learnable decay per class, U[0, 1) init
+    ),
+    "convnet": dict(
+        channels=(32, 64),  # conv block widths
+        hidden=(),  # dense hidden widths after the conv blocks
+        readout="logits",
+        dropout=0.0,  # time-shared dropout before each dense layer
+        conv_impl="auto",  # auto | xla | matmul (snnjax.conv.conv_fn)
+        remat_chunk=0,  # with remat: time steps per checkpointed chunk (0 = ~sqrt(T))
+    ),
+    "hybrid_plasticity": dict(
+        variant="as_coded",  # as_coded | intended
+        tau_u=5.0,
+        tau_w=1.0,
+    ),
+}
+
+
+def model_config(name: str = "mlp", **overrides) -> ml_collections.ConfigDict:
+    """A complete ``config.model`` section for the basic model ``name`` (mlp | convnet |
+    hybrid_plasticity), with ``overrides`` of its keys."""
+    if name not in MODEL_KEYS:
+        raise ConfigError(f"unknown basic model {name!r}; choose one of {sorted(MODEL_KEYS)}")
+    cfg = shared_model_config(name, **MODEL_KEYS[name])
+    set_fields(cfg, overrides, "model")
+    return cfg
 
 
 def _uniform_decay(key: Array, shape: tuple[int, ...]) -> Array:
@@ -30,6 +64,7 @@ def _uniform_decay(key: Array, shape: tuple[int, ...]) -> Array:
     return jax.random.uniform(key, shape, jnp.float32)
 
 
+@register("mlp")
 class SpikingMLP(nnx.Module):
     """``in -> [Linear -> LIF] * len(hidden) -> Linear -> LIF`` (snnTorch ``spiking/neuron.py``).
 
@@ -61,7 +96,7 @@ class SpikingMLP(nnx.Module):
     def __call__(self, x: Array) -> Array:
         s = self.encoder(x)  # [T, B, H, W, C]
         s = s.reshape((*s.shape[:2], -1))
-        # Linear layers see time folded into the batch: one 2-D matmul (a [T, B, F] dot runs ~1.4x
+        # Linear layers see time folded into the batch: one 2-D matmul (a [T, B, F] dot runs
         # slower forward + backward on XLA CPU)
         for linear, neuron in zip(self.hidden, self.hidden_neurons, strict=True):
             s = neuron(layers.time_folded(linear, s))
@@ -69,6 +104,7 @@ class SpikingMLP(nnx.Module):
         return self.out_neuron(out) if self.readout == "spikes" else out
 
 
+@register("convnet")
 class SpikingConvNet(nnx.Module):
     """Direct-coded conv SNN:
     ``[Conv3x3 -> BN -> LIF -> MaxPool2] * len(channels) -> [Linear -> LIF] * len(hidden) -> Linear``.
@@ -84,8 +120,8 @@ class SpikingConvNet(nnx.Module):
     ``cfg.remat``: each ``Conv -> BN -> LIF -> MaxPool`` block is rematerialised in chunks of
     ``cfg.remat_chunk`` time steps (0: the largest divisor of T up to sqrt(T)); only the block input, the
     neuron state between chunks and the output are stored for the backward pass
-    (:func:`_conv_block_chunked`); values, gradients and BN statistics are unchanged. W2 at T=32: 0.28x
-    the memory of the plain step (``benchmarks/README.md``: memory).
+    (:func:`_conv_block_chunked`); values, gradients and BN statistics are unchanged. Memory saved:
+    ``benchmarks/README.md``, "Memory".
     """
 
     def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int, input_shape, *, rngs: nnx.Rngs):
@@ -94,7 +130,7 @@ class SpikingConvNet(nnx.Module):
         self.remat = bool(cfg.remat)
         self.remat_chunk = int(cfg.remat_chunk)
         h, w, c = input_shape
-        conv_fn = conv_lib.conv_fn(cfg.get("conv_impl", "auto"))
+        conv_fn = conv_lib.conv_fn(cfg.conv_impl)
         convs, norms, neurons_ = [], [], []
         for width in cfg.channels:
             convs.append(
@@ -108,7 +144,7 @@ class SpikingConvNet(nnx.Module):
         self.convs, self.norms, self.neurons = nnx.List(convs), nnx.List(norms), nnx.List(neurons_)
         self.dropout = layers.VariationalDropout(cfg.dropout, rngs=rngs)
         features, hidden, hidden_neurons = h * w * c, [], []
-        for width in cfg.get("hidden", ()):
+        for width in cfg.hidden:
             hidden.append(nnx.Linear(features, width, rngs=rngs))
             hidden_neurons.append(spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat))
             features = width
@@ -245,8 +281,9 @@ def _static_input_block_chunked(conv: nnx.Conv, norm: nnx.Module, neuron, x: Arr
     return _neuron_pool_chunks(neuron, lif, currents, None, t // chunk, chunk, z.shape, z.dtype)
 
 
+@register("hybrid_plasticity")
 class HybridPlasticityNet(nnx.Module):
-    """The single-layer "Nat. Commun. 2022" hybrid global/local-plasticity network (SEEDS.md 4.2).
+    """The single-layer "Nat. Commun. 2022" hybrid global/local-plasticity network (docs/basics.md).
 
     Per step ``m`` with direct-coded input ``x`` (flattened image), ``k = dt / tau_u``:
       ``u <- (1 - s)(1 - k) u + k (ReLU(W x + b) exp(-m / tau_w) + alpha * P x)``
@@ -265,8 +302,9 @@ class HybridPlasticityNet(nnx.Module):
             raise ValueError(f"unknown variant {cfg.variant!r}; use 'as_coded' or 'intended'")
         self.variant = cfg.variant
         self.num_steps = cfg.num_steps
-        self.tau_u, self.tau_w, self.dt, self.v_th = cfg.tau_u, cfg.tau_w, 1.0, cfg.neuron.v_th
-        self.surrogate = sg.FastSigmoid(cfg.neuron.surrogate_param)
+        neuron = chosen_neuron(cfg.neuron)  # its threshold and surrogate (the configs: fast sigmoid)
+        self.tau_u, self.tau_w, self.dt, self.v_th = cfg.tau_u, cfg.tau_w, 1.0, neuron.v_th
+        self.surrogate = sg.parse(neuron.surrogate)
         self.linear = nnx.Linear(math.prod(input_shape), num_classes, rngs=rngs)
         if self.variant == "intended":
             self.alpha = nnx.Param(jnp.zeros((), jnp.float32))

@@ -1,6 +1,20 @@
-"""Pieces shared by the model families: neurons from configs, encoders, firing-rate recording."""
+"""Pieces shared by the model families: the shared model keys, neurons from configs, encoders,
+firing-rate recording.
+
+The neuron section of a model config (:func:`neuron_config`) is ``type`` (a name registered in
+``snnjax.registry.NEURONS``), two options of the neuron layer (``learnable_decay``: PLIF; ``unroll``) and
+one sub-section per registered neuron type whose keys are that neuron's dataclass fields with their
+defaults, e.g. ``model.neuron.lif.decay`` or ``model.neuron.noisy_lif.noise = 'logistic(scale=0.3)'``.
+Every type's sub-section is present, so ``--config.model.neuron.type=lif`` switches neurons from the
+command line and a config can prepare the settings of the type it does not select; the section is
+locked, so a key the neuron lacks (``model.neuron.noisy_lif.reset``) is an error. Surrogates and noise
+families are written as spec strings (``'atan(alpha=2.0)'``, see ``snnjax.registry``).
+"""
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Any
 
 import jax.numpy as jnp
 import ml_collections
@@ -10,95 +24,99 @@ from jax import Array
 from snnjax import encoding, layers, neurons
 from snnjax import surrogate as sg
 from snnjax.errors import ConfigError
-
-_SURROGATE_PARAM = {
-    "triangle": "gamma",
-    "zif": "gamma",
-    "rectangle": "width",
-    "sigmoid": "alpha",
-    "atan": "alpha",
-    "fast_sigmoid": "slope",
-    "erf": "alpha",
-    "gaussian": "sigma",
-}
+from snnjax.registry import ENCODERS, NEURONS, NOISES, SURROGATES
 
 
-def neuron_config(**overrides) -> ml_collections.ConfigDict:
-    """The neuron section of a model config, with its defaults (a GAC-CIFAR LIF)."""
+def _config_value(default: Any) -> Any:
+    """A neuron field's default as config data: components (surrogate, noise) as their spec string."""
+    if isinstance(default, sg.Surrogate):
+        return SURROGATES.spec(default)
+    if isinstance(default, neurons.Noise):
+        return NOISES.spec(default)
+    return default
+
+
+def _field_value(default: Any, value: Any) -> Any:
+    """A config value converted to the type of the neuron field whose default is ``default``."""
+    if isinstance(default, sg.Surrogate):
+        return sg.parse(value)
+    if isinstance(default, neurons.Noise):
+        return NOISES.create(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def neuron_fields(neuron_cls) -> dict[str, Any]:
+    """The config keys of a registered neuron class (its dataclass fields) with their defaults."""
+    return {f.name: _config_value(f.default) for f in dataclasses.fields(neuron_cls)}
+
+
+def neuron_config(type: str = "lif", **sections: dict) -> ml_collections.ConfigDict:
+    """The neuron section of a model config (locked: a key no neuron has is an error).
+
+    ``type`` names a registered neuron (``snnjax.registry.NEURONS``); ``sections`` overrides the fields
+    of any type's sub-section, e.g. ``neuron_config('lif', lif=dict(decay=0.9))``.
+    """
     cfg = ml_collections.ConfigDict(
         dict(
-            type="lif",  # if | lif | noisy_lif | shared_threshold | dual_threshold
-            decay=0.5,  # decay factor lambda ('decay' charge)
-            tau=2.0,  # time constant ('tau' charge, spikingjelly) / tau0 of dual_threshold
-            charge="decay",  # decay | tau
-            decay_input=True,
-            v_th=1.0,
-            v_reset=0.0,
-            reset="hard",  # hard | soft | soft_delayed | none
-            detach_reset=False,
-            inclusive=False,  # fire on >= instead of >
-            surrogate="triangle",
-            surrogate_param=1.0,  # gamma / width / alpha / slope / sigma of the surrogate
-            noise="gaussian",  # noisy_lif: gaussian | logistic | triangular | uniform
-            noise_scale=0.3,
-            thresholds=(0.25, 0.5),  # multi-threshold neurons
-            amplitudes=(0.25, 0.5),
-            tau1=4.0,
-            learnable_decay=False,  # PLIF
-            unroll=0,  # time-loop unroll factor; 0 = all T steps up to layers.AUTO_UNROLL_MAX_STEPS
+            type=type,
+            learnable_decay=False,  # layer option: learn the decay / tau per layer (PLIF)
+            unroll=0,  # layer option: time-loop unroll factor; 0 = all T steps up to AUTO_UNROLL_MAX_STEPS
+            **{name: neuron_fields(NEURONS.get(name)) for name in NEURONS.names()},
         )
     )
-    cfg.update(overrides)
+    cfg.lock()
+    for name, values in sections.items():
+        if name not in NEURONS:
+            raise ConfigError(f"unknown neuron section {name!r}; choose one of {NEURONS.names()}")
+        set_fields(cfg[name], values, f"model.neuron.{name}")
     return cfg
 
 
-def make_surrogate(name: str, param: float) -> sg.Surrogate:
-    """A surrogate from its config name and its single hyper-parameter."""
-    if name == "clipped_ste":
-        return sg.ClippedSTE()
-    if name not in _SURROGATE_PARAM:
-        raise ConfigError(
-            f"unknown surrogate {name!r}; choose one of {sorted([*_SURROGATE_PARAM, 'clipped_ste'])}"
-        )
-    return sg.get(name, **{_SURROGATE_PARAM[name]: float(param)})
+def set_fields(section: ml_collections.ConfigDict, values: dict, where: str) -> None:
+    """``section.update(values)``, with a key the section lacks as a one-line ConfigError."""
+    for key, value in values.items():
+        if key not in section:
+            raise ConfigError(f"{where} has no key {key!r}; valid keys: {sorted(section)}")
+        section[key] = value
+
+
+def chosen_neuron(cfg: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The sub-section of the neuron type ``cfg.type`` selects (e.g. to read its ``v_th``)."""
+    NEURONS.get(cfg.type)
+    return cfg[cfg.type]
 
 
 def make_neuron(cfg: ml_collections.ConfigDict):
     """A neuron record (``snnjax.neurons``) from a :func:`neuron_config` section."""
-    surrogate = make_surrogate(cfg.surrogate, cfg.surrogate_param)
-    kind = cfg.type
-    if kind in ("lif", "if", "plif"):
-        return neurons.LIF(
-            decay=1.0 if kind == "if" else float(cfg.decay),
-            tau=float(cfg.tau),
-            v_th=float(cfg.v_th),
-            v_reset=float(cfg.v_reset),
-            charge="decay" if kind == "if" else cfg.charge,
-            decay_input=cfg.decay_input,
-            reset=cfg.reset,
-            detach_reset=cfg.detach_reset,
-            surrogate=surrogate,
-            inclusive=cfg.inclusive,
+    cls = NEURONS.get(cfg.type)
+    fields = dataclasses.fields(cls)
+    values = chosen_neuron(cfg)
+    stray = sorted(set(values) - {f.name for f in fields})
+    if stray:
+        raise ConfigError(
+            f"neuron {cfg.type!r} has no key {stray[0]!r}; its keys: {sorted(f.name for f in fields)}"
         )
-    if kind == "noisy_lif":
-        return neurons.NoisyLIF(
-            decay=float(cfg.decay),
-            v_th=float(cfg.v_th),
-            noise=neurons.make_noise(cfg.noise, cfg.noise_scale),
-            detach_reset=cfg.detach_reset,
+    return cls(**{f.name: _field_value(f.default, values[f.name]) for f in fields})
+
+
+def model_config(name: str, **keys) -> ml_collections.ConfigDict:
+    """The keys every model shares (name, T, encoding, neuron, remat) plus a family's own ``keys``; the
+    families' ``model_config()`` functions build on it."""
+    cfg = ml_collections.ConfigDict(
+        dict(
+            name=name,
+            num_steps=4,  # T
+            encoding="direct",  # a name in snnjax.registry.ENCODERS
+            neuron=neuron_config(),
+            remat=False,  # rematerialise each time step in the backward pass
         )
-    if kind == "shared_threshold":
-        return neurons.SharedThresholdLIF(
-            thresholds=tuple(cfg.thresholds), amplitudes=tuple(cfg.amplitudes), tau=float(cfg.tau)
-        )
-    if kind == "dual_threshold":
-        return neurons.DualThresholdLIF(
-            tau0=float(cfg.tau), tau1=float(cfg.tau1), v_th=float(cfg.v_th), surrogate=surrogate
-        )
-    raise ConfigError(
-        f"unknown neuron type {kind!r}; choose one of if, lif, plif, noisy_lif, shared_threshold, "
-        "dual_threshold"
     )
+    cfg.update(keys)
+    return cfg
 
 
 class RecordedNeuron(layers.SpikingNeuron):
@@ -120,11 +138,9 @@ def spiking_neuron(
     decay_init=None,
 ) -> RecordedNeuron:
     """A recorded neuron layer built from a neuron config section."""
-    neuron = make_neuron(cfg)
-    learnable = bool(cfg.learnable_decay) or cfg.type == "plif"
     return RecordedNeuron(
-        neuron,
-        learnable_decay=learnable,
+        make_neuron(cfg),
+        learnable_decay=bool(cfg.learnable_decay),
         decay_shape=decay_shape,
         decay_init=decay_init,
         remat=remat,
@@ -138,14 +154,13 @@ class Encoder(nnx.Module):
     that is already time-major (``ndim == expected + 1``) passes through."""
 
     def __init__(self, name: str, num_steps: int, *, rngs: nnx.Rngs | None = None):
-        if name not in encoding.ENCODERS:
-            raise ConfigError(f"unknown encoding {name!r}; choose one of {encoding.ENCODERS}")
+        stochastic = ENCODERS.get(name).stochastic
         self.name = name
         self.num_steps = num_steps
-        self.rngs = rngs["encoding"].fork() if (rngs is not None and name == "rate") else nnx.data(None)
+        self.rngs = rngs["encoding"].fork() if (rngs is not None and stochastic) else nnx.data(None)
 
     def __call__(self, x: Array) -> Array:
         if x.ndim == 5:  # event frames [T, B, H, W, C] are already a sequence (images are [B, H, W, C])
             return x
-        key = self.rngs() if self.name == "rate" else None
+        key = self.rngs() if self.rngs is not None else None
         return encoding.encode(self.name, x, self.num_steps, key=key)

@@ -1,4 +1,4 @@
-"""Gated Attention Coding (GAC; Qiu et al., AAAI 2024; SEEDS.md 2.2).
+"""Gated Attention Coding (GAC; Qiu et al., AAAI 2024; docs/gac.md).
 
 GAC sits between the stem (conv + BN, real-valued ``X``) and the first spiking block. With
 ``S = LIF(X)`` it outputs gated spikes

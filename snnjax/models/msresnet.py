@@ -1,4 +1,4 @@
-"""MS-ResNet (membrane-shortcut ResNet) with optional Gated Attention Coding (SEEDS.md 2.3).
+"""MS-ResNet (membrane-shortcut ResNet) with optional Gated Attention Coding (docs/gac.md).
 
 Time-major NHWC, ``[T, B, H, W, C]``; convs and BN see time folded into the batch, so BN statistics are
 pooled over T, B, H and W (the seed's BatchNorm2d on ``[B*T, C, H, W]`` and BatchNorm3d over
@@ -22,8 +22,8 @@ Variants (``config.model.variant`` / ``depth``):
     kaiming-normal (fan_out, relu), GAC-ImageNet neuron.
   * ``imagenet`` / 104: stages [3, 8, 32, 8] at 64..512, stem of three Conv3x3 (first stride 2) + tdBN
     with a LIF between them (our choice), AvgPool-Conv1x1-tdBN downsampling shortcuts, dropout 0.2
-    before the head. Not in the GAC repository; taken from SEEDS.md's description of the MS-ResNet
-    family code (unverified against the MS-ResNet paper).
+    before the head. Not in the GAC repository; taken from the public code of the
+    MS-ResNet family (unverified against the MS-ResNet paper).
 ``widths`` / ``blocks`` / ``stem_width`` override a preset (reduced-width models).
 
 Deviations: with direct coding a static image is not copied T times before the stem: the stem conv + BN
@@ -49,7 +49,8 @@ from snnjax.models.blocks import (
     torch_bias_init,
     torch_default_init,
 )
-from snnjax.models.common import Encoder, neuron_config, spiking_neuron
+from snnjax.models.common import Encoder, chosen_neuron, neuron_config, set_fields, spiking_neuron
+from snnjax.models.common import model_config as shared_model_config
 from snnjax.models.gac import GAC
 
 # (variant, depth) -> stem, stage widths, blocks per stage, stride of stage 1's first block, shortcut, dropout
@@ -60,38 +61,34 @@ PRESETS = {
     ("imagenet", 104): ("imagenet104", (64, 128, 256, 512), (3, 8, 32, 8), 2, "avgpool_conv", 0.2),
 }
 
-# GAC-CIFAR LIFSpike and GAC-ImageNet mem_update (SEEDS.md 2.1)
-CIFAR_NEURON = dict(decay=0.5, v_th=1.0, reset="hard", detach_reset=False, surrogate="triangle",
-                    surrogate_param=1.0)  # fmt: skip
-IMAGENET_NEURON = dict(decay=0.25, v_th=0.5, reset="hard", detach_reset=True, surrogate="rectangle",
-                       surrogate_param=1.0)  # fmt: skip
+# GAC-CIFAR LIFSpike and GAC-ImageNet mem_update (docs/gac.md, "Neurons")
+CIFAR_NEURON = dict(decay=0.5, v_th=1.0, reset="hard", detach_reset=False, surrogate="triangle(gamma=1.0)")
+IMAGENET_NEURON = dict(
+    decay=0.25, v_th=0.5, reset="hard", detach_reset=True, surrogate="rectangle(width=1.0)"
+)
 
 
 def model_config(variant: str = "cifar", depth: int = 18, **overrides) -> ml_collections.ConfigDict:
     """A complete ``config.model`` section for MS-ResNet; the neuron, BN and init follow the variant."""
     imagenet = variant == "imagenet"
-    cfg = ml_collections.ConfigDict(
-        dict(
-            name="msresnet",
-            variant=variant,  # cifar | imagenet
-            depth=depth,  # cifar: 18; imagenet: 18 | 34 | 104
-            num_steps=6 if not imagenet else 4,
-            encoding="direct",
-            neuron=neuron_config(type="lif", **(IMAGENET_NEURON if imagenet else CIFAR_NEURON)),
-            remat=False,
-            gac=True,  # gated attention coding after the stem
-            gac_kernel=4,  # SCA kernel size
-            widths=(),  # () = the preset's; else stage widths (reduced models)
-            blocks=(),  # () = the preset's; else blocks per stage
-            stem_width=64,
-            bn_init="threshold" if imagenet else "plain",  # threshold: tdBN weight = v_th
-            zero_init_residual=imagenet,  # second BN of every block starts at weight 0
-            conv_init="kaiming_fan_out" if imagenet else "torch",  # torch: PyTorch's default init
-            conv_impl="xla",  # xla (lax.conv_general_dilated) | matmul (snnjax.conv, same values)
-            dropout=-1.0,  # < 0 = the preset's (0.2 for depth 104, else 0)
-        )
+    cfg = shared_model_config(
+        "msresnet",
+        num_steps=6 if not imagenet else 4,
+        neuron=neuron_config("lif", lif=IMAGENET_NEURON if imagenet else CIFAR_NEURON),
+        variant=variant,  # cifar | imagenet
+        depth=depth,  # cifar: 18; imagenet: 18 | 34 | 104
+        gac=True,  # gated attention coding after the stem
+        gac_kernel=4,  # SCA kernel size
+        widths=(),  # () = the preset's; else stage widths (reduced models)
+        blocks=(),  # () = the preset's; else blocks per stage
+        stem_width=64,
+        bn_init="threshold" if imagenet else "plain",  # threshold: tdBN weight = v_th
+        zero_init_residual=imagenet,  # second BN of every block starts at weight 0
+        conv_init="kaiming_fan_out" if imagenet else "torch",  # torch: PyTorch's default init
+        conv_impl="xla",  # xla (lax.conv_general_dilated) | matmul (snnjax.conv, same values)
+        dropout=-1.0,  # < 0 = the preset's (0.2 for depth 104, else 0)
     )
-    cfg.update(overrides)
+    set_fields(cfg, overrides, "model")
     return cfg
 
 
@@ -130,8 +127,8 @@ class _Builder:
             raise ConfigError(f"unknown config.model.bn_init {cfg.bn_init!r}; choose 'plain' or 'threshold'")
         self.cfg, self.rngs = cfg, rngs
         self.init = conv_init(cfg.conv_init)
-        self.conv_fn = conv_lib.conv_fn(cfg.get("conv_impl", "xla"))
-        self.bn_scale = float(cfg.neuron.v_th) if cfg.bn_init == "threshold" else 1.0
+        self.conv_fn = conv_lib.conv_fn(cfg.conv_impl)
+        self.bn_scale = float(chosen_neuron(cfg.neuron).v_th) if cfg.bn_init == "threshold" else 1.0
 
     def conv(self, cin: int, cout: int, k: int, stride: int = 1) -> nnx.Conv:
         pad = (k - 1) // 2
@@ -144,7 +141,7 @@ class _Builder:
         if zero:
             return layers.batch_norm(c, scale_init=0.0, rngs=self.rngs)
         if self.cfg.bn_init == "threshold":
-            return layers.td_batch_norm(c, v_th=float(self.cfg.neuron.v_th), rngs=self.rngs)
+            return layers.td_batch_norm(c, v_th=self.bn_scale, rngs=self.rngs)
         return layers.batch_norm(c, rngs=self.rngs)
 
     def neuron(self):

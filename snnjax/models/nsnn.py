@@ -1,4 +1,4 @@
-"""NSNN architectures (Ma, Yan, Tang, Patterns 2023; SEEDS.md 3.3) with any core neuron.
+"""NSNN architectures (Ma, Yan, Tang, Patterns 2023; docs/nsnn.md) with any core neuron.
 
 Every model maps static images ``[B, H, W, C]`` (direct coding: repeated ``T`` times) or event frames
 ``[T, B, H, W, C]`` to per-step logits ``[T, B, classes]``. Convolutions, BN and pooling run on the
@@ -35,7 +35,8 @@ from snnjax import layers, regularizers
 from snnjax.errors import ConfigError
 from snnjax.models import register
 from snnjax.models.blocks import avg_pool_2x2, kaiming_fan_out_init, torch_default_init
-from snnjax.models.common import Encoder, RecordedNeuron, make_neuron
+from snnjax.models.common import Encoder, RecordedNeuron, make_neuron, neuron_config, set_fields
+from snnjax.models.common import model_config as shared_model_config
 
 # (spikes [T, B, ...], key) -> perturbed spikes
 SpikePerturbation = Callable[[Array, Array], Array]
@@ -63,14 +64,15 @@ class PerturbableNeuron(RecordedNeuron):
 
 
 def nsnn_neuron(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, remat: bool = False) -> PerturbableNeuron:
-    """A perturbable recorded neuron layer from a neuron config section (PLIF: learnable decay)."""
-    learnable = bool(cfg.learnable_decay) or cfg.type == "plif"
-    return PerturbableNeuron(make_neuron(cfg), learnable_decay=learnable, remat=remat, rngs=rngs)
+    """A perturbable recorded neuron layer from a neuron config section."""
+    return PerturbableNeuron(
+        make_neuron(cfg), learnable_decay=bool(cfg.learnable_decay), remat=remat, rngs=rngs
+    )
 
 
 def _kernel_init(cfg: ml_collections.ConfigDict, default: str):
     """Kernel initialiser: orthogonal, PyTorch default (``torch``) or kaiming-normal fan-out (``kaiming``)."""
-    init = cfg.get("init", "default")
+    init = cfg.init
     if init == "orthogonal":
         return nnx.initializers.orthogonal()
     if init != "default":
@@ -97,7 +99,7 @@ def _linear(cfg, d_in, d_out, *, bias=True, default="torch", rngs) -> nnx.Linear
 
 
 def _norm(cfg, c, *, rngs):
-    return layers.batch_norm(c, rngs=rngs) if cfg.get("bn", True) else None
+    return layers.batch_norm(c, rngs=rngs) if cfg.bn else None
 
 
 class _NSNNBase(nnx.Module):
@@ -105,8 +107,8 @@ class _NSNNBase(nnx.Module):
 
     def _setup(self, cfg: ml_collections.ConfigDict, rngs: nnx.Rngs):
         self.encoder = Encoder(cfg.encoding, cfg.num_steps, rngs=rngs)
-        self.reg = cfg.get("reg", "none")
-        self.reg_lambda = float(cfg.get("reg_lambda", 1e-4))
+        self.reg = cfg.reg
+        self.reg_lambda = float(cfg.reg_lambda)
         if self.reg not in regularizers.REGULARIZERS and self.reg != "none":
             raise ConfigError(f"unknown config.model.reg {self.reg!r}; use none, gram or srip")
 
@@ -178,7 +180,7 @@ class SpikingResNet(_NSNNBase):
         rngs: nnx.Rngs,
     ):
         self._setup(cfg, rngs)
-        scale = int(cfg.get("width", 64))
+        scale = int(cfg.width)
         stem_width, widths = stem_width * scale // 64, [w * scale // 64 for w in widths]
         head_hidden = head_hidden * scale // 64
         h, _, c = input_shape
@@ -255,7 +257,7 @@ class VGGSNN(_NSNNBase):
         self.pool = pool
         convs, norms, neurons_, pools = [], [], [], []
         spec = list(VGG_LAYERS)
-        scale = int(cfg.get("width", 64))  # the first conv's width; the others scale with it
+        scale = int(cfg.width)  # the first conv's width; the others scale with it
         for i, item in enumerate(spec):
             if item == "P":
                 continue
@@ -339,7 +341,7 @@ class ToyNet(_NSNNBase):
 
     def __init__(self, cfg, num_classes, input_shape, *, rngs: nnx.Rngs):
         self._setup(cfg, rngs)
-        hidden = int(cfg.get("hidden", 64))
+        hidden = int(cfg.hidden)
         self.fc1 = _linear(cfg, math.prod(input_shape), hidden, bias=False, rngs=rngs)
         self.sn = nsnn_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat)
         self.fc2 = _linear(cfg, hidden, num_classes, bias=False, rngs=rngs)
@@ -350,29 +352,41 @@ class ToyNet(_NSNNBase):
         return self.fc2(self.sn(self.fc1(s)))
 
 
-def noisy_lif_neuron(noise_scale: float) -> dict:
-    """The seed's NILIF neuron keys for ``config.model.neuron``: decay 1/tau = 0.5, threshold 1, no input
-    decay, hard reset (not detached), Gaussian noise of width ``noise_scale`` and the erf surrogate (alpha 1)
-    used when ``type`` is switched to the deterministic ``lif``."""
-    return dict(
-        type="noisy_lif",
-        decay=0.5,
-        v_th=1.0,
-        decay_input=False,
-        reset="hard",
-        detach_reset=False,
-        surrogate="erf",
-        surrogate_param=1.0,
-        noise="gaussian",
-        noise_scale=noise_scale,
+def noisy_lif_neuron(noise_scale: float) -> ml_collections.ConfigDict:
+    """The seed's neuron section: NILIF (decay 1/tau = 0.5, threshold 1, hard reset not detached, Gaussian
+    noise of width ``noise_scale``) selected, and the seed's deterministic LIF (same decay and threshold,
+    no input decay, hard reset, erf surrogate alpha 1) prepared for ``--config.model.neuron.type=lif``."""
+    return neuron_config(
+        "noisy_lif",
+        noisy_lif=dict(
+            decay=0.5, v_th=1.0, detach_reset=False, noise=f"gaussian(sigma={float(noise_scale)!r})"
+        ),
+        lif=dict(
+            decay=0.5,
+            v_th=1.0,
+            decay_input=False,
+            reset="hard",
+            detach_reset=False,
+            surrogate="erf(alpha=1.0)",
+        ),
     )
 
 
-def nsnn_model_config(**overrides) -> dict:
-    """The NSNN-specific model keys with their defaults (add them to ``config.model``)."""
-    keys = dict(init="default", bn=True, hidden=64, width=64, reg="none", reg_lambda=1e-4)
-    keys.update(overrides)
-    return keys
+def model_config(name: str, **overrides) -> ml_collections.ConfigDict:
+    """A complete ``config.model`` section for the NSNN model ``name`` (``nsnn_toynet``, ``nsnn_vgg``, ...):
+    the shared keys with the seed's neuron (:func:`noisy_lif_neuron`, sigma 0.3) and the NSNN keys."""
+    cfg = shared_model_config(
+        name,
+        neuron=noisy_lif_neuron(0.3),
+        init="default",  # default | orthogonal
+        bn=True,  # BatchNorm after the convs of the ResNets and VGGs
+        hidden=64,  # ToyNet's hidden width
+        width=64,  # base width of the ResNets and VGGs
+        reg="none",  # none | gram | srip orthogonality penalty
+        reg_lambda=1e-4,
+    )
+    set_fields(cfg, overrides, "model")
+    return cfg
 
 
 def perturbable_layers(model: nnx.Module) -> list[PerturbableNeuron]:

@@ -1,4 +1,4 @@
-"""SpikingResformer (Shi, Hao, Yu, CVPR 2024; SEEDS.md 1.4), the backbone of Spiking-Mix (SEEDS.md 1.5).
+"""SpikingResformer (Shi, Hao, Yu, CVPR 2024), the backbone of Spiking-Mix (docs/spikingmix.md).
 
 Time-major NHWC: every block maps ``[T, B, H, W, C] -> [T, B, H, W, C]``; convs and BN see time folded
 into the batch (BN statistics pooled over T, B, H, W like BatchNorm2d on ``[T*B, C, H, W]``); only the
@@ -18,9 +18,9 @@ neurons scan over time. Blocks are pre-activation: the neuron comes first and re
 * Head: per-step global average pool -> Linear (no bias) -> logits ``[T, B, classes]``.
 
 Neurons come from ``config.model.neuron``: the default is spikingjelly's ``LIFNode`` (tau 2,
-decay input, v_th 1, hard reset to 0, detached reset, ATan alpha 2, fires on ``>=``); ``type='plif'``
-learns one ``tau`` per neuron layer; ``shared_threshold`` / ``dual_threshold`` drop in the Spiking-Mix
-quantised multi-threshold LIFs (SEEDS.md 1.2) everywhere, the attention neurons included.
+decay input, v_th 1, hard reset to 0, detached reset, ATan alpha 2, fires on ``>=``); ``learnable_decay``
+learns one ``tau`` per neuron layer (PLIF); ``shared_threshold`` / ``dual_threshold`` drop in the Spiking-Mix
+quantised multi-threshold LIFs (docs/spikingmix.md) everywhere, the attention neurons included.
 
 Deviations (ours): convs/linears are initialised ``normal(0.02)`` (PyTorch's ``trunc_normal_(std=0.02)``
 truncates at +-2 in absolute value, i.e. at 100 sigma, so it is a plain normal); the running rates are
@@ -43,16 +43,18 @@ from snnjax import layers
 from snnjax.errors import ConfigError
 from snnjax.models import register
 from snnjax.models.blocks import stem_over_time
-from snnjax.models.common import Encoder, neuron_config, spiking_neuron
+from snnjax.models.common import Encoder, neuron_config, set_fields, spiking_neuron
+from snnjax.models.common import model_config as shared_model_config
 
-# variant -> (planes, heads, patch sizes, stem, group size, neuron override); all have depths (1, 2, 3)
+# variant -> (planes, heads, patch sizes, stem, group size, learnable decay (PLIF) for a plain LIF); all
+# have depths (1, 2, 3)
 VARIANTS = {
-    "ti": ((64, 192, 384), (1, 3, 6), (4, 2, 1), "imagenet", 64, None),
-    "s": ((64, 256, 512), (1, 4, 8), (4, 2, 1), "imagenet", 64, None),
-    "m": ((64, 384, 768), (1, 6, 12), (4, 2, 1), "imagenet", 64, None),
-    "l": ((128, 512, 1024), (2, 8, 16), (4, 2, 1), "imagenet", 64, None),
-    "cifar": ((64, 192, 384), (1, 3, 6), (4, 2, 1), "cifar", 64, None),
-    "dvsg": ((32, 96, 192), (1, 3, 6), (4, 2, 1), "dvs", 32, "plif"),
+    "ti": ((64, 192, 384), (1, 3, 6), (4, 2, 1), "imagenet", 64, False),
+    "s": ((64, 256, 512), (1, 4, 8), (4, 2, 1), "imagenet", 64, False),
+    "m": ((64, 384, 768), (1, 6, 12), (4, 2, 1), "imagenet", 64, False),
+    "l": ((128, 512, 1024), (2, 8, 16), (4, 2, 1), "imagenet", 64, False),
+    "cifar": ((64, 192, 384), (1, 3, 6), (4, 2, 1), "cifar", 64, False),
+    "dvsg": ((32, 96, 192), (1, 3, 6), (4, 2, 1), "dvs", 32, True),
 }
 DEPTHS = (1, 2, 3)
 STEMS = ("imagenet", "cifar", "dvs")
@@ -198,18 +200,18 @@ class Stem(nnx.Module):
 
 def resolve(cfg: ml_collections.ConfigDict):
     """``(planes, heads, patches, depths, stem, group_size, neuron_cfg)`` of ``cfg.variant`` (a preset of
-    SEEDS.md 1.4, or ``'custom'`` for the config's own ``planes``/``num_heads``/... keys)."""
+    docs/spikingmix.md, or ``'custom'`` for the config's own ``planes``/``num_heads``/... keys)."""
     variant = cfg.variant.lower()
     neuron_cfg = cfg.neuron
     if variant == "custom":
         planes, heads, patches = tuple(cfg.planes), tuple(cfg.num_heads), tuple(cfg.patch_sizes)
         depths, stem, group = tuple(cfg.depths), cfg.stem, int(cfg.group_size)
     elif variant in VARIANTS:
-        planes, heads, patches, stem, group, neuron_type = VARIANTS[variant]
+        planes, heads, patches, stem, group, plif = VARIANTS[variant]
         depths = DEPTHS
-        if neuron_type is not None and neuron_cfg.type == "lif":
+        if plif and neuron_cfg.type == "lif":
             neuron_cfg = ml_collections.ConfigDict(neuron_cfg.to_dict())
-            neuron_cfg.type = neuron_type
+            neuron_cfg.learnable_decay = True
     else:
         raise ConfigError(
             f"unknown SpikingResformer variant {cfg.variant!r}; choose one of {[*VARIANTS, 'custom']}"
@@ -261,23 +263,29 @@ class SpikingResformer(nnx.Module):
 
 
 SPIKINGJELLY_LIF = dict(
-    type="lif", charge="tau", tau=2.0, decay_input=True, v_th=1.0, v_reset=0.0, reset="hard",
-    detach_reset=True, inclusive=True, surrogate="atan", surrogate_param=2.0,
+    charge="tau", tau=2.0, decay_input=True, v_th=1.0, v_reset=0.0, reset="hard", detach_reset=True,
+    inclusive=True, surrogate="atan(alpha=2.0)",
 )  # fmt: skip
 
 
-def spikingjelly_neuron(**overrides) -> ml_collections.ConfigDict:
+def spikingjelly_neuron(type: str = "lif", **sections: dict) -> ml_collections.ConfigDict:
     """SpikingResformer's neuron section: spikingjelly ``LIFNode(tau=2, decay_input=True, v_threshold=1,
-    v_reset=0, surrogate=ATan(alpha=2), detach_reset=True)``, firing on ``>=`` as spikingjelly does."""
-    return neuron_config(**{**SPIKINGJELLY_LIF, **overrides})
+    v_reset=0, surrogate=ATan(alpha=2), detach_reset=True)``, firing on ``>=`` as spikingjelly does;
+    ``type`` and ``sections`` select and set other neurons (:func:`snnjax.models.common.neuron_config`)."""
+    return neuron_config(type, **{**sections, "lif": {**SPIKINGJELLY_LIF, **sections.get("lif", {})}})
 
 
-# Spiking-Mix's neurons (SEEDS.md 1): ``shared`` = neuron_shared.py's quantised two-sub-neuron LIF (levels
-# {0, 0.25, 0.5, 0.75}), ``dual`` = neuron_multi.py's dual-threshold LIF, ``lif`` = plain spikingjelly LIF.
+# Spiking-Mix's neurons (docs/spikingmix.md): ``shared`` = neuron_shared.py's quantised two-sub-neuron LIF
+# (levels {0, 0.25, 0.5, 0.75}), ``dual`` = neuron_multi.py's dual-threshold LIF, ``lif`` = plain
+# spikingjelly LIF.
 SPIKINGMIX_NEURONS = {
-    "shared": dict(type="shared_threshold", tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5)),
+    "shared": dict(
+        type="shared_threshold",
+        shared_threshold=dict(tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5)),
+    ),
     "dual": dict(
-        type="dual_threshold", tau=2.0, tau1=4.0, v_th=0.5, surrogate="sigmoid", surrogate_param=4.0
+        type="dual_threshold",
+        dual_threshold=dict(tau0=2.0, tau1=4.0, v_th=0.5, surrogate="sigmoid(alpha=4.0)"),
     ),
     "lif": {},
 }
@@ -294,23 +302,18 @@ def spikingmix_neuron(variant: str = "shared") -> ml_collections.ConfigDict:
 
 def model_config(variant: str = "ti", **overrides) -> ml_collections.ConfigDict:
     """A complete ``config.model`` section for SpikingResformer (custom keys default to a tiny net)."""
-    cfg = ml_collections.ConfigDict(
-        dict(
-            name="spikingresformer",
-            variant=variant,
-            num_steps=4,
-            encoding="direct",
-            neuron=spikingjelly_neuron(),
-            remat=False,
-            planes=(16, 32, 64),  # variant='custom' only
-            num_heads=(1, 2, 4),
-            patch_sizes=(4, 2, 1),
-            depths=(1, 1, 1),
-            stem="cifar",
-            group_size=16,
-            ffn_ratio=4,
-            rate_momentum=0.999,
-        )
+    cfg = shared_model_config(
+        "spikingresformer",
+        variant=variant,
+        neuron=spikingjelly_neuron(),
+        planes=(16, 32, 64),  # variant='custom' only
+        num_heads=(1, 2, 4),
+        patch_sizes=(4, 2, 1),
+        depths=(1, 1, 1),
+        stem="cifar",
+        group_size=16,
+        ffn_ratio=4,
+        rate_momentum=0.999,
     )
-    cfg.update(overrides)
+    set_fields(cfg, overrides, "model")
     return cfg

@@ -1,10 +1,11 @@
 """Pure spiking-neuron step functions ``step(state, x, params) -> (state, spike)``.
 
 Every neuron record has ``init_state(shape, dtype)``, ``step(state, x, key=None)`` and a class flag
-``stochastic`` (whether ``step`` needs a PRNG key per time step).
+``stochastic`` (whether ``step`` needs a PRNG key per time step). Each neuron class is registered in
+``snnjax.registry.NEURONS`` under its config name; its dataclass fields are its config keys.
 """
 
-from snnjax.neurons.lif import IF, LIF, PLIF, LIFState, apply_reset, integrate, lif_step
+from snnjax.neurons.lif import IF, LIF, LIFState, apply_reset, integrate, lif_step
 from snnjax.neurons.multithreshold import (
     DualThresholdLIF,
     MultiState,
@@ -20,14 +21,12 @@ from snnjax.neurons.noisy import (
     TriangularNoise,
     UniformNoise,
     bernoulli_spike,
-    make_noise,
     noisy_lif_step,
 )
 
 __all__ = [
     "IF",
     "LIF",
-    "PLIF",
     "DualThresholdLIF",
     "GaussianNoise",
     "LIFState",
@@ -43,7 +42,6 @@ __all__ = [
     "dual_threshold_step",
     "integrate",
     "lif_step",
-    "make_noise",
     "noisy_lif_step",
     "shared_threshold_step",
 ]

@@ -1,9 +1,10 @@
-"""Integrate-and-fire neurons: IF, LIF (two charge forms), PLIF.
+"""Integrate-and-fire neurons: LIF (two charge forms) and IF (an LIF without leak).
 
 A neuron is a frozen ``flax.struct`` dataclass: its numeric fields (decay, tau, thresholds) are pytree
-leaves, so a learnable decay can be swapped in with ``dataclasses.replace`` (PLIF), while the choices that
+leaves, so a learnable decay can be swapped in with ``dataclasses.replace``, while the choices that
 shape the computation (charge form, reset mode, surrogate) are static. With plain-float fields it is
-hashable and can be closed over by ``jit``. The step function is pure:
+hashable and can be closed over by ``jit``. A learnable decay (PLIF) is an option of the layer
+(``snnjax.layers.SpikingNeuron(learnable_decay=True)``), not of the neuron. The step function is pure:
 ``lif_step(state, x, params) -> (state, spike)`` on arrays of any shape.
 """
 
@@ -17,6 +18,7 @@ from flax import struct
 from jax import Array
 
 from snnjax import surrogate as sg
+from snnjax.registry import NEURONS
 
 Charge = Literal["decay", "tau"]
 Reset = Literal["hard", "soft", "soft_delayed", "none"]
@@ -28,6 +30,7 @@ class LIFState(NamedTuple):
     v: Array
 
 
+@NEURONS.register("lif")
 @struct.dataclass
 class LIF:
     """Leaky integrate-and-fire neuron.
@@ -105,12 +108,3 @@ def lif_step(state: LIFState, x: Array, p: LIF) -> tuple[LIFState, Array]:
 def IF(**kwargs) -> LIF:
     """Integrate-and-fire: an :class:`LIF` with ``decay = 1`` (no leak)."""
     return LIF(decay=1.0, charge="decay", **kwargs)
-
-
-def PLIF(**kwargs) -> LIF:
-    """Parametric LIF: an :class:`LIF` whose decay (or tau) a layer learns.
-
-    The neuron itself is an ordinary LIF; ``snnjax.layers.SpikingNeuron(..., learnable_decay=True)``
-    owns the learnable parameter and substitutes it into the neuron at every call.
-    """
-    return LIF(**kwargs)

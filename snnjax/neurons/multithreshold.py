@@ -1,4 +1,4 @@
-"""Spiking-Mix quantised multi-threshold LIF neurons (SEEDS.md 1.2).
+"""Spiking-Mix quantised multi-threshold LIF neurons (docs/spikingmix.md).
 
 Both variants charge like spikingjelly's LIF with ``decay_input`` and ``v_reset = 0``:
 ``h = v + (x - v) / tau``. One step emits a graded value from a small set of levels instead of a
@@ -10,7 +10,7 @@ binary spike, so fewer time steps carry the same information.
   ``v_k = (1 - H(h_k - theta_k)) h_k`` and back-propagates a clipped straight-through gradient
   ``1[0 < h_k - theta_k < 1]``. Levels: sums of subsets of ``r``. The seed leaves the constants
   undefined; the defaults (thresholds 0.25, 0.5; amplitudes 0.25, 0.5; levels {0, v_th/2, v_th,
-  1.5 v_th} for v_th = 0.5) are our choice (SEEDS.md 1.5). A sub-neuron with ``theta >= 1`` never
+  1.5 v_th} for v_th = 0.5) are our choice (docs/spikingmix.md). A sub-neuron with ``theta >= 1`` never
   emits (a sigmoid never exceeds 1) but still resets, as in the seed.
 * :class:`DualThresholdLIF` (``neuron_multi.py``): ``out = sum_k a_k H(h - theta_k)`` with
   ``theta = (v_th / tau0, v_th)`` and ``a = (1 / tau1, 1 / tau0)`` by default, a multiplicative reset
@@ -27,6 +27,7 @@ from flax import struct
 from jax import Array
 
 from snnjax import surrogate as sg
+from snnjax.registry import NEURONS
 
 
 class MultiState(NamedTuple):
@@ -39,6 +40,7 @@ def _charge(v: Array, x: Array, tau) -> Array:
     return v + (x - v) / tau
 
 
+@NEURONS.register("shared_threshold")
 @struct.dataclass
 class SharedThresholdLIF:
     """Sum of LIF sub-neurons with their own thresholds and output amplitudes (variant A)."""
@@ -85,6 +87,7 @@ def shared_threshold_step(state: MultiState, x: Array, p: SharedThresholdLIF) ->
     return MultiState(tuple(new_v)), out
 
 
+@NEURONS.register("dual_threshold")
 @struct.dataclass
 class DualThresholdLIF:
     """Graded-output LIF with several thresholds on one membrane (variant B)."""

@@ -1,4 +1,4 @@
-"""NSNN noisy LIF neurons with noise-driven learning (Ma et al., Patterns 2023; SEEDS.md 3.1).
+"""NSNN noisy LIF neurons with noise-driven learning (Ma et al., Patterns 2023; docs/nsnn.md).
 
 Per step, with ``v = u - v_th``:
   1. ``u = decay * u + x``;
@@ -23,10 +23,13 @@ from flax import struct
 from jax import Array
 
 from snnjax.neurons.lif import LIFState
+from snnjax.registry import NEURONS, NOISES
 
 
 class Noise:
-    """A zero-centred noise family: ``sample``, ``cdf`` and ``pdf`` (a frozen, hashable dataclass)."""
+    """A zero-centred noise family: ``sample``, ``cdf`` and ``pdf`` (a frozen, hashable dataclass).
+
+    Configs write one as data, e.g. ``'logistic(scale=0.3)'`` (``snnjax.registry.NOISES``)."""
 
     def sample(self, key: Array, shape: tuple[int, ...], dtype) -> Array:
         raise NotImplementedError
@@ -38,6 +41,7 @@ class Noise:
         raise NotImplementedError
 
 
+@NOISES.register("gaussian")
 @dataclasses.dataclass(frozen=True)
 class GaussianNoise(Noise):
     """``N(mu, sigma**2)``; CDF ``Phi((v - mu) / sigma)`` (NSNN ``NILIF``)."""
@@ -58,6 +62,7 @@ class GaussianNoise(Noise):
         return jnp.exp(-0.5 * z * z) / (math.sqrt(2 * math.pi) * self.sigma)
 
 
+@NOISES.register("logistic")
 @dataclasses.dataclass(frozen=True)
 class LogisticNoise(Noise):
     """Logistic with scale ``s``: ``mu + s log(U / (1 - U))``; CDF ``sigmoid((v - mu) / s)``."""
@@ -77,6 +82,7 @@ class LogisticNoise(Noise):
         return c * (1.0 - c) / self.scale
 
 
+@NOISES.register("triangular")
 @dataclasses.dataclass(frozen=True)
 class TriangularNoise(Noise):
     """Symmetric triangular on ``[-a, a]``; density ``max(0, a - |v|) / a**2``."""
@@ -98,6 +104,7 @@ class TriangularNoise(Noise):
         return jnp.maximum(self.a - jnp.abs(v), 0.0) / self.a**2
 
 
+@NOISES.register("uniform")
 @dataclasses.dataclass(frozen=True)
 class UniformNoise(Noise):
     """Uniform on ``[-a, a]``; CDF ``clip((v + a) / (2a), 0, 1)``."""
@@ -112,21 +119,6 @@ class UniformNoise(Noise):
 
     def pdf(self, v):
         return jnp.where(jnp.abs(v) <= self.a, 1.0 / (2 * self.a), 0.0).astype(v.dtype)
-
-
-NOISES: dict[str, type[Noise]] = {
-    "gaussian": GaussianNoise,
-    "logistic": LogisticNoise,
-    "triangular": TriangularNoise,
-    "uniform": UniformNoise,
-}
-
-
-def make_noise(name: str, scale: float) -> Noise:
-    """The noise family ``name`` with its scale (sigma for Gaussian, s for logistic, a otherwise)."""
-    if name not in NOISES:
-        raise ValueError(f"unknown noise {name!r}; choose one of {sorted(NOISES)}")
-    return NOISES[name](scale)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -153,6 +145,7 @@ def _bernoulli_bwd(noise, res, g):
 bernoulli_spike.defvjp(_bernoulli_fwd, _bernoulli_bwd)
 
 
+@NEURONS.register("noisy_lif")
 @struct.dataclass
 class NoisyLIF:
     """NSNN noisy LIF (``NILIF`` and its logistic / triangular / uniform siblings)."""

@@ -1,29 +1,33 @@
 """Training and evaluation of a config in a workdir: create state -> train -> evaluate -> record.
 
-``train_and_evaluate`` resumes from the workdir's latest checkpoint (parameters, optimiser state and the
-data iterator's position), so re-running the same command after a crash or kill continues exactly
-where the run stopped.
+``train_and_evaluate`` resumes from the workdir's newest intact checkpoint (parameters, optimiser state
+and the data iterator's position), so re-running the same command after a crash, kill or preemption
+continues exactly where the run stopped. ``restore_trained`` gives the trained model of a workdir to
+evaluation and every analysis mode.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
-import os
+import sys
 import time
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import ml_collections
+from etils import epath
 from flax import nnx
 from tqdm import tqdm
 
 from snnjax import data, models
-from snnjax.errors import ConfigError, TrainingError
+from snnjax.errors import CheckpointError, ConfigError, TrainingError
 from snnjax.train import records
 from snnjax.train.checkpoint import Checkpointer
 from snnjax.train.optim import make_optimizer
 from snnjax.train.steps import Steps, make_loss
+from snnjax.train.stop import StopSignals
 
 EVAL_KEY_OFFSET = 1 << 30  # eval keys are folded from seed + this, disjoint from training steps
 
@@ -39,6 +43,8 @@ def make_mesh() -> jax.sharding.Mesh:
 
 def check_batch_size(batch_size: int, what: str = "config.train.batch_size"):
     n = jax.device_count()
+    if batch_size <= 0:
+        raise ConfigError(f"{what}={batch_size} must be positive")
     if batch_size % n:
         raise ConfigError(
             f"{what}={batch_size} is not divisible by the {n} devices: choose a multiple of {n}"
@@ -100,15 +106,32 @@ class Run:
         )
         self.base_key = jax.random.key(config.seed)
 
-    def step_key(self, step: int) -> jax.Array:
-        return jax.random.fold_in(self.base_key, step)
+    @property
+    def state(self) -> Any:
+        """The current training state (replicated over the mesh)."""
+        return self.steps.state
 
-    def evaluate(self, desc: str = "eval") -> dict[str, float]:
-        """Accuracy, loss and firing rate of the current state over the whole test split."""
+    def load_state(self, state: Any):
+        """Replaces the training state (e.g. by a restored one), placing it on the mesh."""
+        self.steps.state = jax.device_put(state, self.steps.replicated)
+
+    def train_step(self, step: int, batch: dict) -> dict:
+        """One optimiser step on the host batch of training step ``step``; returns its device metrics."""
+        key = jax.random.fold_in(self.base_key, step)
+        self.steps.state, metrics = self.steps.train_step(
+            self.steps.state, self.steps.shard_batch(batch), key
+        )
+        return metrics
+
+    def evaluate(self, desc: str = "eval", stop: StopSignals | None = None) -> dict[str, float]:
+        """Accuracy, loss and firing rate of the current state over the whole test split ({} if a stop
+        was requested meanwhile)."""
         totals = None
         self.test_data.reset()
         eval_key = jax.random.fold_in(self.base_key, EVAL_KEY_OFFSET)
         for i, batch in enumerate(tqdm(self.test_data, desc=desc, leave=False, disable=None)):
+            if stop is not None and stop.signum is not None:
+                return {}
             out = self.steps.eval_step(
                 self.steps.state, self.steps.shard_batch(batch), jax.random.fold_in(eval_key, i)
             )
@@ -123,96 +146,156 @@ class Run:
         }
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
-    """Trains ``config`` in ``workdir`` (resuming if it holds a checkpoint) and returns the results."""
-    os.makedirs(workdir, exist_ok=True)
-    run = Run(config)
-    ckpt = Checkpointer(workdir, keep=config.train.keep_checkpoints)
-    start, wall_before = 0, 0.0
-    data_state = None
-    if ckpt.latest_step() is not None:
-        run.steps.state, data_state, meta = ckpt.restore(run.steps.state)
-        run.steps.state = jax.device_put(run.steps.state, run.steps.replicated)
-        start, wall_before = int(meta["step"]), float(meta["wall_time_s"])
-        print(f"resuming from step {start} in {workdir}")
-    if jax.process_index() == 0:
-        with open(os.path.join(workdir, "config.json"), "w") as f:
-            f.write(config.to_json_best_effort(indent=2, sort_keys=True))
-    if data_state is not None:
-        run.train_data.set_state(data_state)
-    log = records.MetricsLog(workdir, resume_step=start)
-    eval_every = max(int(config.train.eval_every_epochs * run.steps_per_epoch), 1)
-    ckpt_every = config.train.checkpoint_every_steps or eval_every
+class MetricWindow:
+    """Sums the per-step training metrics on device and fetches their means when logged."""
+
+    def __init__(self):
+        self.sums: dict[str, Any] = {}
+        self.count = 0
+
+    def add(self, metrics: dict):
+        self.sums = metrics if not self.count else jax.tree.map(jnp.add, self.sums, metrics)
+        self.count += 1
+
+    def means(self) -> dict[str, float] | None:
+        """The means since the last call (None if no step was added); resets the window."""
+        if not self.count:
+            return None
+        means = {k: float(v) / self.count for k, v in jax.device_get(self.sums).items()}
+        self.sums, self.count = {}, 0
+        return means
+
+
+@dataclasses.dataclass(frozen=True)
+class Cadence:
+    """When to log, evaluate and checkpoint (in optimiser steps)."""
+
+    total: int
+    log_every: int
+    eval_every: int
+    checkpoint_every: int
+
+    @classmethod
+    def of(cls, config: ml_collections.ConfigDict, run: Run) -> Cadence:
+        eval_every = max(int(config.train.eval_every_epochs * run.steps_per_epoch), 1)
+        return cls(
+            run.total_steps,
+            config.train.log_every,
+            eval_every,
+            config.train.checkpoint_every_steps or eval_every,
+        )
+
+    def is_eval(self, done: int) -> bool:
+        return done % self.eval_every == 0 or done == self.total
+
+    def is_checkpoint(self, done: int) -> bool:
+        return self.is_eval(done) or done % self.checkpoint_every == 0
+
+
+def note(message: str):
+    """A one-line message to the user (stderr, also without a terminal)."""
+    tqdm.write(message, file=sys.stderr)
+
+
+def resume(run: Run, ckpt: Checkpointer, workdir: epath.Path) -> tuple[int, float]:
+    """Loads the newest intact checkpoint into ``run``; returns ``(step, wall time so far)``."""
+    restored = ckpt.restore_newest_intact(run.state, note)
+    if restored is None:
+        return 0, 0.0
+    step, state, data_state, meta = restored
+    run.load_state(state)
+    run.train_data.set_state(data_state)
+    print(f"resuming from step {step} in {workdir}")
+    return step, float(meta["wall_time_s"])
+
+
+def log_training(
+    log: records.MetricsLog, window: MetricWindow, run: Run, step: int, last_good: int | None, bar
+):
+    """Writes the window's means to the metrics log; stops the run on a non-finite loss."""
+    means = window.means()
+    if means is None:
+        return
+    if not math.isfinite(means["loss"]):
+        where = f"step {last_good}" if last_good else "none was saved"
+        raise TrainingError(
+            f"training loss became {means['loss']} before step {step}: stopped; last good checkpoint: "
+            f"{where}. Lower config.optim.learning_rate or enable config.optim.grad_clip"
+        )
+    loss, accuracy = means.pop("loss"), means.pop("accuracy")
+    lr = float(run.schedule(step))
+    log.write({"step": step, "train_loss": loss, "train_accuracy": accuracy, **means, "learning_rate": lr})
+    bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
+
+
+def train(run: Run, ckpt: Checkpointer, log: records.MetricsLog, cadence: Cadence, start: int,
+          wall_before: float, stop: StopSignals) -> dict[str, float]:  # fmt: skip
+    """Runs the training steps ``start .. cadence.total``, evaluating and checkpointing on the cadence;
+    returns the last evaluation ({} if none happened)."""
     t0 = time.time()
     last_good = ckpt.latest_step()
-    window: dict[str, Any] = {}
-    window_len = 0
-    train_iter = iter(run.train_data)
-    bar = tqdm(total=run.total_steps, initial=start, desc="train", disable=None, dynamic_ncols=True)
-
-    def flush(step: int):
-        """Fetches the accumulated training metrics; stops on a non-finite loss."""
-        nonlocal window, window_len
-        if not window_len:
-            return
-        means = {k: float(v) / window_len for k, v in jax.device_get(window).items()}
-        window, window_len = {}, 0
-        if not math.isfinite(means["loss"]):
-            ckpt.wait()
-            where = f"step {last_good} in {ckpt.latest.directory}" if last_good else "none was saved"
-            raise TrainingError(
-                f"training loss became {means['loss']} before step {step}: stopped; last good checkpoint: "
-                f"{where}. Lower config.optim.learning_rate or enable config.optim.grad_clip"
-            )
-        lr = float(run.schedule(step))
-        loss, accuracy = means.pop("loss"), means.pop("accuracy")
-        log.write(
-            {"step": step, "train_loss": loss, "train_accuracy": accuracy, **means, "learning_rate": lr}
-        )
-        bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
-
+    window = MetricWindow()
     evaluation: dict[str, float] = {}
-    for step in range(start, run.total_steps):
-        batch = run.steps.shard_batch(next(train_iter))
-        run.steps.state, metrics = run.steps.train_step(run.steps.state, batch, run.step_key(step))
-        window = metrics if not window_len else jax.tree.map(jnp.add, window, metrics)
-        window_len += 1
+    train_iter = iter(run.train_data)
+    bar = tqdm(total=cadence.total, initial=start, desc="train", disable=None, dynamic_ncols=True)
+    for step in range(start, cadence.total):
+        ckpt.check_for_errors()
+        window.add(run.train_step(step, next(train_iter)))
         done = step + 1
         bar.update(1)
-        if done % config.train.log_every == 0:
-            flush(done)
-        is_eval = done % eval_every == 0 or done == run.total_steps
-        if is_eval or done % ckpt_every == 0:
-            flush(done)
-            wall = wall_before + time.time() - t0
-            evaluation = run.evaluate() if is_eval else {}
-            if evaluation:
-                log.write({"step": done, "epoch": done / run.steps_per_epoch, **evaluation})
-                tqdm.write(
-                    f"step {done}/{run.total_steps}: test accuracy {evaluation['test_accuracy']:.4f}, "
-                    f"loss {evaluation['test_loss']:.4f} ({wall:.0f} s)"
-                )
-            ckpt.save(
-                done,
-                run.steps.state,
-                run.train_data.get_state(),
-                {"step": done, "wall_time_s": wall},
-                best_metric=evaluation.get("test_accuracy"),
+        stopping = stop.requested(done)
+        if done % cadence.log_every == 0 or stopping or cadence.is_checkpoint(done):
+            log_training(log, window, run, done, last_good, bar)
+        if not (stopping or cadence.is_checkpoint(done)):
+            continue
+        wall = wall_before + time.time() - t0
+        evaluation = run.evaluate(stop=stop) if cadence.is_eval(done) and not stopping else {}
+        if evaluation:
+            log.write({"step": done, "epoch": done / run.steps_per_epoch, **evaluation})
+            note(
+                f"step {done}/{cadence.total}: test accuracy {evaluation['test_accuracy']:.4f}, "
+                f"loss {evaluation['test_loss']:.4f} ({wall:.0f} s)"
             )
-            last_good = done
+        meta = {"step": done, "wall_time_s": wall}
+        ckpt.save(done, run.state, run.train_data.get_state(), meta, metric=evaluation.get("test_accuracy"))
+        last_good = done
+        if stopping or stop.signum is not None:
+            bar.close()
+            ckpt.wait()
+            raise stop.interrupted(f"saved step {done} in {ckpt.directory}; run the same command to resume")
     bar.close()
-    ckpt.wait()
-    wall = wall_before + time.time() - t0
-    if not evaluation:  # resumed at the very end, or no training step left
-        evaluation = run.evaluate()
-    results = {
+    return evaluation
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.PathLike) -> dict[str, Any]:
+    """Trains ``config`` in ``workdir`` (resuming if it holds a checkpoint) and returns the results."""
+    workdir = epath.Path(workdir)
+    run = Run(config)
+    with Checkpointer(workdir, keep=config.train.keep_checkpoints) as ckpt, StopSignals() as stop:
+        start, wall_before = resume(run, ckpt, workdir)
+        if jax.process_index() == 0:
+            (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
+        log = records.MetricsLog(workdir, resume_step=start, enabled=jax.process_index() == 0)
+        t0 = time.time()
+        evaluation = train(run, ckpt, log, Cadence.of(config, run), start, wall_before, stop)
+        ckpt.wait()
+        wall = wall_before + time.time() - t0
+        evaluation = evaluation or run.evaluate()  # resumed at the very end: nothing was trained
+        results = summarize(config, run, evaluation, log, wall)
+        if jax.process_index() == 0:
+            records.write_json(workdir / "results.json", results)
+            records.plot_metrics(workdir)
+    return results
+
+
+def summarize(config, run: Run, evaluation: dict, log: records.MetricsLog, wall: float) -> dict[str, Any]:
+    """The ``results.json`` record of a finished run."""
+    accuracies = [r["test_accuracy"] for r in records.read_metrics(log.path) if "test_accuracy" in r]
+    return {
         "test_accuracy": evaluation["test_accuracy"],
         "test_loss": evaluation["test_loss"],
         "firing_rate": evaluation["test_firing_rate"],
-        "best_test_accuracy": max(
-            [r["test_accuracy"] for r in records.read_metrics(log.path) if "test_accuracy" in r]
-            or [evaluation["test_accuracy"]]
-        ),
+        "best_test_accuracy": max(accuracies or [evaluation["test_accuracy"]]),
         "steps": run.total_steps,
         "epochs": run.total_steps / run.steps_per_epoch,
         "wall_time_s": wall,
@@ -220,49 +303,34 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         "dataset": run.info.name,
         "model": config.model.name,
     }
-    if jax.process_index() == 0:
-        records.write_json(os.path.join(workdir, "results.json"), results)
-        records.plot_metrics(workdir)
-    ckpt.close()
-    return results
+
+
+def restore_trained(
+    config: ml_collections.ConfigDict, workdir: epath.PathLike, which: str = "latest"
+) -> tuple[Run, dict]:
+    """The test-data run of ``config`` with the latest (or best) checkpoint of ``workdir`` loaded, and
+    that checkpoint's record (``meta['step']``). Raises :class:`CheckpointError` without one."""
+    workdir = epath.Path(workdir)
+    if not (workdir / "checkpoints").exists():
+        raise CheckpointError(
+            f"no {which} checkpoint in {workdir / 'checkpoints'}: train first (--mode=train)"
+        )
+    run = Run(config, need_train_data=False)
+    with Checkpointer(workdir, keep=config.train.keep_checkpoints, read_only=True) as ckpt:
+        state, _, meta = ckpt.restore_which(run.state, which)
+    run.load_state(state)
+    return run, meta
 
 
 def evaluate_workdir(
-    config: ml_collections.ConfigDict, workdir: str, which: str = "latest"
+    config: ml_collections.ConfigDict, workdir: epath.PathLike, which: str = "latest"
 ) -> dict[str, Any]:
     """Restores the latest (or best) checkpoint of ``workdir`` and evaluates it on the test split."""
-    run = Run(config, need_train_data=False)
-    ckpt = Checkpointer(workdir, keep=config.train.keep_checkpoints)
-    state, _, meta = ckpt.restore(run.steps.state, which)
-    run.steps.state = jax.device_put(state, run.steps.replicated)
-    evaluation = run.evaluate()
-    ckpt.close()
-    return {"step": meta["step"], "checkpoint": which, **evaluation}
-
-
-# (classes, input shape) of each dataset, so a summary needs no data on disk
-DATASET_SHAPES = {
-    "digits": (10, (8, 8, 1)),
-    "mnist": (10, (28, 28, 1)),
-    "fashion_mnist": (10, (28, 28, 1)),
-    "cifar10": (10, (32, 32, 3)),
-    "cifar100": (100, (32, 32, 3)),
-    # event datasets at their default config.data.frame_size (frames [T, B, H, W, 2])
-    "cifar10_dvs": (10, (48, 48, 2)),
-    "nmnist": (10, (34, 34, 2)),
-    "dvs128_gesture": (11, (128, 128, 2)),
-}
+    run, meta = restore_trained(config, workdir, which)
+    return {"step": meta["step"], "checkpoint": which, **run.evaluate()}
 
 
 def model_for_summary(config: ml_collections.ConfigDict) -> nnx.Module:
     """The model of ``config`` built without loading any data."""
-    name = config.data.name
-    if name == "imagenet2012":
-        size = config.data.image_size
-        num_classes, shape = 1000, (size, size, 3)
-    elif name in DATASET_SHAPES:
-        num_classes, shape = DATASET_SHAPES[name]
-    else:
-        known = sorted([*DATASET_SHAPES, "imagenet2012"])
-        raise ConfigError(f"unknown dataset {name!r}; choose one of {known}")
+    num_classes, shape = data.input_info(config.data)
     return models.create(config.model, num_classes, shape, rngs=nnx.Rngs(config.seed))

@@ -1,25 +1,26 @@
-"""Optimisers and learning-rate schedules from ``config.optim``."""
+"""Optimisers and learning-rate schedules from ``config.optim`` (``snnjax.registry.OPTIMIZERS``,
+``SCHEDULES``)."""
 
 from __future__ import annotations
 
 import ml_collections
 import optax
 
-from snnjax.errors import ConfigError
+from snnjax.registry import OPTIMIZERS, SCHEDULES
 
 
 def optim_config(**overrides) -> ml_collections.ConfigDict:
     """The ``optim`` config section with its defaults."""
     cfg = ml_collections.ConfigDict(
         dict(
-            name="adam",  # sgd | adam | adamw
+            name="adam",  # a name in snnjax.registry.OPTIMIZERS: sgd | adam | adamw
             learning_rate=1e-3,
             momentum=0.9,  # sgd
             nesterov=False,
             b1=0.9,
             b2=0.999,
             weight_decay=0.0,  # coupled (added to the gradient) for sgd/adam, decoupled for adamw
-            schedule="constant",  # constant | cosine | step
+            schedule="constant",  # a name in snnjax.registry.SCHEDULES: constant | cosine | step
             warmup_steps=0,  # linear warm-up from warmup_init * lr
             warmup_init=0.0,
             min_lr=0.0,  # cosine floor
@@ -33,43 +34,58 @@ def optim_config(**overrides) -> ml_collections.ConfigDict:
     return cfg
 
 
+# Schedules: (config.optim, peak lr, total steps after warm-up, steps per epoch) -> optax schedule.
+@SCHEDULES.register("constant")
+def _constant(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch: int) -> optax.Schedule:
+    return optax.constant_schedule(lr)
+
+
+@SCHEDULES.register("cosine")
+def _cosine(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch: int) -> optax.Schedule:
+    return optax.cosine_decay_schedule(lr, max(steps, 1), alpha=cfg.min_lr / lr if lr else 0.0)
+
+
+@SCHEDULES.register("step")
+def _step(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch: int) -> optax.Schedule:
+    warmup = int(cfg.warmup_steps)
+    boundaries = {int(e * steps_per_epoch) - warmup: cfg.decay_factor for e in cfg.decay_epochs}
+    return optax.piecewise_constant_schedule(lr, {b: f for b, f in boundaries.items() if b > 0})
+
+
 def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int) -> optax.Schedule:
-    """The learning-rate schedule over ``total_steps`` optimiser steps."""
+    """The learning-rate schedule over ``total_steps`` optimiser steps: ``cfg.schedule`` after a linear
+    warm-up of ``cfg.warmup_steps`` steps."""
     lr = cfg.learning_rate / cfg.lr_scale
     warmup = int(cfg.warmup_steps)
-    if cfg.schedule == "constant":
-        main = optax.constant_schedule(lr)
-    elif cfg.schedule == "cosine":
-        main = optax.cosine_decay_schedule(
-            lr, max(total_steps - warmup, 1), alpha=cfg.min_lr / lr if lr else 0.0
-        )
-    elif cfg.schedule == "step":
-        boundaries = {int(e * steps_per_epoch) - warmup: cfg.decay_factor for e in cfg.decay_epochs}
-        main = optax.piecewise_constant_schedule(lr, {b: f for b, f in boundaries.items() if b > 0})
-    else:
-        raise ConfigError(f"unknown schedule {cfg.schedule!r}; choose constant, cosine or step")
+    main = SCHEDULES.get(cfg.schedule)(cfg, lr, total_steps - warmup, steps_per_epoch)
     if not warmup:
         return main
     ramp = optax.linear_schedule(cfg.warmup_init * lr, lr, warmup)
     return optax.join_schedules([ramp, main], [warmup])
 
 
+# Optimizers: (config.optim, schedule) -> optax transformation. sgd and adam take PyTorch's coupled
+# weight decay (added to the gradient, in make_optimizer); adamw its own decoupled one.
+OPTIMIZERS.register(
+    "sgd", lambda cfg, lr: optax.sgd(lr, momentum=cfg.momentum or None, nesterov=cfg.nesterov)
+)
+OPTIMIZERS.register("adam", lambda cfg, lr: optax.adam(lr, b1=cfg.b1, b2=cfg.b2))
+OPTIMIZERS.register(
+    "adamw", lambda cfg, lr: optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
+)
+COUPLED_WEIGHT_DECAY = ("sgd", "adam")
+
+
 def make_optimizer(
     cfg: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """``(optimizer, schedule)`` for ``config.optim``."""
+    optimizer = OPTIMIZERS.get(cfg.name)
     schedule = make_schedule(cfg, total_steps, steps_per_epoch)
     chain = []
     if cfg.grad_clip:
         chain.append(optax.clip_by_global_norm(cfg.grad_clip))
-    if cfg.name in ("sgd", "adam") and cfg.weight_decay:
-        chain.append(optax.add_decayed_weights(cfg.weight_decay))  # PyTorch's coupled weight decay
-    if cfg.name == "sgd":
-        chain.append(optax.sgd(schedule, momentum=cfg.momentum or None, nesterov=cfg.nesterov))
-    elif cfg.name == "adam":
-        chain.append(optax.adam(schedule, b1=cfg.b1, b2=cfg.b2))
-    elif cfg.name == "adamw":
-        chain.append(optax.adamw(schedule, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay))
-    else:
-        raise ConfigError(f"unknown optimizer {cfg.name!r}; choose sgd, adam or adamw")
+    if cfg.name in COUPLED_WEIGHT_DECAY and cfg.weight_decay:
+        chain.append(optax.add_decayed_weights(cfg.weight_decay))
+    chain.append(optimizer(cfg, schedule))
     return optax.chain(*chain), schedule

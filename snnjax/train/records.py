@@ -2,35 +2,43 @@
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 from typing import Any
 
 import numpy as np
+from etils import epath
 
 
 class MetricsLog:
     """Appends one JSON object per line to ``<workdir>/metrics.jsonl`` (kept across resumes; entries
-    beyond the resumed step are dropped so the file never holds a lost future)."""
+    beyond the resumed step are dropped so the file never holds a lost future). Only the writer process
+    of a multi-process run (``enabled``) touches the file."""
 
-    def __init__(self, workdir: str, resume_step: int = 0):
-        self.path = os.path.join(workdir, "metrics.jsonl")
-        kept = [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step] if resume_step else []
-        with open(self.path, "w") as f:
-            f.writelines(json.dumps(r) + "\n" for r in kept)
+    def __init__(self, workdir: epath.PathLike, resume_step: int = 0, *, enabled: bool = True):
+        self.path = epath.Path(workdir) / "metrics.jsonl"
+        self.enabled = enabled
+        if enabled:
+            kept = (
+                [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step] if resume_step else []
+            )
+            self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, record: dict[str, Any]):
-        with open(self.path, "a") as f:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
             f.write(json.dumps({k: _plain(v) for k, v in record.items()}) + "\n")
 
 
-def read_metrics(path: str) -> list[dict]:
+def read_metrics(path: epath.PathLike) -> list[dict]:
     """The records of a metrics.jsonl file (a torn last line from a crash is skipped)."""
-    if not os.path.exists(path):
+    path = epath.Path(path)
+    if not path.exists():
         return []
     records = []
-    with open(path) as f:
+    with path.open() as f:
         for line in f:
             try:
                 records.append(json.loads(line))
@@ -47,18 +55,18 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def write_json(path: str, data: dict[str, Any]):
+def write_json(path: epath.PathLike, data: dict[str, Any]):
     """Writes JSON atomically (temp file + rename)."""
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump({k: _plain(v) for k, v in data.items()}, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
+    path = epath.Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps({k: _plain(v) for k, v in data.items()}, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
 
 
-def plot_metrics(workdir: str) -> str | None:
+def plot_metrics(workdir: epath.PathLike) -> epath.Path | None:
     """Plots training loss/accuracy and test accuracy against the step into ``<workdir>/metrics.png``."""
-    records = read_metrics(os.path.join(workdir, "metrics.jsonl"))
+    workdir = epath.Path(workdir)
+    records = read_metrics(workdir / "metrics.jsonl")
     train = [r for r in records if "train_loss" in r]
     test = [r for r in records if "test_accuracy" in r]
     if not train and not test:
@@ -82,7 +90,9 @@ def plot_metrics(workdir: str) -> str | None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    path = os.path.join(workdir, "metrics.png")
-    fig.savefig(path, dpi=100)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
+    path = workdir / "metrics.png"
+    path.write_bytes(buffer.getvalue())
     return path

@@ -13,45 +13,17 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 from flax import nnx
 from jax import Array
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from snnjax import losses
-from snnjax.errors import ConfigError
+from snnjax.losses import loss_config, make_loss  # noqa: F401  (their old home; use snnjax.losses)
 
 LossFn = Callable[[Array, Array], Array]
 # (batch, key, step) -> batch, applied on device inside the jitted train step (e.g. CutMix)
 BatchTransform = Callable[[dict, Array, Array], dict]
 RNG_STREAMS = ("noise", "dropout", "encoding")
-
-
-def loss_config(**overrides) -> ml_collections.ConfigDict:
-    """The ``loss`` config section with its defaults."""
-    cfg = ml_collections.ConfigDict(
-        dict(
-            name="mean_ce",  # mean_ce | tet | count_mse
-            label_smoothing=0.0,
-            tet_lambda=0.0,
-            tet_phi=1.0,
-            correct_rate=0.8,
-            incorrect_rate=0.2,
-        )
-    )
-    cfg.update(overrides)
-    return cfg
-
-
-def make_loss(cfg: ml_collections.ConfigDict) -> LossFn:
-    """``loss(outputs [T, B, C], labels [B] or [B, C]) -> scalar`` for ``config.loss``."""
-    if cfg.name == "mean_ce":
-        return lambda out, y: losses.mean_time_ce(out, y, cfg.label_smoothing)
-    if cfg.name == "tet":
-        return lambda out, y: losses.tet_loss(out, y, cfg.tet_lambda, cfg.tet_phi, cfg.label_smoothing)
-    if cfg.name == "count_mse":
-        return lambda out, y: losses.spike_count_mse(out, y, cfg.correct_rate, cfg.incorrect_rate)
-    raise ConfigError(f"unknown loss {cfg.name!r}; choose one of {sorted(losses.LOSSES)}")
 
 
 def reseed(model: nnx.Module, key: Array) -> None:

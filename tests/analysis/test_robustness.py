@@ -17,9 +17,8 @@ from snnjax.models import nsnn
 
 
 def toynet(neuron: str = "noisy_lif", seed: int = 0):
-    cfg = base_config().model
-    cfg.update(name="nsnn_toynet", num_steps=3, **nsnn.nsnn_model_config(hidden=32))
-    cfg.neuron.update(type=neuron, decay=0.5, surrogate="erf", noise="gaussian", noise_scale=0.3)
+    cfg = nsnn.model_config("nsnn_toynet", num_steps=3, hidden=32)
+    cfg.neuron.type = neuron
     model = models.create(cfg, 4, (5, 5, 1), rngs=nnx.Rngs(params=seed, noise=seed + 1))
     model.eval()
     return model
@@ -154,8 +153,8 @@ def test_run_mode_on_a_trained_workdir(tmp_path):
 
     config = base_config()
     config.data.name = "digits"
-    config.model.update(name="nsnn_toynet", num_steps=2, **nsnn.nsnn_model_config(hidden=16))
-    config.model.neuron.update(type="noisy_lif", decay=0.5, noise="uniform", noise_scale=0.3)
+    config.model = nsnn.model_config("nsnn_toynet", num_steps=2, hidden=16)
+    config.model.neuron.noisy_lif.update(decay=0.5, noise="uniform(a=0.3)")
     config.loss.update(name="tet")
     config.train.update(batch_size=64, eval_batch_size=180, num_steps=20, log_every=10, eval_every_epochs=100)
     config.robustness = rb.robustness_config(

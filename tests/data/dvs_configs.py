@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.data import events_synthetic as syn
+from snnjax import config as config_lib
+from snnjax.data import testing
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -17,16 +17,13 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.fixture(scope="module")
 def c10dvs(tmp_path_factory):
     root = tmp_path_factory.mktemp("c10dvs_cfg") / "CIFAR10DVS"
-    syn.write_cifar10_dvs(root, per_class=10, n=200)  # the seeds' 90/10 split: 90 train + 10 test
+    testing.write_fake_cifar10_dvs(root, per_class=10, n=200)  # the papers' 90/10 split: 90 train + 10 test
     return root
 
 
 def load_config(name: str):
-    path = REPO / "configs" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.get_config()
+    """``configs/<name>.py`` loaded by the project's loader (locked: only existing keys can change)."""
+    return config_lib.load_config(str(REPO / "configs" / f"{name}.py"))
 
 
 def shrink(config, root: Path, steps: int = 2) -> None:

@@ -1,5 +1,6 @@
 """Tests of snnjax.data.builders: local tfds builds (round trip, robustness), official names via mock_data."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,8 +11,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from snnjax.data import builders, raw
-from snnjax.data.raw import DataError
+from snnjax.data import builders, raw, testing
+from snnjax.data.specs import dataset_spec
+from snnjax.errors import ConfigError, DataError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -23,21 +25,12 @@ def _config(**kwargs) -> ml_collections.ConfigDict:
 
 
 def _write_tiny_mnist(d: Path, n_train=30, n_test=12, seed=0) -> dict:
-    rng = np.random.default_rng(seed)
-    d.mkdir(parents=True, exist_ok=True)
-    out = {}
-    for split, prefix, n in (("train", "train", n_train), ("test", "t10k", n_test)):
-        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        labels = rng.integers(0, 10, n).astype(np.uint8)
-        raw.write_idx(d / f"{prefix}-images-idx3-ubyte.gz", images)
-        raw.write_idx(d / f"{prefix}-labels-idx1-ubyte.gz", labels)
-        out[split] = (images[..., None], labels)
-    return out
+    truth = testing.write_fake_mnist(d, n_train, n_test, seed)
+    return {split: (np.stack(t["examples"]), np.asarray(t["labels"])) for split, t in truth.items()}
 
 
 def _version_dir(tfds_dir: Path, name: str = "mnist") -> Path:
-    cls = builders.LOCAL_BUILDERS[name]
-    return tfds_dir / cls.name / str(cls.VERSION)
+    return tfds_dir / f"snnjax_{name}" / "1.0.0"
 
 
 def test_local_build_round_trip(tmp_path):
@@ -113,11 +106,11 @@ def test_interrupted_build_leaves_nothing_valid(tmp_path, monkeypatch):
             yield i, {"image": images[i], "label": int(labels[i])}
         raise KeyboardInterrupt  # as if the process were stopped half-way through writing
 
-    monkeypatch.setattr(builders.SnnjaxMnist, "_generate_examples", failing)
+    monkeypatch.setattr(builders.local_builder(dataset_spec("mnist")), "_generate_examples", failing)
     with pytest.raises(KeyboardInterrupt):
         builders.prepare_local("mnist", tmp_path / "raw", tfds_dir)
     assert not _version_dir(tfds_dir).exists()
-    assert not builders._is_prepared_at(builders.SnnjaxMnist, tfds_dir)
+    assert not builders.is_prepared_at(dataset_spec("mnist"), tfds_dir)
     monkeypatch.undo()
     # leftovers of a killed build (tfds's incomplete.* folder) are ignored and cleaned
     leftover = tfds_dir / "snnjax_mnist" / "incomplete.ABC123_1.0.0"
@@ -160,7 +153,7 @@ def test_digits_builder(tmp_path):
     cfg = _config(name="digits", tfds_dir=str(tmp_path))
     train, test = builders.open_split(cfg, "train"), builders.open_split(cfg, "test")
     assert (len(train), len(test)) == (1437, 360)
-    images, labels = raw.load_digits("test")
+    images, labels = raw.load_digits(None, "test")
     np.testing.assert_array_equal(test[5]["image"], images[5])
     assert int(test[5]["label"]) == labels[5]
     assert builders.dataset_info(cfg, train, test).image_shape == (8, 8, 1)
@@ -191,10 +184,34 @@ def test_official_failure_is_data_error(monkeypatch):
 
 
 def test_bad_names():
-    with pytest.raises(DataError, match=r"unknown dataset"):
+    with pytest.raises(ConfigError, match=r"unknown dataset 'svhn'"):
         builders.open_split(_config(name="svhn"), "train")
     with pytest.raises(DataError, match=r"cannot be read from raw files"):
         builders.open_split(_config(name="imagenet2012", dir="/x"), "train")
     with pytest.raises(DataError, match=r"unknown split"):
-        builders.tfds_split_name("mnist", "val")
-    assert builders.tfds_split_name("imagenet2012", "test") == "validation"
+        builders.tfds_split_name(dataset_spec("mnist"), "val")
+    assert builders.tfds_split_name(dataset_spec("imagenet2012"), "test") == "validation"
+
+
+def test_missing_raw_dir_creates_no_folder(tmp_path):
+    cfg = _config(dir=str(tmp_path / "raw"))  # the tfds dir would be <dir>/tfds
+    with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz not found") as e:
+        builders.open_split(cfg, "train")
+    assert "\n" not in str(e.value) and not (tmp_path / "raw").exists()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "test_batch.bin").write_bytes(b"\x00" * 100)  # not CIFAR records
+    cfg = _config(name="cifar10", dir=str(tmp_path / "bad"), tfds_dir=str(tmp_path / "new" / "tfds"))
+    with pytest.raises(DataError, match=r"cifar10 file"):
+        builders.open_split(cfg, "test")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad"]
+    assert [p.name for p in (tmp_path / "bad").iterdir()] == ["test_batch.bin"]
+
+
+def test_reader_output_is_checked(tmp_path):
+    spec = dataset_spec("digits")
+    bad = dataclasses.replace(spec, name="digits_bad_labels", num_classes=5)
+    with pytest.raises(DataError, match=r"labels .* span 0..9, outside 0..4"):
+        builders.read_arrays(bad, tmp_path)
+    bad = dataclasses.replace(spec, name="digits_bad_shape", input_shape=(8, 8, 3))
+    with pytest.raises(DataError, match=r"expected uint8 \[N, 8, 8, 3\]"):
+        builders.read_arrays(bad, tmp_path)

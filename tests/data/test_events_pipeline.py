@@ -8,12 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from snnjax.data import DataError, default_data_config, events_frames, make_pipeline
-from snnjax.data import events as ev
-from tests.data import events_synthetic as syn
+from snnjax.data import default_data_config, make_pipeline, testing
+from snnjax.data.events import frames as events_frames
+from snnjax.errors import DataError
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLE_NMNIST = REPO.parent / "shared" / "data" / "nmnist" / "sample_nmnist.bin"
 SENSORS = {"cifar10_dvs": (128, 128), "nmnist": (34, 34), "dvs128_gesture": (128, 128)}
 
 
@@ -52,9 +50,9 @@ def _eval_frames(pipe) -> tuple[np.ndarray, np.ndarray]:
 def datasets(tmp_path_factory):
     root = tmp_path_factory.mktemp("events")
     return {
-        "cifar10_dvs": (root / "c10", syn.write_cifar10_dvs(root / "c10")),
-        "nmnist": (root / "nm", syn.write_nmnist(root / "nm")),
-        "dvs128_gesture": (root / "gest", syn.write_dvs_gesture(root / "gest")),
+        "cifar10_dvs": (root / "c10", testing.write_fake_cifar10_dvs(root / "c10")),
+        "nmnist": (root / "nm", testing.write_fake_nmnist(root / "nm")),
+        "dvs128_gesture": (root / "gest", testing.write_fake_dvs_gesture(root / "gest")),
     }
 
 
@@ -75,8 +73,8 @@ def test_every_format_reads_into_time_major_batches(datasets, name):
     frames, labels = _eval_frames(pipe)
     assert labels.tolist() == truth["test"]["labels"]  # dataset order, each example exactly once
     opts = dict(size=None if not size else (size, size))
-    for got, events in zip(frames, truth["test"]["events"], strict=True):
-        want = ev.events_to_frames(events, SENSORS[name], 3, "number", **opts)
+    for got, events in zip(frames, truth["test"]["examples"], strict=True):
+        want = events_frames.events_to_frames(events, SENSORS[name], 3, "number", **opts)
         np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
         if not size:  # native size: every event counted once per polarity
             for p in (0, 1):
@@ -184,7 +182,7 @@ def test_bad_files_and_settings_give_one_line_errors(datasets, tmp_path):
     shutil.copytree(root, bad)
     victim = bad / "Test" / "4" / "00000.bin"
     victim.write_bytes(victim.read_bytes()[:-3])
-    with pytest.raises(ev.EventDataError) as info:
+    with pytest.raises(DataError) as info:
         _pipe(_cfg("nmnist", bad))
     msg = str(info.value)
     assert str(victim) in msg and "truncated" in msg and "\n" not in msg
@@ -192,9 +190,14 @@ def test_bad_files_and_settings_give_one_line_errors(datasets, tmp_path):
     shutil.copytree(datasets["cifar10_dvs"][0], c10)
     victim = c10 / "cat" / "cifar10_cat_9.aedat"
     victim.write_bytes(b"#!AER-DAT2.0\r\n" + b"\x00" * 13)
-    with pytest.raises(ev.EventDataError, match=r"cifar10_cat_9\.aedat: truncated"):
+    with pytest.raises(DataError, match=r"cifar10_cat_9\.aedat: truncated"):
         _pipe(_cfg("cifar10_dvs", c10, frame_size=16))
-    with pytest.raises(ev.EventDataError, match="N-MNIST split folder not found"):
+    victim.write_bytes(b"")  # an empty recording: an error naming it, and no cache folder left behind
+    fresh_cache = tmp_path / "new" / "cache"
+    with pytest.raises(DataError, match=r"cifar10_cat_9\.aedat: empty file") as info:
+        _pipe(_cfg("cifar10_dvs", c10, frame_size=16, cache_dir=str(fresh_cache)))
+    assert str(victim) in str(info.value) and not (tmp_path / "new").exists()
+    with pytest.raises(DataError, match="N-MNIST split folder not found"):
         _pipe(_cfg("nmnist", tmp_path / "nowhere"))
     cases = {
         "differs from config.model.num_steps": dict(num_frames=5),
@@ -213,13 +216,13 @@ def test_bad_files_and_settings_give_one_line_errors(datasets, tmp_path):
         _pipe(_cfg("nmnist", root), steps=None)
 
 
-def test_real_nmnist_recording_through_the_pipeline(tmp_path):
-    if not SAMPLE_NMNIST.exists():
-        pytest.skip(f"{SAMPLE_NMNIST} not available")
+def test_real_nmnist_recording_through_the_pipeline(tmp_path, real_data):
     for split in ("Train", "Test"):
         for d in range(10):
             (tmp_path / "nm" / split / str(d)).mkdir(parents=True)
-    (tmp_path / "nm" / "Test" / "7" / "sample.bin").write_bytes(SAMPLE_NMNIST.read_bytes())
+    (tmp_path / "nm" / "Test" / "7" / "sample.bin").write_bytes(
+        (real_data / "nmnist" / "sample_nmnist.bin").read_bytes()
+    )
     cfg = _cfg("nmnist", tmp_path / "nm", split_by="time")
     batch = next(iter(_pipe(cfg, batch=2, steps=3)))
     x = batch["image"][:, 0]  # [T, 34, 34, 2]

@@ -10,15 +10,16 @@ import pytest
 from flax import nnx
 
 from snnjax.config import base_config
+from snnjax.data import testing
+from snnjax.models import basic
 from snnjax.train import loop
 from snnjax.train.checkpoint import Checkpointer
-from tests.data import events_synthetic as syn
 
 
 @pytest.fixture(scope="module")
 def c10dvs(tmp_path_factory):
     root = tmp_path_factory.mktemp("c10dvs") / "CIFAR10DVS"
-    syn.write_cifar10_dvs(root, per_class=10, n=300)
+    testing.write_fake_cifar10_dvs(root, per_class=10, n=300)
     return root
 
 
@@ -28,9 +29,7 @@ def dvs_config(root, num_steps: int):
         name="cifar10_dvs", dir=str(root), cache_dir=str(root.parent / "cache"), frame_size=16,
         flip=True, roll=2, crop_padding=2, normalize=False, prefetch=0,
     )  # fmt: skip
-    config.model.update(
-        name="convnet", num_steps=3, channels=(4, 8), hidden=(), readout="logits", dropout=0.0
-    )
+    config.model = basic.model_config("convnet", num_steps=3, channels=(4, 8), hidden=(), dropout=0.0)
     config.optim.update(name="adam", learning_rate=3e-3, schedule="constant")
     config.train.update(
         batch_size=10, eval_batch_size=8, num_steps=num_steps, log_every=1, checkpoint_every_steps=2
@@ -51,9 +50,8 @@ def test_convnet_trains_on_events_and_resumes(c10dvs, tmp_path, capsys):
     assert all(np.isfinite(r["train_loss"]) and 0 < r["firing_rate"] < 1 for r in train_rows)
     assert [r["test_examples"] for r in rows if "test_examples" in r] == [10, 10]  # after 2 and 4 steps
     run = loop.Run(dvs_config(c10dvs, 4))
-    ckpt = Checkpointer(str(tmp_path))
-    _, data_state, meta = ckpt.restore(run.steps.state)
-    ckpt.close()
+    with Checkpointer(tmp_path, read_only=True) as ckpt:
+        _, data_state, meta = ckpt.restore_which(run.state)
     assert meta["step"] == 4 and data_state["step"] == 4 and data_state["dataset"] == "cifar10_dvs"
     run.train_data.set_state(data_state)  # the event pipeline accepts its own saved position
     assert run.train_data.step == 4
@@ -61,7 +59,7 @@ def test_convnet_trains_on_events_and_resumes(c10dvs, tmp_path, capsys):
 
 def test_summary_shapes_of_event_datasets():
     config = base_config()
-    config.model.update(name="convnet", channels=(4, 8), hidden=(), readout="logits", dropout=0.0)
+    config.model = basic.model_config("convnet", channels=(4, 8), hidden=(), dropout=0.0)
     for name, (classes, shape) in {
         "cifar10_dvs": (10, (48, 48, 2)),
         "dvs128_gesture": (11, (128, 128, 2)),

@@ -1,4 +1,5 @@
-"""Tests of snnjax.data.raw: IDX/CIFAR readers on hand-made files, errors, digits, the shared files."""
+"""Tests of snnjax.data.raw (through the dataset table's readers): IDX/CIFAR readers on hand-made files,
+one-line errors naming the file, digits, the real files where available."""
 
 import gzip
 import lzma
@@ -8,11 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from etils import epath
 
-from snnjax.data import raw
-from snnjax.data.raw import DataError
+from snnjax.data import raw, testing
+from snnjax.data.specs import dataset_spec
+from snnjax.errors import DataError
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
+
+def load(name: str, directory, split: str):
+    """``(images, labels)`` of ``split`` read by dataset ``name``'s registered reader."""
+    return dataset_spec(name).read(epath.Path(directory), split)
 
 
 def _idx_bytes(array: np.ndarray, magic: int) -> bytes:
@@ -49,7 +55,7 @@ def _cifar_record_bytes(images: np.ndarray, *label_columns: np.ndarray) -> bytes
 def test_idx_reader_exact(tmp_path, compress):
     data = _write_mnist(tmp_path, compress=compress)
     for split, prefix in (("train", "train"), ("test", "t10k")):
-        images, labels = raw.load_raw("mnist", tmp_path, split)
+        images, labels = load("mnist", tmp_path, split)
         assert images.shape == (len(data[prefix][1]), 28, 28, 1) and images.dtype == np.uint8
         np.testing.assert_array_equal(images[..., 0], data[prefix][0])
         np.testing.assert_array_equal(labels, data[prefix][1])
@@ -58,13 +64,13 @@ def test_idx_reader_exact(tmp_path, compress):
 def test_idx_found_in_named_subfolder(tmp_path):
     (tmp_path / "fashion_mnist").mkdir()
     data = _write_mnist(tmp_path / "fashion_mnist")
-    _, labels = raw.load_raw("fashion_mnist", tmp_path, "test")
+    _, labels = load("fashion_mnist", tmp_path, "test")
     np.testing.assert_array_equal(labels, data["t10k"][1])
 
 
 def test_idx_missing_file_message(tmp_path):
     with pytest.raises(DataError) as e:
-        raw.load_raw("mnist", tmp_path, "train")
+        load("mnist", tmp_path, "train")
     msg = str(e.value)
     assert "train-images-idx3-ubyte.gz" in msg and str(tmp_path) in msg and "config.data.dir=''" in msg
     assert "\n" not in msg
@@ -76,16 +82,16 @@ def test_idx_truncated_wrong_magic_and_corrupt(tmp_path):
     full = gzip.decompress(path.read_bytes())
     path.write_bytes(gzip.compress(full[:-10]))
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz is truncated"):
-        raw.load_raw("mnist", tmp_path, "train")
+        load("mnist", tmp_path, "train")
     path.write_bytes(gzip.compress(_idx_bytes(data["train"][0], 2049)))
-    with pytest.raises(DataError, match=r"magic number 2049, expected 2051"):
-        raw.load_raw("mnist", tmp_path, "train")
+    with pytest.raises(DataError, match=r"magic 2049, expected 2051"):
+        load("mnist", tmp_path, "train")
     path.write_bytes(gzip.compress(full)[:-20])  # truncated gzip stream
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz is corrupt or truncated"):
-        raw.load_raw("mnist", tmp_path, "train")
+        load("mnist", tmp_path, "train")
     path.write_bytes(b"not a gzip file at all")
     with pytest.raises(DataError, match=r"train-images-idx3-ubyte.gz"):
-        raw.load_raw("mnist", tmp_path, "train")
+        load("mnist", tmp_path, "train")
 
 
 def test_idx_count_mismatch(tmp_path):
@@ -93,14 +99,14 @@ def test_idx_count_mismatch(tmp_path):
     labels = np.concatenate([data["t10k"][1], [1]]).astype(np.uint8)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(_idx_bytes(labels, 2049)))
     with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz holds 5 labels"):
-        raw.load_raw("mnist", tmp_path, "test")
+        load("mnist", tmp_path, "test")
 
 
 def test_idx_writer_matches_format(tmp_path):
     arr = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    raw.write_idx(tmp_path / "x.gz", arr)
+    testing.write_idx(tmp_path / "x.gz", arr)
     assert gzip.decompress((tmp_path / "x.gz").read_bytes()) == _idx_bytes(arr, 2051)
-    raw.write_idx(tmp_path / "y", arr[:, 0, 0])
+    testing.write_idx(tmp_path / "y", arr[:, 0, 0])
     assert (tmp_path / "y").read_bytes() == _idx_bytes(arr[:, 0, 0], 2049)
 
 
@@ -128,11 +134,11 @@ def test_cifar10_layouts(tmp_path, layout):
         else:
             payload = _cifar_record_bytes(images, labels)
             (d / name).write_bytes(lzma.compress(payload) if name.endswith(".xz") else payload)
-    images, labels = raw.load_raw("cifar10", tmp_path, "train")
+    images, labels = load("cifar10", tmp_path, "train")
     assert images.shape == (15, 32, 32, 3) and images.dtype == np.uint8
     np.testing.assert_array_equal(images, np.concatenate([p[0] for p in parts[:5]]))
     np.testing.assert_array_equal(labels, np.concatenate([p[1] for p in parts[:5]]))
-    images, labels = raw.load_raw("cifar10", tmp_path, "test")
+    images, labels = load("cifar10", tmp_path, "test")
     np.testing.assert_array_equal(images, parts[5][0])
     np.testing.assert_array_equal(labels, parts[5][1])
 
@@ -151,7 +157,7 @@ def test_cifar100_binary_and_python(tmp_path):
     images, fine = _cifar_arrays(4, num_classes=100)
     coarse = fine // 5
     (tmp_path / "train.bin").write_bytes(_cifar_record_bytes(images, coarse, fine))
-    got_images, got_labels = raw.load_raw("cifar100", tmp_path, "train")
+    got_images, got_labels = load("cifar100", tmp_path, "train")
     np.testing.assert_array_equal(got_images, images)
     np.testing.assert_array_equal(got_labels, fine)
     py = tmp_path / "cifar-100-python"
@@ -159,35 +165,35 @@ def test_cifar100_binary_and_python(tmp_path):
     flat = images.transpose(0, 3, 1, 2).reshape(4, -1)
     obj = {b"fine_labels": fine.tolist(), b"coarse_labels": coarse.tolist(), b"data": flat}
     (py / "test").write_bytes(pickle.dumps(obj, protocol=2))
-    got_images, got_labels = raw.load_raw("cifar100", tmp_path, "test")
+    got_images, got_labels = load("cifar100", tmp_path, "test")
     np.testing.assert_array_equal(got_images, images)
     np.testing.assert_array_equal(got_labels, fine)
 
 
 def test_cifar_writer_matches_format(tmp_path):
     images, fine = _cifar_arrays(3, num_classes=100)
-    raw.write_cifar_records(tmp_path / "a.bin", images, fine, coarse_labels=fine // 5)
+    testing.write_cifar_records(tmp_path / "a.bin", images, fine, coarse_labels=fine // 5)
     assert (tmp_path / "a.bin").read_bytes() == _cifar_record_bytes(images, fine // 5, fine)
 
 
 def test_cifar_errors(tmp_path):
     with pytest.raises(DataError, match=r"cifar10 file .* not found in") as e:
-        raw.load_raw("cifar10", tmp_path, "train")
+        load("cifar10", tmp_path, "train")
     assert "config.data.dir=''" in str(e.value)
     images, labels = _cifar_arrays(2)
     payload = _cifar_record_bytes(images, labels)
     (tmp_path / "test_batch.bin").write_bytes(payload[:-5])
     with pytest.raises(DataError, match=r"test_batch.bin is truncated"):
-        raw.load_raw("cifar10", tmp_path, "test")
+        load("cifar10", tmp_path, "test")
     (tmp_path / "test_batch.bin").unlink()
     (tmp_path / "test_unordered.bin.xz").write_bytes(lzma.compress(payload)[:-30])
     with pytest.raises(DataError, match=r"test_unordered.bin.xz is corrupt or truncated"):
-        raw.load_raw("cifar10", tmp_path, "test")
+        load("cifar10", tmp_path, "test")
     (tmp_path / "test_unordered.bin.xz").write_bytes(lzma.compress(payload))
     for i in range(1, 5):  # data file 5 is missing
         (tmp_path / f"train_unordered_{i}.bin.xz").write_bytes(lzma.compress(payload))
     with pytest.raises(DataError, match=r"train_unordered_5.bin.xz not found"):
-        raw.load_raw("cifar10", tmp_path, "train")
+        load("cifar10", tmp_path, "train")
 
 
 def test_cifar_pickle_refuses_code(tmp_path):
@@ -197,42 +203,53 @@ def test_cifar_pickle_refuses_code(tmp_path):
 
     (tmp_path / "test_batch").write_bytes(pickle.dumps({b"data": Evil(), b"labels": []}))
     with pytest.raises(DataError, match=r"test_batch is not a readable CIFAR python batch"):
-        raw.load_raw("cifar10", tmp_path, "test")
+        load("cifar10", tmp_path, "test")
 
 
 def test_digits_split():
-    train_x, train_y = raw.load_digits("train")
-    test_x, test_y = raw.load_digits("test")
+    train_x, train_y = raw.load_digits(None, "train")
+    test_x, test_y = raw.load_digits(None, "test")
     assert train_x.shape == (1437, 8, 8, 1) and test_x.shape == (360, 8, 8, 1)
     assert train_x.dtype == np.uint8 and train_x.max() == 255 and train_x.min() == 0
     assert set(np.unique(train_x)) <= {round(v * 255 / 16) for v in range(17)}
     assert np.bincount(train_y).sum() == 1437 and len(np.unique(test_y)) == 10
-    again_x, again_y = raw.load_digits("train")
+    again_x, again_y = raw.load_digits(None, "train")
     np.testing.assert_array_equal(again_x, train_x)
     np.testing.assert_array_equal(again_y, train_y)
     with pytest.raises(DataError, match=r"unknown split"):
-        raw.load_digits("validation")
+        raw.load_digits(None, "validation")
 
 
-def test_unknown_dataset():
-    with pytest.raises(DataError, match=r"no raw-file reader"):
-        raw.load_raw("svhn", ".", "train")
+def test_cifar_labels_beyond_the_class_count(tmp_path):
+    images, labels = _cifar_arrays(3)
+    labels[1] = 12
+    (tmp_path / "test_batch.bin").write_bytes(_cifar_record_bytes(images, labels))
+    with pytest.raises(DataError, match=r"cifar10 file test_batch.bin has label 12 outside 0..9") as e:
+        load("cifar10", tmp_path, "test")
+    assert str(tmp_path) in str(e.value) and "\n" not in str(e.value)
+    fine = np.array([3, 100, 4])
+    (tmp_path / "test.bin").write_bytes(_cifar_record_bytes(images, fine // 5, fine))
+    with pytest.raises(DataError, match=r"cifar100 file test.bin has label 100 outside 0..99"):
+        load("cifar100", tmp_path, "test")
 
 
-# -- the real shared files (skipped where absent)
+def test_corrupt_gzip_stream(tmp_path):
+    _write_mnist(tmp_path)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    data = bytearray(path.read_bytes())
+    data[20:30] = b"\xff" * 10  # a damaged deflate stream
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte.gz is corrupt or truncated"):
+        load("mnist", tmp_path, "test")
 
 
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    return path
+# -- the real files (skipped unless SNNJAX_TEST_DATA is set)
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
-def test_shared_idx(name):
-    d = _need(SHARED / name)
-    train_x, train_y = raw.load_raw(name, d, "train")
-    test_x, test_y = raw.load_raw(name, SHARED, "test")  # also found via the <name> subfolder
+def test_real_idx(real_data, name):
+    train_x, train_y = load(name, real_data / name, "train")
+    test_x, test_y = load(name, real_data, "test")  # also found via the <name> subfolder
     assert train_x.shape == (60000, 28, 28, 1) and test_x.shape == (10000, 28, 28, 1)
     assert train_y.shape == (60000,) and test_y.shape == (10000,)
     if name == "mnist":
@@ -243,13 +260,9 @@ def test_shared_idx(name):
         assert np.bincount(test_y).tolist() == [1000] * 10
 
 
-def test_shared_cifar10():
-    _need(SHARED / "cifar10")
-    images, labels = raw.load_raw("cifar10", SHARED, "train")
+def test_real_cifar10(real_data):
+    images, labels = load("cifar10", real_data, "train")
     assert images.shape == (50000, 32, 32, 3) and images.dtype == np.uint8
     assert np.bincount(labels).tolist() == [5000] * 10
-    # the shared files are stored by class: file k holds exactly classes 2k and 2k+1
-    for k in range(5):
-        assert set(np.unique(labels[k * 10000 : (k + 1) * 10000])) == {2 * k, 2 * k + 1}
-    images, labels = raw.load_raw("cifar10", SHARED, "test")
+    images, labels = load("cifar10", real_data, "test")
     assert images.shape == (10000, 32, 32, 3) and np.bincount(labels).tolist() == [1000] * 10

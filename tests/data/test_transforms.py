@@ -10,67 +10,57 @@ def _image_batch(n=1, h=3, w=3, c=1):
     return np.arange(1, n * h * w * c + 1, dtype=np.uint8).reshape(n, h, w, c)
 
 
-def test_crop_with_offsets_exact():
+def test_crop_exact():
     x = _image_batch()  # [[1,2,3],[4,5,6],[7,8,9]]
-    offsets = np.array([[0, 0]])
-    shifted = T.crop_with_offsets(x, offsets, padding=1)[0, ..., 0]
-    np.testing.assert_array_equal(shifted, [[0, 0, 0], [0, 1, 2], [0, 4, 5]])
-    centre = T.crop_with_offsets(x, np.array([[1, 1]]), padding=1)
-    np.testing.assert_array_equal(centre, x)
-    other = T.crop_with_offsets(x, np.array([[2, 1]]), padding=1)[0, ..., 0]
-    np.testing.assert_array_equal(other, [[4, 5, 6], [7, 8, 9], [0, 0, 0]])
+    crop = lambda offsets: T.flip_roll_crop(x, offsets=np.array([offsets]), pad=1)[0, ..., 0]
+    np.testing.assert_array_equal(crop([0, 0]), [[0, 0, 0], [0, 1, 2], [0, 4, 5]])
+    np.testing.assert_array_equal(crop([1, 1]), x[0, ..., 0])
+    np.testing.assert_array_equal(crop([2, 1]), [[4, 5, 6], [7, 8, 9], [0, 0, 0]])
+    assert T.flip_roll_crop(x, offsets=np.array([[0, 0]])).tolist() == x.tolist()  # pad 0: no crop
 
 
-def test_crop_with_flips_and_multiple_images():
-    x = _image_batch(n=2, c=2)
-    offsets = np.array([[1, 1], [1, 2]])
-    out = T.crop_with_offsets(x, offsets, padding=1, flips=np.array([True, False]))
-    np.testing.assert_array_equal(out[0], x[0, :, ::-1])
-    np.testing.assert_array_equal(out[1, :, :2], x[1, :, 1:])
-    np.testing.assert_array_equal(out[1, :, 2], 0)
-    assert out.dtype == np.uint8
-
-
-def test_random_crop_keeps_content_and_shape():
-    rng = np.random.default_rng(0)
-    x = np.random.default_rng(1).integers(1, 256, (16, 8, 8, 3), dtype=np.uint8)
-    out = T.random_crop(x, rng, padding=2)
-    assert out.shape == x.shape and out.dtype == np.uint8
-    np.testing.assert_array_equal(T.random_crop(x, rng, padding=0), x)
-    offsets = T.sample_crop_offsets(np.random.default_rng(0), 16, 2)
-    assert offsets.min() >= 0 and offsets.max() <= 4
-    # every crop is a window of the padded image
-    padded = np.pad(x, ((0, 0), (2, 2), (2, 2), (0, 0)))
-    for i, (dy, dx) in enumerate(offsets):
-        np.testing.assert_array_equal(out[i], padded[i, dy : dy + 8, dx : dx + 8])
-
-
-def test_flip_exact():
+def test_flip_exact_and_crop_then_flip_is_flip_then_mirrored_crop():
     x = _image_batch(n=2)
-    out = T.flip_where(x, np.array([True, False]))
+    out = T.flip_roll_crop(x, flips=np.array([True, False]))
     np.testing.assert_array_equal(out[0, ..., 0], [[3, 2, 1], [6, 5, 4], [9, 8, 7]])
     np.testing.assert_array_equal(out[1], x[1])
-    flips = T.sample_flips(np.random.default_rng(0), 1000)
-    assert 400 < flips.sum() < 600
-    np.testing.assert_array_equal(T.random_flip(x, np.random.default_rng(3)).shape, x.shape)
+    images = np.random.default_rng(1).integers(1, 256, (16, 8, 8, 3), dtype=np.uint8)
+    offsets = np.random.default_rng(0).integers(0, 5, (16, 2))
+    padded = np.pad(images, ((0, 0), (2, 2), (2, 2), (0, 0)))
+    mirrored = offsets.copy()
+    mirrored[:, 1] = 4 - offsets[:, 1]
+    got = T.flip_roll_crop(images, flips=np.ones(16, bool), offsets=mirrored, pad=2)
+    for i, (dy, dx) in enumerate(offsets):
+        np.testing.assert_array_equal(got[i], padded[i, dy : dy + 8, dx : dx + 8][:, ::-1])
+
+
+def test_flip_roll_crop_equals_per_sample_ops_on_frames():
+    rng = np.random.default_rng(9)
+    frames = rng.random((6, 3, 9, 7, 2)).astype(np.float32)  # [N, T, H, W, C]: one transform for all T
+    flips = np.array([0, 1, 0, 1, 1, 0], bool)
+    shifts = rng.integers(-4, 5, size=(6, 2))
+    offsets = rng.integers(0, 7, size=(6, 2))
+    got = T.flip_roll_crop(frames, flips=flips, shifts=shifts, offsets=offsets, pad=3)
+    assert got.shape == frames.shape and got.dtype == frames.dtype
+    for i in range(6):
+        want = frames[i][:, :, ::-1] if flips[i] else frames[i]
+        want = np.pad(np.roll(want, tuple(shifts[i]), axis=(1, 2)), [(0, 0), (3, 3), (3, 3), (0, 0)])
+        oy, ox = offsets[i]
+        np.testing.assert_array_equal(got[i], want[:, oy : oy + 9, ox : ox + 7])
+    only_roll = T.flip_roll_crop(frames, shifts=shifts)
+    np.testing.assert_array_equal(only_roll[2], np.roll(frames[2], tuple(shifts[2]), axis=(1, 2)))
+    np.testing.assert_array_equal(T.flip_roll_crop(frames), frames)
 
 
 def test_normalize_exact():
     x = np.array([[[[0, 255, 51]]]], dtype=np.uint8)
-    out = T.normalize(x, T.CIFAR10_MEAN, T.CIFAR10_STD)
-    expected = (np.array([0.0, 1.0, 0.2]) - np.array(T.CIFAR10_MEAN)) / np.array(T.CIFAR10_STD)
+    mean, std = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
+    out = T.normalize(x, mean, std)
     assert out.dtype == np.float32
-    np.testing.assert_allclose(out[0, 0, 0], expected, rtol=1e-5)
-    raw = T.normalize(x)
-    np.testing.assert_allclose(raw[0, 0, 0], [0.0, 1.0, 0.2], rtol=1e-6)
-    gray = T.normalize(np.full((1, 2, 2, 1), 255, np.uint8), T.MNIST_MEAN, T.MNIST_STD)
+    np.testing.assert_allclose(out[0, 0, 0], (np.array([0.0, 1.0, 0.2]) - mean) / np.array(std), rtol=1e-5)
+    np.testing.assert_allclose(T.normalize(x)[0, 0, 0], [0.0, 1.0, 0.2], rtol=1e-6)
+    gray = T.normalize(np.full((1, 2, 2, 1), 255, np.uint8), (0.1307,), (0.3081,))
     np.testing.assert_allclose(gray, (1.0 - 0.1307) / 0.3081, rtol=1e-5)
-
-
-def test_normalization_constants():
-    assert T.NORMALIZATION["cifar100"] == ((0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761))
-    assert T.NORMALIZATION["imagenet2012"] == ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-    assert T.NORMALIZATION["mnist"] == ((0.1307,), (0.3081,))
 
 
 @pytest.mark.parametrize("channels", [1, 3])

@@ -549,6 +549,6 @@ def test_slurm_script_trains_with_two_processes(capsys, tmp_path):
     assert proc.returncode == 0, logs
     results = json.loads((workdir / "results.json").read_text())
     assert results["steps"] == 44 and 0.5 < results["test_accuracy"] <= 1.0
-    assert (workdir / "checkpoints" / "latest" / "44").is_dir()
+    assert (workdir / "checkpoints" / "44").is_dir()
     records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert len([r for r in records if "test_accuracy" in r]) == 2  # one line per evaluation, not per process

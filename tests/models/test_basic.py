@@ -14,17 +14,21 @@ from flax import nnx
 from jax.ad_checkpoint import print_saved_residuals
 
 from snnjax import models
-from snnjax.config import base_config
+from snnjax.models import basic
 
 
 def _convnet(remat: bool, conv_impl: str = "matmul", t: int = 3, chunk: int = 0, noisy: bool = False):
-    cfg = base_config().model
-    kind = "noisy_lif" if noisy else "lif"
-    cfg.neuron.update(type=kind, decay=0.5, v_th=1.0, reset="hard", surrogate="triangle")
-    cfg.update(num_steps=t, remat=remat, remat_chunk=chunk)
-    with cfg.unlocked():
-        cfg.update(name="convnet", encoding="direct", readout="logits")
-        cfg.channels, cfg.hidden, cfg.dropout, cfg.conv_impl = (4, 8), (), 0.0, conv_impl
+    cfg = basic.model_config(
+        "convnet",
+        num_steps=t,
+        remat=remat,
+        remat_chunk=chunk,
+        channels=(4, 8),
+        hidden=(),
+        conv_impl=conv_impl,
+    )
+    cfg.neuron.type = "noisy_lif" if noisy else "lif"
+    cfg.neuron.lif.update(decay=0.5, v_th=1.0, reset="hard", surrogate="triangle(gamma=1.0)")
     return models.create(cfg, 5, (8, 8, 1), rngs=nnx.Rngs(params=0, encoding=1, dropout=2, noise=3))
 
 
@@ -109,12 +113,8 @@ def test_remat_stores_only_block_inputs(static, fraction):
 
 def test_mlp_time_folded_linear_matches_per_step():
     """SpikingMLP applies its Linear layers on the folded [T*B, F] batch: same currents as per step."""
-    cfg = base_config().model
-    cfg.neuron.update(type="lif", decay=0.5, v_th=1.0, reset="hard", surrogate="triangle")
-    cfg.update(num_steps=4)
-    with cfg.unlocked():
-        cfg.update(name="mlp", encoding="direct", hidden=(6,), readout="logits")
-        cfg.per_neuron_output_decay = False
+    cfg = basic.model_config("mlp", num_steps=4, hidden=(6,), readout="logits")
+    cfg.neuron.lif.update(decay=0.5, v_th=1.0, reset="hard", surrogate="triangle(gamma=1.0)")
     model = models.create(cfg, 3, (2, 2, 1), rngs=nnx.Rngs(params=0, encoding=1))
     x = jax.random.uniform(jax.random.key(0), (5, 2, 2, 1), jnp.float32) * 2.0
     out = nnx.capture(model)(x)

@@ -9,15 +9,15 @@ import pytest
 from flax import nnx
 
 from snnjax import models
-from snnjax.config import base_config
 from snnjax.models import nsnn
 from snnjax.regularizers import gram, kernels
 
 
 def model_cfg(name: str, num_steps: int = 2, neuron: str = "lif", **extra):
-    cfg = base_config().model
-    cfg.update(name=name, num_steps=num_steps, **nsnn.nsnn_model_config(**extra))
-    cfg.neuron.update(type=neuron, decay=0.5, surrogate="erf", noise="gaussian", noise_scale=0.3)
+    """``neuron``: a registered type, or ``plif`` for the LIF with a learnable decay."""
+    cfg = nsnn.model_config(name, num_steps=num_steps, **extra)
+    cfg.neuron.update(type="lif" if neuron == "plif" else neuron, learnable_decay=neuron == "plif")
+    cfg.neuron.lif.update(decay=0.5, surrogate="erf(alpha=1.0)")
     return cfg
 
 
@@ -102,7 +102,7 @@ def test_toynet_noisy_is_stochastic_and_lif_is_not():
 @pytest.mark.parametrize("noise", ["gaussian", "logistic", "triangular", "uniform"])
 def test_every_noise_family_builds_and_trains(noise):
     cfg = model_cfg("nsnn_toynet", num_steps=2, neuron="noisy_lif", hidden=8)
-    cfg.neuron.noise = noise
+    cfg.neuron.noisy_lif.noise = noise  # the family with its default width
     model = models.create(cfg, 3, (4, 4, 1), rngs=rngs())
     assert model.sn.neuron.noise.__class__.__name__.lower().startswith(noise[:4])
     x = jax.random.uniform(jax.random.key(1), (5, 4, 4, 1)) * 4

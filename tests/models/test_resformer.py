@@ -143,7 +143,9 @@ def test_unknown_spikingmix_neuron_is_a_config_error():
         R.spikingmix_neuron("triple")
 
 
-SHARED = dict(type="shared_threshold", tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5))
+SHARED = dict(
+    type="shared_threshold", shared_threshold=dict(tau=2.0, thresholds=(0.25, 0.5), amplitudes=(0.25, 0.5))
+)
 
 
 def test_forward_images_and_event_frames_quantised_and_plif():
@@ -155,7 +157,9 @@ def test_forward_images_and_event_frames_quantised_and_plif():
     # the whole model runs on graded outputs: the running input rate is a mean of levels in (0, 0.75]
     assert 0 < float(model.blocks[0].rate_x[...][0]) <= 0.75
     assert forward(model, jnp.ones((2, 3, 8, 8, 2))).shape == (2, 3, 10)  # event frames [T, B, H, W, C]
-    plif = nnx.eval_shape(lambda: models.create(_tiny({"type": "plif"}), 10, (8, 8, 2), rngs=nnx.Rngs(0)))
+    plif = nnx.eval_shape(
+        lambda: models.create(_tiny({"learnable_decay": True}), 10, (8, 8, 2), rngs=nnx.Rngs(0))
+    )
     assert models.num_params(plif) == models.num_params(model) + 1 + 6 * 2  # a learnable tau per neuron layer
 
 

@@ -1,4 +1,4 @@
-"""IF / LIF / PLIF against traces and gradients derived by hand.
+"""IF / LIF / learnable-decay LIF (PLIF) against traces and gradients derived by hand.
 
 Inputs are dyadic fractions, so every membrane below is exact in float32 and can be compared exactly.
 Notation: h = membrane after charging (pre-reset), v = state after the reset, s = spike.
@@ -13,7 +13,7 @@ import pytest
 
 from snnjax import dynamics, layers
 from snnjax import surrogate as sg
-from snnjax.neurons import IF, LIF, PLIF, LIFState, apply_reset, integrate, lif_step
+from snnjax.neurons import IF, LIF, LIFState, apply_reset, integrate, lif_step
 
 
 def trace(neuron, xs, dtype=jnp.float32):
@@ -220,7 +220,6 @@ def test_step_pieces_and_errors():
     with pytest.raises(ValueError, match="reset"):
         apply_reset(jnp.float32(0), jnp.float32(0), LIF(reset="bogus"))
     assert IF().decay == 1.0 and not LIF.stochastic
-    assert PLIF(decay=0.5) == LIF(decay=0.5)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -354,11 +353,11 @@ def test_plif_decay_gradient_hand_derived():
     # d(sum s)/dlam = .56 - .182 = .378 ; detached: dv2/dlam = 0 -> .56
     xs = [0.8, 0.9, 0.5]
     layer = layers.SpikingNeuron(
-        PLIF(decay=0.5, **{k: v for k, v in GAC_CIFAR.items() if k != "decay"}), learnable_decay=True
+        LIF(decay=0.5, **{k: v for k, v in GAC_CIFAR.items() if k != "decay"}), learnable_decay=True
     )
     assert float(layer.decay_param[...]) == 0.5
     assert _decay_grad(layer, xs) == pytest.approx(0.378, rel=1e-5)
-    layer = layers.SpikingNeuron(PLIF(decay=0.5, detach_reset=True), learnable_decay=True)
+    layer = layers.SpikingNeuron(LIF(decay=0.5, detach_reset=True), learnable_decay=True)
     assert _decay_grad(layer, xs) == pytest.approx(0.56, rel=1e-5)
 
 
@@ -396,7 +395,7 @@ def _spikingjelly_plif_reference(w, x):
 def test_plif_tau_form_against_unrolled_reference():
     from flax import nnx
 
-    neuron = PLIF(charge="tau", tau=2.0, inclusive=True, detach_reset=True, surrogate=sg.ATan(2.0))
+    neuron = LIF(charge="tau", tau=2.0, inclusive=True, detach_reset=True, surrogate=sg.ATan(2.0))
     layer = layers.SpikingNeuron(neuron, learnable_decay=True, decay_shape=(8,))
     # spikingjelly: w = -log(init_tau - 1) = 0 for tau 2
     np.testing.assert_allclose(np.asarray(layer.decay_param[...]), np.zeros(8), atol=1e-7)

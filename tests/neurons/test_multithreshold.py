@@ -1,4 +1,4 @@
-"""Spiking-Mix quantised multi-threshold LIF neurons (SEEDS.md 1.2 and 8): levels, hand traces, backward."""
+"""Spiking-Mix quantised multi-threshold LIF neurons (docs/spikingmix.md): levels, hand traces, backward."""
 
 import math
 
@@ -43,7 +43,7 @@ def test_dual_levels_are_zero_quarter_three_quarters():
     assert neuron.levels == (0.0, 0.25, 0.75)
     x = jax.random.uniform(jax.random.key(0), (16, 8, 128), minval=-0.5, maxval=2.0)
     out = np.asarray(jax.jit(lambda x: dynamics.run_neuron(neuron, x))(x))
-    assert set(np.unique(out)) == {0.0, 0.25, 0.75}  # all three, and nothing else (SEEDS.md 8)
+    assert set(np.unique(out)) == {0.0, 0.25, 0.75}  # all three, and nothing else (as the authors' module)
 
 
 def test_dual_hand_trace():

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from snnjax import dynamics
+from snnjax.errors import ConfigError
 from snnjax.neurons import (
     GaussianNoise,
     LIFState,
@@ -19,9 +20,9 @@ from snnjax.neurons import (
     TriangularNoise,
     UniformNoise,
     bernoulli_spike,
-    make_noise,
     noisy_lif_step,
 )
+from snnjax.registry import NOISES
 
 _erf = np.vectorize(math.erf)
 
@@ -229,19 +230,22 @@ def test_reset_gradient_not_detached_by_default():
         np.testing.assert_allclose(g, expected, rtol=1e-4, atol=1e-6)
 
 
-def test_needs_key_and_make_noise():
+def test_needs_key_and_noises_from_specs():
     neuron = NoisyLIF()
     assert NoisyLIF.stochastic
     with pytest.raises(ValueError, match="key"):
         neuron.step(neuron.init_state((2,)), jnp.ones(2))
     with pytest.raises(ValueError, match="stochastic"):
         dynamics.run_neuron(neuron, jnp.ones((3, 2)))
-    assert make_noise("gaussian", 0.4) == GaussianNoise(0.4)
-    assert make_noise("logistic", 0.2) == LogisticNoise(0.2)
-    assert make_noise("triangular", 0.6) == TriangularNoise(0.6)
-    assert make_noise("uniform", 0.3) == UniformNoise(0.3)
-    with pytest.raises(ValueError, match="unknown noise"):
-        make_noise("cauchy", 1.0)
+    assert NOISES.create("gaussian(sigma=0.4)") == GaussianNoise(0.4)
+    assert NOISES.create({"name": "logistic", "scale": 0.2}) == LogisticNoise(0.2)
+    assert NOISES.create("triangular(a=0.6)") == TriangularNoise(0.6)
+    assert NOISES.create("uniform") == UniformNoise(0.3)
+    assert NOISES.spec(GaussianNoise(0.4)) == "gaussian(sigma=0.4, mu=0.0)"
+    with pytest.raises(ConfigError, match="unknown noise 'cauchy'"):
+        NOISES.create("cauchy(scale=1.0)")
+    with pytest.raises(ConfigError, match="has no parameter 'sigma'"):
+        NOISES.create("uniform(sigma=1.0)")
 
 
 @pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])

@@ -16,23 +16,23 @@ SCRIPT = """
 import json, sys
 sys.path.insert(0, {repo!r})
 import jax
-from ml_collections import config_flags
+from snnjax.config import load_config
 from snnjax.train.loop import Run
-config = config_flags.config_flags._LoadConfigModule('c', 'configs/quickstart.py').get_config()
-config.train.batch_size = 64
-config.train.eval_batch_size = 360
+overrides = ['train.batch_size=64', 'train.eval_batch_size=360']
 if {conv!r}:  # a conv net folds time into the (sharded) batch
-    config.model.name = 'convnet'
+    overrides += ['model.name=convnet']
+config = load_config('configs/quickstart.py', overrides)
+if {conv!r}:
+    config.unlock()
     config.model.channels = (8, 16)
     config.model.dropout = 0.1
 run = Run(config)
 it = iter(run.train_data)
 losses = []
 for step in range(6):
-    batch = run.steps.shard_batch(next(it))
-    run.steps.state, metrics = run.steps.train_step(run.steps.state, batch, run.step_key(step))
-    losses.append(float(metrics['loss']))
-sharding = batch['image'].sharding
+    batch = next(it)
+    losses.append(float(run.train_step(step, batch)['loss']))
+sharding = run.steps.shard_batch(batch)['image'].sharding
 print(json.dumps({{'devices': jax.device_count(), 'losses': losses,
                   'shards': len(sharding.device_set), 'accuracy': run.evaluate()['test_accuracy']}}))
 """

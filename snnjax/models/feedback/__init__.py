@@ -9,8 +9,7 @@ last layer's average firing rate. The spiking dynamics and the implicit backward
 - :mod:`~snnjax.models.feedback.ops`: the linear ops, each with ``op(x)`` and ``op.transpose(y)``;
 - :mod:`~snnjax.models.feedback.restrict`: the norm restrictions of the feedback weight;
 - :mod:`~snnjax.models.feedback.network`: the network and the translation of its config to the solvers;
-- :mod:`~snnjax.models.feedback.zoo`: the named models (``config.model.name``) and their config keys;
-- :mod:`~snnjax.models.feedback.recipe`: the SPIDE / IDE experiment recipe.
+- :mod:`~snnjax.models.feedback.zoo`: the named models (``config.model.name``) and their config keys.
 
 Loss scale factor ``s`` (``model.scale_factor``): the logits are returned as ``sg(z) + s (z - sg(z))``, equal
 to ``z`` in value but with every gradient multiplied by ``s`` (SPIDE's ``(s * loss).backward()``), so the
@@ -23,7 +22,6 @@ gradient of the non-trainable ``solver_stats`` variable (:class:`~snnjax.layers.
 """
 
 from snnjax.models.feedback.network import FeedbackSNN
-from snnjax.models.feedback.recipe import spide_config
 from snnjax.models.feedback.zoo import fsnn_model_config
 
-__all__ = ["FeedbackSNN", "fsnn_model_config", "spide_config"]
+__all__ = ["FeedbackSNN", "fsnn_model_config"]

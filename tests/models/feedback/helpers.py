@@ -1,13 +1,19 @@
 """Feedback SNNs built from the shipped configs, with overrides of their model section."""
 
+import pathlib
+
 from flax import nnx
 
+from snnjax.config import load_config
 from snnjax.models import create
-from tests.data.dvs_configs import load_config
+
+CONFIGS = pathlib.Path(__file__).parents[3] / "configs"
 
 
 def model_config(name: str, **model):
-    cfg = load_config(name)
+    """``config.model`` of ``configs/<name>.py`` (``name`` may carry ``:variant``) with overrides."""
+    stem, sep, arg = name.partition(":")
+    cfg = load_config(f"{CONFIGS / stem}.py{sep}{arg}")
     cfg.model.update(**model)
     return cfg.model
 

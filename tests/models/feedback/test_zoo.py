@@ -12,10 +12,10 @@ from tests.models.feedback.helpers import abstract_model, model_config
 @pytest.mark.parametrize(
     ("name", "classes", "millions"),
     [
-        ("spide_cifar_alexnetf", 10, 3.7),
-        ("spide_cifar_alexnetf", 100, 5.2),
-        ("spide_cifar_cifarnetf", 10, 11.8),
-        ("spide_cifar_cifarnetf", 100, 14.8),
+        ("spide_cifar", 10, 3.7),
+        ("spide_cifar", 100, 5.2),
+        ("spide_cifar:cifarnetf", 10, 11.8),
+        ("spide_cifar:cifarnetf", 100, 14.8),
     ],
 )
 def test_cifar_parameter_counts_match_ide_readme(name, classes, millions):
@@ -33,7 +33,7 @@ def test_layer_shapes_of_every_model():
     assert [op.stride for op in m.layers] == [2, 1]
     assert m.feedback.kernel.shape == (3, 3, 64, 64) and m.feedback.out_hw == (14, 14)
     assert m.shapes == ((14, 14, 64), (7, 7, 64), (7, 7, 64)) and m.readout.in_features == 64 * 7 * 7
-    m = abstract_model("spide_cifar_alexnetf", 10, (32, 32, 3))
+    m = abstract_model("spide_cifar", 10, (32, 32, 3))
     assert m.shapes[0] == (16, 16, 96) and m.shapes[-1] == (8, 8, 256) and m.feedback.out_hw == (16, 16)
     assert m.rate == 0.2 and m.feedback_norm == 2.0
     m = abstract_model("spide_dvs_cifar_convnetf", 10, (48, 48, 2))
@@ -48,7 +48,7 @@ def test_layer_shapes_of_every_model():
 
 
 def test_cifar_init_unit_filters_and_scaled_transpose():
-    cfg = model_config("spide_cifar_alexnetf", widths=(8, 8, 8, 8, 8))
+    cfg = model_config("spide_cifar", widths=(8, 8, 8, 8, 8))
     m = create(cfg, 10, (8, 8, 3), rngs=nnx.Rngs(0))
     for conv in [m.inp, *m.layers]:
         norms = jnp.sqrt(jnp.sum(jnp.square(conv.kernel[...]), axis=(0, 1, 2)))

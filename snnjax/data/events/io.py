@@ -1,9 +1,10 @@
-"""Readers and writers for neuromorphic event files (N-MNIST, CIFAR10-DVS, DVS128 Gesture).
+"""Readers of neuromorphic event files (N-MNIST, CIFAR10-DVS, DVS128 Gesture); writers of the same
+formats are in :mod:`snnjax.data.testing`.
 
 Every reader returns a structured array with :data:`EVENT_DTYPE` fields ``t`` (int64, us),
 ``x`` (int16), ``y`` (int16), ``p`` (int8, 0 = OFF, 1 = ON), in file order, and raises
-:class:`EventDataError` (one line: ``"<file>: <problem>"``) for missing, truncated or malformed
-files. All decoding is vectorised (``np.frombuffer`` + bit operations); only the AEDAT 3.1
+:class:`~snnjax.errors.DataError` (one line: ``"<file>: <problem>"``) for missing, empty, truncated
+or malformed files. All decoding is vectorised (``np.frombuffer`` + bit operations); only the AEDAT 3.1
 packet headers are walked in Python (one iteration per packet, not per event).
 
 Formats (written from the format descriptions, not from other projects' code):
@@ -26,32 +27,14 @@ Formats (written from the format descriptions, not from other projects' code):
 
 from __future__ import annotations
 
-import itertools
 import os
 import struct
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from etils import epath
 
-from snnjax.errors import SnnjaxError
-
-__all__ = [
-    "DVS128_SENSOR_SIZE",
-    "EVENT_DTYPE",
-    "NMNIST_SENSOR_SIZE",
-    "EventDataError",
-    "dvs_gesture_samples",
-    "make_events",
-    "read_cifar10_dvs",
-    "read_dvs_gesture",
-    "read_dvs_gesture_labels",
-    "read_events",
-    "read_nmnist",
-    "write_aedat2",
-    "write_aedat31",
-    "write_nmnist",
-]
+from snnjax.errors import DataError
 
 PathLike = str | os.PathLike
 
@@ -66,30 +49,32 @@ DVS128_SENSOR_SIZE = (128, 128)
 
 Orientation = Literal["jaer", "raw", "spikingjelly"]
 
-_AEDAT31_HEADER = struct.Struct("<hhiiiiii")  # 28 bytes
-_AEDAT31_POLARITY = 1
+AEDAT31_HEADER = struct.Struct("<hhiiiiii")  # 28 bytes
+AEDAT31_POLARITY = 1
 
 
-class EventDataError(SnnjaxError):
-    """A neuromorphic data file is missing, truncated or malformed (message names the file).
-
-    Subclass of :class:`snnjax.errors.SnnjaxError` (hence of ``Exception``), so the CLI reports
-    it as one line."""
-
-
-def _fail(path: PathLike, problem: str) -> EventDataError:
-    return EventDataError(f"{os.fspath(path)}: {problem}")
+def _fail(path: PathLike, problem: str) -> DataError:
+    return DataError(f"{os.fspath(path)}: {problem}")
 
 
 def _read_bytes(path: PathLike) -> bytes:
     try:
-        return Path(path).read_bytes()
+        data = epath.Path(path).read_bytes()
     except FileNotFoundError:
         raise _fail(path, "file not found") from None
     except IsADirectoryError:
         raise _fail(path, "is a directory, not an event file") from None
     except OSError as e:
         raise _fail(path, f"cannot read file ({e.strerror or e})") from None
+    if not data:
+        raise _fail(path, "empty file (0 bytes): no events")
+    return data
+
+
+def _nonempty(path: PathLike, events: np.ndarray) -> np.ndarray:
+    if events.size == 0:
+        raise _fail(path, "holds no events")
+    return events
 
 
 def make_events(t, x, y, p) -> np.ndarray:
@@ -137,7 +122,7 @@ def read_nmnist(
 ) -> np.ndarray:
     """Read an N-MNIST ``.bin`` file (40-bit records) -> ``[N]`` :data:`EVENT_DTYPE` array.
 
-    ``sensor_size`` is ``(W, H)``; coordinates outside it raise :class:`EventDataError`
+    ``sensor_size`` is ``(W, H)``; coordinates outside it raise :class:`~snnjax.errors.DataError`
     (use ``(240, 180)`` for N-Caltech101 files, which share the format).
     """
     buf = _read_bytes(path)
@@ -154,24 +139,7 @@ def read_nmnist(
     t = ((b2 & 0x7F) << 16) | (b[:, 3].astype(np.int64) << 8) | b[:, 4]
     if check_order:
         _check_order(path, t)
-    return make_events(t, x, y, b[:, 2] >> 7)
-
-
-def write_nmnist(path: PathLike, events: np.ndarray) -> None:
-    """Write ``events`` (:data:`EVENT_DTYPE`) as an N-MNIST ``.bin`` file (reader inverse)."""
-    t = events["t"].astype(np.int64)
-    if events.size and (t.min() < 0 or t.max() >= 1 << 23):
-        raise ValueError("N-MNIST timestamps must lie in [0, 2**23) us")
-    for f in ("x", "y"):
-        if events.size and (events[f].min() < 0 or events[f].max() > 255):
-            raise ValueError(f"N-MNIST {f} must lie in [0, 255]")
-    out = np.empty((events.size, 5), dtype=np.uint8)
-    out[:, 0] = events["x"]
-    out[:, 1] = events["y"]
-    out[:, 2] = ((events["p"].astype(np.int64) & 1) << 7) | (t >> 16)
-    out[:, 3] = (t >> 8) & 0xFF
-    out[:, 4] = t & 0xFF
-    Path(path).write_bytes(out.tobytes())
+    return _nonempty(path, make_events(t, x, y, b[:, 2] >> 7))
 
 
 # ----------------------------------------------------------------------------- AEDAT 2.0
@@ -211,7 +179,7 @@ def read_cifar10_dvs(
     * ``"raw"``: the address bits unchanged: ``x = raw_x``, ``y = raw_y``, ``p = raw_bit0``.
 
     Special events (address bit 15 or 31 set) are dropped. Non-zero address bits 16-30 mean the
-    file is not a DVS128 recording and raise :class:`EventDataError`. 32-bit timestamp
+    file is not a DVS128 recording and raise :class:`~snnjax.errors.DataError`. 32-bit timestamp
     wrap-arounds are unwrapped to int64.
     """
     buf = _read_bytes(path)
@@ -263,29 +231,7 @@ def read_cifar10_dvs(
             t[1:] += np.cumsum(wraps, dtype=np.int64) << 32
     if check_order:
         _check_order(path, t)
-    return make_events(t, x, y, p)
-
-
-def write_aedat2(path: PathLike, events: np.ndarray, *, orientation: Orientation = "jaer") -> None:
-    """Write ``events`` as a DVS128 AEDAT 2.0 file (inverse of :func:`read_cifar10_dvs`)."""
-    x = events["x"].astype(np.int64)
-    y = events["y"].astype(np.int64)
-    p = events["p"].astype(np.int64) & 1
-    if orientation == "jaer":
-        raw_x, raw_y, raw_p = 127 - x, y, 1 - p
-    elif orientation == "spikingjelly":
-        raw_x, raw_y, raw_p = 127 - y, 127 - x, 1 - p
-    elif orientation == "raw":
-        raw_x, raw_y, raw_p = x, y, p
-    else:
-        raise ValueError(f"unknown orientation {orientation!r}")
-    if events.size and (min(raw_x.min(), raw_y.min()) < 0 or max(raw_x.max(), raw_y.max()) > 127):
-        raise ValueError("DVS128 coordinates must lie in [0, 127]")
-    rec = np.empty((events.size, 2), dtype=">u4")
-    rec[:, 0] = (raw_y << 8) | (raw_x << 1) | raw_p
-    rec[:, 1] = events["t"].astype(np.int64) & 0xFFFFFFFF
-    header = b"#!AER-DAT2.0\r\n# This is a raw AE data file created by snnjax\r\n"
-    Path(path).write_bytes(header + rec.tobytes())
+    return _nonempty(path, make_events(t, x, y, p))
 
 
 # ----------------------------------------------------------------------------- AEDAT 3.1
@@ -306,11 +252,11 @@ def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
         raise _fail(path, "header has no '#!END-HEADER' line (file truncated or not AEDAT 3.1)")
     n = len(buf)
     chunks: list[tuple[int, int, int]] = []  # (byte offset, number of events, overflow)
-    hsize = _AEDAT31_HEADER.size
+    hsize = AEDAT31_HEADER.size
     while pos < n:
         if pos + hsize > n:
             raise _fail(path, f"truncated packet header at byte {pos} ({n - pos} of {hsize} bytes)")
-        etype, _src, esize, tsoff, tsovf, _cap, enum, _valid = _AEDAT31_HEADER.unpack_from(buf, pos)
+        etype, _src, esize, tsoff, tsovf, _cap, enum, _valid = AEDAT31_HEADER.unpack_from(buf, pos)
         pos += hsize
         if esize <= 0 or enum < 0:
             raise _fail(
@@ -324,7 +270,7 @@ def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
                 f"truncated packet at byte {pos - hsize}: {enum} events of "
                 f"{esize} bytes declared, {n - pos} bytes left",
             )
-        if etype == _AEDAT31_POLARITY:
+        if etype == AEDAT31_POLARITY:
             if esize != 8 or tsoff != 4:
                 raise _fail(
                     path,
@@ -335,7 +281,7 @@ def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
                 chunks.append((pos, enum, tsovf))
         pos += nb
     if not chunks:
-        return np.empty(0, dtype=EVENT_DTYPE)
+        raise _fail(path, "holds no polarity events")
     raw = np.frombuffer(buf, dtype=np.uint8)
     if len(chunks) == 1:
         off, cnt, _ = chunks[0]
@@ -360,36 +306,7 @@ def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
     _check_range(path, x, y, DVS128_SENSOR_SIZE)
     if check_order:
         _check_order(path, t)
-    return make_events(t, x, y, (data >> 1) & 1)
-
-
-def write_aedat31(path: PathLike, events: np.ndarray, *, packet_events: int = 4096) -> None:
-    """Write ``events`` as AEDAT 3.1 polarity packets (inverse of :func:`read_dvs_gesture`).
-
-    Packets hold at most ``packet_events`` events and never straddle a 2**31 us overflow.
-    """
-    t = events["t"].astype(np.int64)
-    if events.size and t.min() < 0:
-        raise ValueError("AEDAT 3.1 timestamps must be >= 0")
-    data = (
-        (events["x"].astype(np.uint32) << 17)
-        | (events["y"].astype(np.uint32) << 2)
-        | ((events["p"].astype(np.uint32) & 1) << 1)
-        | 1
-    )
-    words = np.empty((events.size, 2), dtype="<u4")
-    words[:, 0] = data
-    words[:, 1] = t & 0x7FFFFFFF
-    ovf = t >> 31
-    cuts = set(range(0, events.size, packet_events))
-    cuts.update((np.flatnonzero(np.diff(ovf)) + 1).tolist())
-    bounds = [*sorted(cuts), events.size]
-    parts = [b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"]
-    for a, b in itertools.pairwise(bounds):
-        cnt = b - a
-        parts.append(_AEDAT31_HEADER.pack(_AEDAT31_POLARITY, 1, 8, 4, int(ovf[a]), cnt, cnt, cnt))
-        parts.append(words[a:b].tobytes())
-    Path(path).write_bytes(b"".join(parts))
+    return _nonempty(path, make_events(t, x, y, (data >> 1) & 1))
 
 
 def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
@@ -399,7 +316,7 @@ def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
     become labels 0..10.
     """
     try:
-        text = Path(path).read_text()
+        text = epath.Path(path).read_text()
     except FileNotFoundError:
         raise _fail(path, "label file not found") from None
     except (OSError, UnicodeDecodeError) as e:
@@ -427,22 +344,12 @@ def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
     return np.asarray(rows, dtype=np.int64)
 
 
-def dvs_gesture_samples(events: np.ndarray, labels: np.ndarray) -> list[tuple[np.ndarray, int]]:
-    """Cut a recording into labelled samples ``(events with t_start <= t < t_end, label)``.
-
-    ``labels`` is the ``[S, 3]`` output of :func:`read_dvs_gesture_labels`; selection is by
-    time mask, so it does not rely on the events being sorted.
-    """
-    t = events["t"]
-    return [(events[(t >= a) & (t < b)], int(c)) for c, a, b in labels.tolist()]
-
-
 # ----------------------------------------------------------------------------- dispatch
 
 
 def read_events(path: PathLike, **kwargs) -> np.ndarray:
     """Read any supported file, choosing the reader from its header (AEDAT) or ``.bin`` suffix."""
-    p = Path(path)
+    p = epath.Path(path)
     if p.suffix.lower() == ".bin":
         return read_nmnist(p, **kwargs)
     try:
@@ -452,6 +359,8 @@ def read_events(path: PathLike, **kwargs) -> np.ndarray:
         raise _fail(p, "file not found") from None
     except OSError as e:
         raise _fail(p, f"cannot read file ({e.strerror or e})") from None
+    if not head:
+        raise _fail(p, "empty file (0 bytes): no events")
     if head.startswith(b"#!AER-DAT3"):
         return read_dvs_gesture(p, **kwargs)
     if head.startswith(b"#!AER-DAT2"):

@@ -1,4 +1,4 @@
-"""Event-to-frame integration, denoising, resizing and frame augmentations (NumPy, host side).
+"""Event-to-frame integration, denoising and resizing (NumPy, host side).
 
 Size convention: every ``sensor_size`` / ``size`` argument in this module is ``(W, H)``
 (x extent, y extent, as Tonic's ``sensor_size``); frame arrays are ``[T, H, W, 2]`` with the
@@ -11,18 +11,6 @@ from typing import Literal
 
 import numpy as np
 from numpy.typing import DTypeLike
-
-__all__ = [
-    "augment_batch",
-    "augment_frames",
-    "denoise_events",
-    "events_to_frames",
-    "random_flip",
-    "random_pad_crop",
-    "random_roll",
-    "resize_frames",
-    "transform_batch",
-]
 
 SplitBy = Literal["number", "time"]
 ResizeMode = Literal["area", "bilinear"]
@@ -195,90 +183,3 @@ def events_to_frames(
             raise ValueError("resized frames are fractional: use a floating dtype")
         return resize_frames(counts, size, resize_mode).astype(dtype, copy=False)
     return counts.astype(dtype)
-
-
-# ----------------------------------------------------------------------------- augmentation
-# All augmentations take one sample ``[T, H, W, C]`` (any leading axes share the same draw)
-# and an explicit ``np.random.Generator``; the same transform is applied to every frame.
-# Seed presets: NSNN (CIFAR10-DVS): flip + roll up to +-5 px; SPIDE: pad 4 + random crop.
-
-
-def random_flip(frames: np.ndarray, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
-    """Horizontal flip (W axis) of all frames with probability ``p``."""
-    if rng.random() < p:
-        return np.ascontiguousarray(frames[..., ::-1, :])
-    return frames
-
-
-def random_roll(frames: np.ndarray, rng: np.random.Generator, max_shift: int) -> np.ndarray:
-    """Circular shift by ``dy, dx`` drawn uniformly from ``[-max_shift, max_shift]``."""
-    dy, dx = rng.integers(-max_shift, max_shift + 1, size=2)
-    return np.roll(frames, (int(dy), int(dx)), axis=(-3, -2))
-
-
-def random_pad_crop(frames: np.ndarray, rng: np.random.Generator, pad: int = 4) -> np.ndarray:
-    """Zero-pad H and W by ``pad`` on each side, then crop a random window of the original size."""
-    h, w = frames.shape[-3], frames.shape[-2]
-    oy, ox = rng.integers(0, 2 * pad + 1, size=2)
-    widths = [(0, 0)] * (frames.ndim - 3) + [(pad, pad), (pad, pad), (0, 0)]
-    padded = np.pad(frames, widths)
-    return np.ascontiguousarray(padded[..., oy : oy + h, ox : ox + w, :])
-
-
-def augment_frames(
-    frames: np.ndarray,
-    rng: np.random.Generator,
-    *,
-    flip: bool = True,
-    max_roll: int = 0,
-    pad_crop: int = 0,
-) -> np.ndarray:
-    """Apply (in order) flip, roll and pad-crop to one sample ``[T, H, W, C]``, shape kept."""
-    if flip:
-        frames = random_flip(frames, rng)
-    if max_roll:
-        frames = random_roll(frames, rng, max_roll)
-    if pad_crop:
-        frames = random_pad_crop(frames, rng, pad_crop)
-    return frames
-
-
-def augment_batch(frames: np.ndarray, rng: np.random.Generator, **kwargs) -> np.ndarray:
-    """:func:`augment_frames` with an independent draw per sample of ``[B, T, H, W, C]``."""
-    return np.stack([augment_frames(f, rng, **kwargs) for f in frames]) if len(frames) else frames
-
-
-def transform_batch(
-    frames: np.ndarray,
-    *,
-    flips: np.ndarray | None = None,
-    shifts: np.ndarray | None = None,
-    offsets: np.ndarray | None = None,
-    pad: int = 0,
-    time_major_out: bool = False,
-) -> np.ndarray:
-    """Per-sample flip -> roll -> pad-crop of a batch ``[B, T, H, W, C]`` in one gather.
-
-    Sample ``i`` is mirrored along W if ``flips[i]``, circularly shifted by ``shifts[i] = (dy, dx)``
-    (as ``np.roll``), then zero-padded by ``pad`` and cropped back at ``offsets[i] = (oy, ox)`` in
-    ``[0, 2 * pad]`` -- the same transform for all of its frames, and the same result as
-    :func:`random_flip`, :func:`random_roll`, :func:`random_pad_crop` with those draws. Returns
-    ``[B, T, H, W, C]``, or ``[T, B, H, W, C]`` with ``time_major_out``.
-    """
-    b, t, h, w, c = frames.shape
-    out = np.zeros((t, b, h, w, c) if time_major_out else frames.shape, frames.dtype)
-    for i in range(b):  # slicing per sample: much faster than one fancy-index gather over the batch
-        x = frames[i]
-        if flips is not None and flips[i]:
-            x = x[:, :, ::-1]
-        if shifts is not None and (shifts[i, 0] or shifts[i, 1]):
-            x = np.roll(x, (int(shifts[i, 0]), int(shifts[i, 1])), axis=(1, 2))
-        dst = out[:, i] if time_major_out else out[i]
-        if offsets is not None and pad:
-            dy, dx = pad - int(offsets[i, 0]), pad - int(offsets[i, 1])  # output = input moved by dy, dx
-            dst[:, max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = x[
-                :, max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
-            ]
-        else:
-            dst[...] = x
-    return out

@@ -1,0 +1,221 @@
+"""Fake datasets for tests and examples: writers of every raw format the readers accept, and small
+deterministic datasets in the original folder layouts (in the spirit of ``tfds.testing``).
+
+Each ``write_fake_*`` function writes a dataset ``config.data.dir`` can point at and returns, per split,
+the examples it wrote (arrays, or events) and their labels in dataset order, so a test can recompute what
+the pipeline should deliver::
+
+    truth = write_fake_nmnist(tmp_path / "nmnist")
+    config.data.update(name="nmnist", dir=str(tmp_path / "nmnist"))
+"""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import lzma
+import math
+import os
+
+import numpy as np
+from etils import epath
+
+from snnjax.data.events import io
+from snnjax.data.events.source import CIFAR10_DVS_CLASSES
+
+PathLike = str | os.PathLike
+Split = dict[str, list]  # {"examples": [...], "labels": [int, ...]}
+
+
+# ----------------------------------------------------------------------------------------------------
+# Image formats
+
+
+def _write_bytes(path: PathLike, payload: bytes) -> epath.Path:
+    """Writes ``payload`` to ``path``, gzip/xz-compressed if the name ends in ``.gz``/``.xz``."""
+    path = epath.Path(path)
+    compress = {".gz": gzip.compress, ".xz": lzma.compress}.get(path.suffix, lambda b: b)
+    path.write_bytes(compress(payload))
+    return path
+
+
+def write_idx(path: PathLike, array: np.ndarray) -> epath.Path:
+    """Writes uint8 ``[N]`` (labels, magic 2049) or ``[N, rows, cols]`` (images, magic 2051) as IDX."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = (0x0800 | array.ndim).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return _write_bytes(path, header + array.tobytes())
+
+
+def write_cifar_records(
+    path: PathLike, images: np.ndarray, labels: np.ndarray, coarse_labels: np.ndarray | None = None
+) -> epath.Path:
+    """Writes uint8 ``[N, 32, 32, 3]`` images as CIFAR binary records (CIFAR-100 layout if
+    ``coarse_labels`` is given: coarse byte, fine byte, pixels)."""
+    planes = np.ascontiguousarray(images, dtype=np.uint8).transpose(0, 3, 1, 2).reshape(len(images), -1)
+    cols = [np.asarray(labels, np.uint8)[:, None], planes]
+    if coarse_labels is not None:
+        cols.insert(0, np.asarray(coarse_labels, np.uint8)[:, None])
+    return _write_bytes(path, np.concatenate(cols, axis=1).tobytes())
+
+
+def write_fake_mnist(
+    root: PathLike, num_train: int = 30, num_test: int = 12, seed: int = 0
+) -> dict[str, Split]:
+    """The four MNIST IDX ``.gz`` files of random images ``[N, 28, 28, 1]`` and labels in ``root``."""
+    rng = np.random.default_rng(seed)
+    epath.Path(root).mkdir(parents=True, exist_ok=True)
+    out = {}
+    for split, prefix, n in (("train", "train", num_train), ("test", "t10k", num_test)):
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        write_idx(epath.Path(root) / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(epath.Path(root) / f"{prefix}-labels-idx1-ubyte.gz", labels)
+        out[split] = {"examples": list(images[..., None]), "labels": labels.tolist()}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Event formats (inverses of the readers of :mod:`snnjax.data.events.io`)
+
+
+def write_nmnist(path: PathLike, events: np.ndarray) -> None:
+    """Writes ``events`` (:data:`~snnjax.data.events.io.EVENT_DTYPE`) as an N-MNIST ``.bin`` file."""
+    t = events["t"].astype(np.int64)
+    if events.size and (t.min() < 0 or t.max() >= 1 << 23):
+        raise ValueError("N-MNIST timestamps must lie in [0, 2**23) us")
+    for f in ("x", "y"):
+        if events.size and (events[f].min() < 0 or events[f].max() > 255):
+            raise ValueError(f"N-MNIST {f} must lie in [0, 255]")
+    out = np.empty((events.size, 5), dtype=np.uint8)
+    out[:, 0] = events["x"]
+    out[:, 1] = events["y"]
+    out[:, 2] = ((events["p"].astype(np.int64) & 1) << 7) | (t >> 16)
+    out[:, 3] = (t >> 8) & 0xFF
+    out[:, 4] = t & 0xFF
+    epath.Path(path).write_bytes(out.tobytes())
+
+
+def write_aedat2(path: PathLike, events: np.ndarray, *, orientation: io.Orientation = "jaer") -> None:
+    """Writes ``events`` as a DVS128 AEDAT 2.0 file (inverse of :func:`io.read_cifar10_dvs`)."""
+    x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
+    p = events["p"].astype(np.int64) & 1
+    raw_x, raw_y, raw_p = {
+        "jaer": (127 - x, y, 1 - p),
+        "spikingjelly": (127 - y, 127 - x, 1 - p),
+        "raw": (x, y, p),
+    }[orientation]
+    if events.size and (min(raw_x.min(), raw_y.min()) < 0 or max(raw_x.max(), raw_y.max()) > 127):
+        raise ValueError("DVS128 coordinates must lie in [0, 127]")
+    rec = np.empty((events.size, 2), dtype=">u4")
+    rec[:, 0] = (raw_y << 8) | (raw_x << 1) | raw_p
+    rec[:, 1] = events["t"].astype(np.int64) & 0xFFFFFFFF
+    header = b"#!AER-DAT2.0\r\n# This is a raw AE data file created by snnjax\r\n"
+    epath.Path(path).write_bytes(header + rec.tobytes())
+
+
+def write_aedat31(path: PathLike, events: np.ndarray, *, packet_events: int = 4096) -> None:
+    """Writes ``events`` as AEDAT 3.1 polarity packets (inverse of :func:`io.read_dvs_gesture`) of at most
+    ``packet_events`` events, never straddling a 2**31 us overflow."""
+    t = events["t"].astype(np.int64)
+    if events.size and t.min() < 0:
+        raise ValueError("AEDAT 3.1 timestamps must be >= 0")
+    words = np.empty((events.size, 2), dtype="<u4")
+    words[:, 0] = (
+        (events["x"].astype(np.uint32) << 17)
+        | (events["y"].astype(np.uint32) << 2)
+        | ((events["p"].astype(np.uint32) & 1) << 1)
+        | 1
+    )
+    words[:, 1] = t & 0x7FFFFFFF
+    ovf = t >> 31
+    cuts = set(range(0, events.size, packet_events))
+    cuts.update((np.flatnonzero(np.diff(ovf)) + 1).tolist())
+    parts = [b"#!AER-DAT3.1\r\n#Format: RAW\r\n#Source 1: DVS128\r\n#!END-HEADER\r\n"]
+    for a, b in itertools.pairwise([*sorted(cuts), events.size]):
+        parts.append(io.AEDAT31_HEADER.pack(io.AEDAT31_POLARITY, 1, 8, 4, int(ovf[a]), b - a, b - a, b - a))
+        parts.append(words[a:b].tobytes())
+    epath.Path(path).write_bytes(b"".join(parts))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Fake event datasets
+
+
+def random_events(rng: np.random.Generator, n: int, w: int, h: int, t_max: int) -> np.ndarray:
+    """``n`` time-sorted events uniform over a ``w x h`` sensor and ``[0, t_max)`` us."""
+    t = np.sort(rng.integers(0, t_max, n))
+    return io.make_events(t, rng.integers(0, w, n), rng.integers(0, h, n), rng.integers(0, 2, n))
+
+
+def class_events(rng: np.random.Generator, label: int, n: int, w: int, h: int, t_max: int) -> np.ndarray:
+    """Random events, half of them ON events inside the block of a 5x2 grid chosen by ``label % 10``, so
+    the classes are separable and a tiny model can learn them."""
+    e = random_events(rng, n, w, h, t_max)
+    half, bw, bh = n // 2, w // 5, h // 2
+    e["x"][:half] = (label % 5) * bw + rng.integers(0, bw, half)
+    e["y"][:half] = ((label // 5) % 2) * bh + rng.integers(0, bh, half)
+    e["p"][:half] = 1
+    return e
+
+
+def _empty_splits() -> dict[str, Split]:
+    return {split: {"examples": [], "labels": []} for split in ("train", "test")}
+
+
+def write_fake_cifar10_dvs(
+    root: PathLike, per_class: int = 10, n: int = 200, seed: int = 0, train_ratio: float = 0.9
+) -> dict[str, Split]:
+    """``root/<class>/cifar10_<class>_<i>.aedat`` (AEDAT 2.0), split per class by ``train_ratio``."""
+    rng = np.random.default_rng(seed)
+    root = epath.Path(root)
+    out = _empty_splits()
+    k = math.ceil(round(per_class * train_ratio, 9))
+    for c, name in enumerate(CIFAR10_DVS_CLASSES):
+        (root / name).mkdir(parents=True)
+        for j, fname in enumerate(sorted(f"cifar10_{name}_{i}.aedat" for i in range(per_class))):
+            e = class_events(rng, c, n, 128, 128, 1_000_000)
+            write_aedat2(root / name / fname, e)
+            out["train" if j < k else "test"]["examples"].append(e)
+            out["train" if j < k else "test"]["labels"].append(c)
+    return out
+
+
+def write_fake_nmnist(
+    root: PathLike, train: int = 2, test: int = 1, n: int = 120, seed: int = 1
+) -> dict[str, Split]:
+    """``root/Train|Test/<digit>/<i>.bin`` (34x34 N-MNIST records), ``train``/``test`` files per digit."""
+    rng = np.random.default_rng(seed)
+    out = _empty_splits()
+    for split, folder, count in (("train", "Train", train), ("test", "Test", test)):
+        for d in range(10):
+            (epath.Path(root) / folder / str(d)).mkdir(parents=True)
+            for i in range(count):
+                e = class_events(rng, d, n, 34, 34, 300_000)
+                write_nmnist(epath.Path(root) / folder / str(d) / f"{i:05d}.bin", e)
+                out[split]["examples"].append(e)
+                out[split]["labels"].append(d)
+    return out
+
+
+def write_fake_dvs_gesture(root: PathLike, n: int = 3000, seed: int = 2) -> dict[str, Split]:
+    """``root/DvsGesture/`` with two train and one test AEDAT 3.1 recordings of three segments each."""
+    rng = np.random.default_rng(seed)
+    g = epath.Path(root) / "DvsGesture"
+    g.mkdir(parents=True)
+    trials = {"train": ["user01_fluorescent.aedat", "user02_lab.aedat"], "test": ["user24_led.aedat"]}
+    bounds = [(1000, 300_000), (300_000, 650_000), (700_000, 990_000)]
+    out = _empty_splits()
+    for split, names in trials.items():
+        (g / f"trials_to_{split}.txt").write_text("".join(f"{name}\n" for name in names))
+        for r, name in enumerate(names):
+            e = random_events(rng, n, 128, 128, 1_000_000)
+            write_aedat31(g / name, e, packet_events=512)
+            classes = [(r * 3 + s) % 11 + 1 for s in range(3)]
+            rows = "".join(f"{c},{a},{b}\n" for c, (a, b) in zip(classes, bounds, strict=True))
+            (g / name.replace(".aedat", "_labels.csv")).write_text(
+                "class,startTime_usec,endTime_usec\n" + rows
+            )
+            for c, (a, b) in zip(classes, bounds, strict=True):
+                out[split]["examples"].append(e[(e["t"] >= a) & (e["t"] < b)])
+                out[split]["labels"].append(c - 1)
+    return out

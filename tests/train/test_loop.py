@@ -1,0 +1,99 @@
+"""train_and_evaluate in-process: results, evaluation, resume after damage and after a graceful stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+from snnjax.config import load_config
+from snnjax.errors import CheckpointError, Interrupted
+from snnjax.train import loop
+from snnjax.train.checkpoint import Checkpointer
+from tests.train.conftest import REPO
+from tests.train.test_checkpoint import flip_data_bytes
+
+QUICK = ("train.num_epochs=2", "train.eval_every_epochs=1", "train.log_every=5")
+
+
+def quick_config(*overrides: str):
+    return load_config(str(REPO / "configs" / "quickstart.py"), [*QUICK, *overrides])
+
+
+def final_state(workdir) -> dict[str, np.ndarray]:
+    config = quick_config()
+    run, _ = loop.restore_trained(config, workdir)
+    return {jax.tree_util.keystr(k): np.asarray(v) for k, v in jax.tree_util.tree_leaves_with_path(run.state)}
+
+
+def assert_same_state(a: dict, b: dict):
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted quick-start run (2 epochs, checkpoints at steps 22 and 44)."""
+    workdir = tmp_path_factory.mktemp("reference")
+    results = loop.train_and_evaluate(quick_config(), workdir)
+    return workdir, results, final_state(workdir)
+
+
+def test_results_and_records(reference):
+    workdir, results, _ = reference
+    assert results["steps"] == 44 and results["params"] == 19_210
+    assert 0.5 < results["test_accuracy"] <= 1.0 and 0.0 < results["firing_rate"] < 1.0
+    assert json.loads((workdir / "results.json").read_text())["test_accuracy"] == results["test_accuracy"]
+    records = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "test_accuracy" in r] == [22, 44]
+    assert (workdir / "metrics.png").stat().st_size > 0 and (workdir / "config.json").exists()
+    with Checkpointer(workdir, read_only=True) as ckpt:
+        assert ckpt.steps() == [22, 44] and ckpt.latest_step("best") in (22, 44)
+
+
+def test_evaluate_workdir_reproduces_the_final_accuracy(reference):
+    workdir, results, _ = reference
+    evaluation = loop.evaluate_workdir(quick_config(), workdir)
+    assert evaluation["step"] == 44 and evaluation["test_accuracy"] == results["test_accuracy"]
+
+
+def test_resume_skips_a_damaged_latest_step(reference, tmp_path, capsys):
+    workdir = tmp_path / "run"
+    loop.train_and_evaluate(quick_config(), workdir)
+    flip_data_bytes(workdir / "checkpoints" / "44")
+    with pytest.raises(CheckpointError, match="step 44"):
+        loop.evaluate_workdir(quick_config(), workdir)
+    capsys.readouterr()
+    loop.train_and_evaluate(quick_config(), workdir)
+    err = capsys.readouterr().err
+    assert "step 44" in err and "damaged" in err and "falling back to step 22" in err
+    assert_same_state(final_state(workdir), reference[2])
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_signal_saves_and_stops_then_resume_matches(reference, tmp_path, monkeypatch, signum, code):
+    workdir = tmp_path / "run"
+    train_step = loop.Run.train_step
+
+    def signal_at_step_10(self, step, batch):
+        if step == 10:
+            os.kill(os.getpid(), signum)
+        return train_step(self, step, batch)
+
+    monkeypatch.setattr(loop.Run, "train_step", signal_at_step_10)
+    with pytest.raises(Interrupted) as stopped:
+        loop.train_and_evaluate(quick_config(), workdir)
+    assert stopped.value.exit_code == code and "resume" in str(stopped.value)
+    with Checkpointer(workdir, read_only=True) as ckpt:
+        saved = ckpt.latest_step()
+    assert saved is not None and 11 <= saved < 22, saved  # the step after the signal, before any eval
+    monkeypatch.setattr(loop.Run, "train_step", train_step)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler or signum == signal.SIGTERM
+    results = loop.train_and_evaluate(quick_config(), workdir)
+    assert results["test_accuracy"] == reference[1]["test_accuracy"]
+    assert_same_state(final_state(workdir), reference[2])

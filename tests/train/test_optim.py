@@ -1,0 +1,64 @@
+"""Learning-rate schedules and optimizers from ``config.optim`` (snnjax.train.optim)."""
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from snnjax.errors import ConfigError
+from snnjax.registry import OPTIMIZERS, SCHEDULES
+from snnjax.train.optim import make_optimizer, make_schedule, optim_config
+
+
+def _lrs(schedule, steps):
+    return np.asarray([float(schedule(s)) for s in steps])
+
+
+def test_registered_names():
+    assert OPTIMIZERS.names() == ["adam", "adamw", "sgd"]
+    assert SCHEDULES.names() == ["constant", "cosine", "step"]
+
+
+def test_constant_with_warmup_and_lr_scale():
+    cfg = optim_config(learning_rate=0.4, lr_scale=4.0, warmup_steps=4, warmup_init=0.5)
+    np.testing.assert_allclose(_lrs(make_schedule(cfg, 100, 10), [0, 2, 4, 50]), [0.05, 0.075, 0.1, 0.1])
+
+
+def test_cosine_ends_at_min_lr_after_warmup():
+    cfg = optim_config(learning_rate=1.0, schedule="cosine", min_lr=0.1, warmup_steps=10)
+    lrs = _lrs(make_schedule(cfg, 110, 10), [10, 60, 110])
+    np.testing.assert_allclose(lrs, [1.0, 0.55, 0.1], rtol=1e-6)
+
+
+def test_step_schedule_decays_at_epochs():
+    cfg = optim_config(learning_rate=1.0, schedule="step", decay_epochs=(2, 4), decay_factor=0.1)
+    lrs = _lrs(make_schedule(cfg, 100, 10), [19, 20, 39, 40])
+    np.testing.assert_allclose(lrs, [1.0, 0.1, 0.1, 0.01], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_optimizers_take_a_step_against_the_gradient(name):
+    cfg = optim_config(name=name, learning_rate=0.1, weight_decay=0.01, grad_clip=1.0)
+    tx, _ = make_optimizer(cfg, 10, 5)
+    params = {"w": jnp.ones(3)}
+    grads = {"w": jnp.asarray([1.0, -1.0, 0.0])}
+    updates, _ = tx.update(grads, tx.init(params), params)
+    new = optax.apply_updates(params, updates)["w"]
+    assert float(new[0]) < 1.0 < float(new[1])
+
+
+def test_sgd_coupled_weight_decay_is_added_to_the_gradient():
+    cfg = optim_config(name="sgd", learning_rate=0.5, momentum=0.0, weight_decay=0.1)
+    tx, _ = make_optimizer(cfg, 10, 5)
+    params = {"w": jnp.full(2, 2.0)}
+    updates, _ = tx.update({"w": jnp.zeros(2)}, tx.init(params), params)
+    np.testing.assert_allclose(updates["w"], [-0.1, -0.1], rtol=1e-6)  # -lr * wd * w
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [("name", "rmsprop", "unknown optimizer 'rmsprop'"), ("schedule", "linear", "unknown schedule 'linear'")],
+)
+def test_unknown_names_are_config_errors(key, value, message):
+    with pytest.raises(ConfigError, match=message):
+        make_optimizer(optim_config(**{key: value}), 10, 5)
