@@ -22,6 +22,7 @@ from common import load_config
 from flax import nnx
 
 from snnjax.data import input_info
+from snnjax.layers import GRADIENT_TARGETS
 from snnjax.models import create
 
 
@@ -33,7 +34,7 @@ def fsnn_gradient(config_name: str, x, y, **model) -> tuple[dict[str, jnp.ndarra
     net = create(cfg.model, classes, shape, rngs=nnx.Rngs(0))
     net.eval()
     loss = lambda m: optax.softmax_cross_entropy_with_integer_labels(nnx.capture(m)(x)[0], y).mean()
-    grads = nnx.grad(loss)(net)
+    grads = nnx.grad(loss, argnums=nnx.DiffState(0, GRADIENT_TARGETS))(net)  # + solver statistics
     layers = {}
     for path, value in nnx.to_flat_state(grads):
         if str(path[-1]) == "kernel" and str(path[0]) != "readout":

@@ -50,24 +50,18 @@ import jax
 import jax.numpy as jnp
 from jax import Array
 
-from snnjax.errors import SnnjaxError
-
 Op = Callable[[Any, Array], Array]
-OpT = Callable[[Any, Array, Array], Array]
+OpT = Callable[[Any, Array], Array]
 PROBE_FIELDS = ("solver_residual", "backward_firing_rate", "solver_diverged")
 SOLVERS = ("spide", "fixed_point", "broyden")
-
-
-class SolverDivergedError(SnnjaxError):
-    """The implicit backward solver did not converge (e.g. a non-contracting feedback)."""
 
 
 class FSNNOps(NamedTuple):
     """The linear ops of a feedback SNN (see the module docstring).
 
     ``layers_t[l]`` / ``feedback_t`` optionally give the transposed linear maps explicitly,
-    ``op_t(p, cotangent, like) -> W^T cotangent`` with ``like`` an array of the op's input shape; where absent
-    (``None``) ``jax.vjp`` of the op is used. (XLA:CPU runs jax's transpose rule of a convolution much slower
+    ``op_t(p, cotangent) -> W^T cotangent`` (bias excluded); where absent (``None``) ``jax.vjp`` of the op
+    is used. (XLA:CPU runs jax's transpose rule of a convolution much slower
     than the equivalent plain convolution, and the spiking solver applies it ``T_b`` times.)
     """
 
@@ -200,7 +194,7 @@ def _linearise(ops: FSNNOps, params, masks, rates: list[Array]) -> _Linearised:
     _, p_layers, p_fb = params
     fb_t = None
     if ops.feedback_t is not None:
-        fb_t = lambda c: ops.feedback_t(p_fb, c * masks[0], rates[-1])
+        fb_t = lambda c: ops.feedback_t(p_fb, c * masks[0])
     elif ops.feedback is not None:
         _, fb_vjp = jax.vjp(lambda a: ops.feedback(p_fb, a) * masks[0], rates[-1])
         fb_t = lambda c: fb_vjp(c)[0]
@@ -208,7 +202,7 @@ def _linearise(ops: FSNNOps, params, masks, rates: list[Array]) -> _Linearised:
     explicit = ops.layers_t or (None,) * len(ops.layers)
     for li, op in enumerate(ops.layers):
         if explicit[li] is not None:
-            layer_t.append(lambda c, li=li: explicit[li](p_layers[li], c * masks[li + 1], rates[li]))
+            layer_t.append(lambda c, li=li: explicit[li](p_layers[li], c * masks[li + 1]))
             continue
         _, vjp = jax.vjp(lambda a, op=op, li=li: op(p_layers[li], a) * masks[li + 1], rates[li])
         layer_t.append(lambda c, vjp=vjp: vjp(c)[0])
@@ -231,11 +225,6 @@ def _jt(lin: _Linearised, v: Array, d: float) -> Array:
         return jnp.zeros_like(v)
     beta_0 = _chain_down(lin, v, d)[0]
     return lin.fb_t(lin.clamp[0] * beta_0) / d
-
-
-def _bnorm(v: Array) -> Array:
-    """Per-example L2 norm of ``[B, ...]``."""
-    return jnp.sqrt(jnp.sum(jnp.square(v).reshape(v.shape[0], -1), axis=1))
 
 
 def relative_residual(jt: Callable[[Array], Array], beta: Array, g: Array) -> Array:
@@ -358,17 +347,6 @@ def _report_divergence(residual, limit) -> None:
         f"model.diverge_residual={limit:g}; gradients of this step skipped (non-contracting feedback: "
         "lower model.feedback_norm)"
     )
-
-
-def check_residual(residual: float, cfg: FSNNConfig) -> None:
-    """Raises :class:`SolverDivergedError` (one line, with the residual) if ``residual`` is not below
-    ``cfg.diverge_residual``; for use outside ``jit`` (e.g. on a logged metric)."""
-    if not (residual <= cfg.diverge_residual):
-        raise SolverDivergedError(
-            f"implicit solver diverged: relative residual {residual:.3g} > model.diverge_residual="
-            f"{cfg.diverge_residual:g} ({cfg.solver}); the feedback is not contracting: lower "
-            "model.feedback_norm or the feedback weights"
-        )
 
 
 def backward_betas(ops: FSNNOps, params, masks, rates: list[Array], g: Array, cfg: FSNNConfig):

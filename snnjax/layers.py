@@ -36,14 +36,17 @@ def time_folded(fn: Callable[[Array], Array], x: Array) -> Array:
     return unfold(fn(fold(x)), x.shape[0])
 
 
-class TimeDistributed(nnx.Module):
-    """Wraps a stateless layer (conv, dense, pooling) to run on ``[T, B, ...]`` with time folded."""
+class BackwardStats(nnx.Variable):
+    """Statistics known only in the backward pass (e.g. an implicit solver's residual), not trained.
 
-    def __init__(self, layer: Callable[[Array], Array]):
-        self.layer = layer
+    The value is a placeholder passed into a ``jax.custom_vjp`` whose backward returns the statistics as
+    its cotangent, so they arrive as the *gradient* of this variable. No optimizer updates it (it is not an
+    ``nnx.Param``) and no parameter count includes it. A train step differentiates with respect to
+    :data:`GRADIENT_TARGETS` and reads the statistics with the model's ``gradient_metrics(grads)``.
+    """
 
-    def __call__(self, x: Array) -> Array:
-        return time_folded(self.layer, x)
+
+GRADIENT_TARGETS = nnx.Any(nnx.Param, BackwardStats)  # nnx.DiffState filter of a train step's gradient
 
 
 class SpikingNeuron(nnx.Module):

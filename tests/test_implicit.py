@@ -108,6 +108,21 @@ def test_ide_gradient_equals_exact_equilibrium_gradient(solver):
         assert float(jnp.linalg.norm(got - exact) / jnp.linalg.norm(exact)) < 1e-4
 
 
+@pytest.mark.parametrize("solver", ["fixed_point", "spide"])
+def test_explicit_transposes_give_the_vjp_gradient(solver):
+    ops, params, x, masks, readout = _tiny_net()
+    explicit = ops._replace(layers_t=(lambda p, c: c @ p["w"].T,), feedback_t=lambda p, c: c @ p.T)
+    cfg = im.FSNNConfig(num_steps=20, backward_steps=20, solver=solver)
+
+    def grads(o):
+        fsnn = im.make_fsnn(o, cfg)
+        return _flat(jax.grad(lambda p: readout(fsnn(p, x, masks, jnp.zeros(3))[0]))(params))
+
+    got, ref = grads(explicit), grads(ops)
+    assert float(jnp.max(jnp.abs(ref))) > 0
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
 def test_ide_gradient_matches_finite_differences():
     with jax.enable_x64(True):
         ops, params, x, masks, readout = _tiny_net()
@@ -176,9 +191,6 @@ def test_non_contracting_feedback_is_detected_and_not_trained_on(solver, capfd):
     jax.effects_barrier()
     out = capfd.readouterr().out.strip().splitlines()
     assert len(out) == 1 and "diverged" in out[0] and "feedback_norm" in out[0]
-    with pytest.raises(im.SolverDivergedError, match=r"residual \S+ > model.diverge_residual") as err:
-        im.check_residual(residual, cfg)
-    assert "\n" not in str(err.value)
 
 
 def test_contracting_feedback_is_not_flagged():
@@ -191,7 +203,6 @@ def test_contracting_feedback_is_not_flagged():
     )(params, jnp.zeros(3))
     assert float(stats[0]) < 1e-3 and float(stats[2]) == 0.0
     assert float(jnp.max(jnp.abs(grads[2]))) > 0
-    im.check_residual(float(stats[0]), cfg)
 
 
 def test_memory_does_not_depend_on_num_steps():

@@ -19,17 +19,6 @@ def test_fold_unfold_round_trip():
     np.testing.assert_array_equal(layers.time_folded(lambda y: y * 2, x), x * 2)
 
 
-def test_time_distributed_conv_equals_per_step_conv():
-    conv = nnx.Conv(3, 4, kernel_size=(3, 3), rngs=nnx.Rngs(0))
-    td = layers.TimeDistributed(conv)
-    x = jax.random.normal(jax.random.key(1), (5, 2, 8, 8, 3))
-    y = td(x)
-    assert y.shape == (5, 2, 8, 8, 4)
-    per_step = nnx.jit(lambda c, x: jnp.stack([c(x[t]) for t in range(5)]))(conv, x)
-    np.testing.assert_allclose(y, per_step, rtol=1e-5, atol=1e-5)
-    assert not np.allclose(y[0], y[1])
-
-
 def test_batch_norm_pools_over_time_batch_and_space():
     T, B, H, W, C = 3, 4, 5, 5, 6
     bn = layers.batch_norm(C, momentum=0.9, rngs=nnx.Rngs(0))

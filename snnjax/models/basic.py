@@ -7,7 +7,6 @@ outputs ``[T, B, classes]``: output spikes (for the count loss) or per-step logi
 
 from __future__ import annotations
 
-import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from snnjax import dynamics, layers
 from snnjax import surrogate as sg
 from snnjax.errors import ConfigError
 from snnjax.models import register
+from snnjax.models.blocks import broadcast_over_time, max_pool_2x2, repeats_over_time, stem_over_time
 from snnjax.models.common import Encoder, chosen_neuron, set_fields, spiking_neuron
 from snnjax.models.common import model_config as shared_model_config
 
@@ -111,8 +111,8 @@ class SpikingConvNet(nnx.Module):
 
     Convs, BN and pooling run on the time-folded batch ``[T * B, H, W, C]``; only the neurons scan over
     time. With direct coding of a static image the first conv and BN run once on ``[B, H, W, C]``
-    (:func:`_static_input_block`). Returns per-step logits ``[T, B, classes]`` (or output spikes with
-    ``readout='spikes'``).
+    (:func:`~snnjax.models.blocks.stem_over_time`). Returns per-step logits ``[T, B, classes]`` (or output
+    spikes with ``readout='spikes'``).
     ``cfg.conv_impl`` picks the convolution: ``'matmul'`` (``snnjax.conv``, im2col by slicing +
     matmuls, the faster one on CPU with YNNPACK's convolutions), ``'xla'`` (``lax.conv_general_dilated``)
     or ``'auto'`` (default: ``'xla'`` unless XLA:CPU uses YNNPACK's convolutions, see
@@ -154,39 +154,41 @@ class SpikingConvNet(nnx.Module):
             self.out_neuron = spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat)
 
     def __call__(self, x: Array) -> Array:
-        t = self.encoder.num_steps
-        block, static_block = _conv_block, _static_input_block
-        if self.remat:
-            chunk = time_chunk(t, self.remat_chunk)
-            block = functools.partial(_conv_block_chunked, chunk=chunk)
-            static_block = functools.partial(_static_input_block_chunked, chunk=chunk)
-        layers_ = zip(self.convs, self.norms, self.neurons, strict=True)
-        if self.convs and x.ndim == 4 and self.encoder.name == "direct":  # time-invariant: the first block's
-            s = static_block(*next(layers_), x, t)  # conv and BN run once
-        else:
+        blocks = list(zip(self.convs, self.norms, self.neurons, strict=True))
+        if not blocks:
             s = self.encoder(x)  # [T, B, H, W, C]
-        for conv, norm, neuron in layers_:
-            s = block(conv, norm, neuron, s)
+        elif self.remat:
+            s = self._chunked_blocks(blocks, x)
+        else:
+            (conv, norm, neuron), *rest = blocks
+            z, _ = stem_over_time(lambda v: norm(conv(v)), x, self.encoder)  # static image: conv + BN once
+            s = layers.time_folded(max_pool_2x2, neuron(z))
+            for conv, norm, neuron in rest:
+                s = _conv_block(conv, norm, neuron, s)
         s = self.dropout(s.reshape((*s.shape[:2], -1)))
         for linear, neuron in zip(self.hidden, self.hidden_neurons, strict=True):
             s = self.dropout(neuron(layers.time_folded(linear, s)))
         out = layers.time_folded(self.out, s)
         return self.out_neuron(out) if self.readout == "spikes" else out
 
+    def _chunked_blocks(self, blocks: list, x: Array) -> Array:
+        """The conv blocks rematerialised in time chunks (``cfg.remat``): ``x -> [T, B, H', W', C']``."""
+        t = self.encoder.num_steps
+        chunk = time_chunk(t, self.remat_chunk)
+        (conv, norm, neuron), *rest = blocks
+        if repeats_over_time(x, self.encoder):
+            s = _static_input_block_chunked(conv, norm, neuron, x, t, chunk)
+        else:
+            s = _conv_block_chunked(conv, norm, neuron, self.encoder(x), chunk)
+        for conv, norm, neuron in rest:
+            s = _conv_block_chunked(conv, norm, neuron, s, chunk)
+        return s
+
 
 def _conv_block(conv: nnx.Conv, norm: nnx.Module, neuron: nnx.Module, s: Array) -> Array:
     """``Conv -> BN -> LIF -> MaxPool2`` on spikes ``[T, B, H, W, C]`` -> ``[T, B, H/2, W/2, C']``."""
     t = s.shape[0]
     s = neuron(layers.unfold(norm(conv(layers.fold(s))), t))
-    return layers.time_folded(max_pool_2x2, s)
-
-
-def _static_input_block(conv: nnx.Conv, norm: nnx.Module, neuron: nnx.Module, x: Array, t: int) -> Array:
-    """:func:`_conv_block` on a direct-coded image ``x [B, H, W, C]`` repeated over ``t`` steps: conv and BN
-    run once and their output is broadcast over time (the same values, gradients and BN statistics as on
-    the ``t`` identical copies, at ``1/t`` of the cost). Returns spikes ``[t, B, H/2, W/2, C']``."""
-    z = norm(conv(x))
-    s = neuron(jnp.broadcast_to(z, (t, *z.shape)))
     return layers.time_folded(max_pool_2x2, s)
 
 
@@ -270,20 +272,13 @@ def _conv_block_chunked(conv: nnx.Conv, norm: nnx.BatchNorm, neuron, s: Array, c
 
 
 def _static_input_block_chunked(conv: nnx.Conv, norm: nnx.Module, neuron, x: Array, t: int, chunk: int):
-    """:func:`_static_input_block` with the neuron and pool rematerialised in time chunks (as
-    :func:`_conv_block_chunked`): ``x [B, H, W, C] -> [t, B, H/2, W/2, C']``."""
+    """The first block on a static image ``x [B, H, W, C]`` repeated over ``t`` steps: conv and BN run once,
+    the neuron and pool in rematerialised time chunks (as :func:`_conv_block_chunked`); returns
+    ``[t, B, H/2, W/2, C']``."""
     lif = _deterministic(neuron)
     z = norm(conv(x))
-    currents = lambda _: jnp.broadcast_to(z, (chunk, *z.shape))
+    currents = lambda _: broadcast_over_time(z, chunk)
     return _neuron_pool_chunks(neuron, lif, currents, None, t // chunk, chunk, z.shape, z.dtype)
-
-
-def max_pool_2x2(x: Array) -> Array:
-    """2x2 max-pool, stride 2, on ``[N, H, W, C]`` as reshape + max (cheaper to differentiate on CPU
-    than ``reduce_window``); odd trailing rows/columns are dropped, as in PyTorch."""
-    n, h, w, c = x.shape
-    x = x[:, : h // 2 * 2, : w // 2 * 2]
-    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
 @register("hybrid_plasticity")

@@ -20,21 +20,13 @@ time, which gives the same values at ``1 / T`` of the cost.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import jax
 import jax.numpy as jnp
 from flax import nnx
 from jax import Array
 
 from snnjax import layers
-
-Initializer = Callable[..., Array]
-
-
-def torch_default_init() -> Initializer:
-    """PyTorch's default conv/linear weight init (``kaiming_uniform(a=sqrt(5))`` = U(+-1/sqrt(fan_in)))."""
-    return nnx.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform")
+from snnjax.models.blocks import Initializer, torch_default_init
 
 
 class TemporalAttention(nnx.Module):

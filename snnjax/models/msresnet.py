@@ -33,9 +33,6 @@ runs a fixed 4 steps whatever the input length; here the neuron runs ``config.mo
 
 from __future__ import annotations
 
-import math
-
-import jax
 import jax.numpy as jnp
 import ml_collections
 from flax import nnx
@@ -45,9 +42,16 @@ from snnjax import conv as conv_lib
 from snnjax import layers
 from snnjax.errors import ConfigError
 from snnjax.models import register
+from snnjax.models.blocks import (
+    conv_out_size,
+    kaiming_fan_out_init,
+    stem_over_time,
+    torch_bias_init,
+    torch_default_init,
+)
 from snnjax.models.common import Encoder, chosen_neuron, neuron_config, set_fields, spiking_neuron
 from snnjax.models.common import model_config as shared_model_config
-from snnjax.models.gac import GAC, torch_default_init
+from snnjax.models.gac import GAC
 
 # (variant, depth) -> stem, stage widths, blocks per stage, stride of stage 1's first block, shortcut, dropout
 PRESETS = {
@@ -111,7 +115,7 @@ def conv_init(name: str):
     if name == "torch":
         return torch_default_init()
     if name == "kaiming_fan_out":
-        return nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
+        return kaiming_fan_out_init()
     raise ConfigError(f"unknown config.model.conv_init {name!r}; choose 'torch' or 'kaiming_fan_out'")
 
 
@@ -142,20 +146,6 @@ class _Builder:
 
     def neuron(self):
         return spiking_neuron(self.cfg.neuron, rngs=self.rngs, remat=bool(self.cfg.remat))
-
-
-def _torch_bias_init(fan_in: int):
-    """PyTorch's Linear bias init ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``."""
-    bound = 1.0 / math.sqrt(fan_in)
-
-    def init(key, shape, dtype=jnp.float32):
-        return jax.random.uniform(key, shape, dtype, -bound, bound)
-
-    return init
-
-
-def _out_size(n: int, stride: int) -> int:
-    return (n - 1) // stride + 1  # 3x3 pad 1 / 1x1 pad 0 conv
 
 
 class MSBlock(nnx.Module):
@@ -246,12 +236,11 @@ class MSResNet(nnx.Module):
         h, w, cin = input_shape
         c = int(cfg.stem_width)
         self.num_steps = int(cfg.num_steps)
-        self.encoding = cfg.encoding
         self.encoder = Encoder(cfg.encoding, cfg.num_steps, rngs=rngs)
         self.stem = Stem(b, stem_kind, cin, c)
         syn = []
         k0 = self.stem.conv.kernel_size[0]
-        h, w = _out_size(h, self.stem.stride), _out_size(w, self.stem.stride)
+        h, w = conv_out_size(h, self.stem.stride), conv_out_size(w, self.stem.stride)
         syn.append(("stem.conv", h * w * k0 * k0 * cin * c, "analog"))
         if stem_kind == "imagenet104":
             syn += [(f"stem.tail_convs.{i}", h * w * 9 * c * c, f"stem.tail_lifs.{i}") for i in range(2)]
@@ -269,7 +258,7 @@ class MSResNet(nnx.Module):
                 stride = (first_stride if i == 0 else 2) if j == 0 else 1
                 idx = len(stages)
                 stages.append(MSBlock(b, c, width, stride, shortcut))
-                ho, wo = _out_size(h, stride), _out_size(w, stride)
+                ho, wo = conv_out_size(h, stride), conv_out_size(w, stride)
                 syn.append((f"blocks.{idx}.conv1", ho * wo * 9 * c * width, f"blocks.{idx}.lif1"))
                 syn.append((f"blocks.{idx}.conv2", ho * wo * 9 * width * width, f"blocks.{idx}.lif2"))
                 if stages[-1].has_shortcut:  # fed by real values; counted at the rate of lif1 (see energy)
@@ -279,20 +268,14 @@ class MSResNet(nnx.Module):
         self.head_lif = b.neuron()
         self.dropout = layers.VariationalDropout(dropout, rngs=rngs)
         self.head = nnx.Linear(
-            c, num_classes, kernel_init=torch_default_init(), bias_init=_torch_bias_init(c), rngs=rngs
+            c, num_classes, kernel_init=torch_default_init(), bias_init=torch_bias_init(c), rngs=rngs
         )
         syn.append(("head", c * num_classes, "head_lif"))
         self.synapses = tuple(syn)
 
     def features(self, x: Array) -> Array:
         """Stem and GAC: ``[B, H, W, C]`` (or ``[T, B, H, W, C]``) -> block input ``[T, B, H', W', C']``."""
-        t = self.num_steps
-        if x.ndim == 4 and self.encoding == "direct":
-            z_static = self.stem(x)  # the same for every step: run once
-            z = jnp.broadcast_to(z_static[None], (t, *z_static.shape))
-        else:
-            z = layers.time_folded(self.stem, self.encoder(x))
-            z_static = None
+        z, z_static = stem_over_time(self.stem, x, self.encoder)  # a static image: the stem runs once
         z = self.stem.spiking_tail(z)
         if not self.use_gac:
             return z

@@ -34,6 +34,7 @@ from jax import Array
 from snnjax import layers, regularizers
 from snnjax.errors import ConfigError
 from snnjax.models import register
+from snnjax.models.blocks import avg_pool_2x2, kaiming_fan_out_init, torch_default_init
 from snnjax.models.common import Encoder, RecordedNeuron, make_neuron, neuron_config, set_fields
 from snnjax.models.common import model_config as shared_model_config
 
@@ -76,11 +77,7 @@ def _kernel_init(cfg: ml_collections.ConfigDict, default: str):
         return nnx.initializers.orthogonal()
     if init != "default":
         raise ConfigError(f"unknown config.model.init {init!r}; use 'default' or 'orthogonal'")
-    if default == "kaiming":
-        return nnx.initializers.variance_scaling(2.0, "fan_out", "normal")
-    return nnx.initializers.variance_scaling(
-        1.0 / 3.0, "fan_in", "uniform"
-    )  # torch kaiming_uniform(a=sqrt 5)
+    return kaiming_fan_out_init() if default == "kaiming" else torch_default_init()
 
 
 def _conv(cfg, c_in, c_out, k=3, stride=1, *, bias, default="torch", rngs) -> nnx.Conv:
@@ -103,13 +100,6 @@ def _linear(cfg, d_in, d_out, *, bias=True, default="torch", rngs) -> nnx.Linear
 
 def _norm(cfg, c, *, rngs):
     return layers.batch_norm(c, rngs=rngs) if cfg.bn else None
-
-
-def avg_pool_2x2(x: Array) -> Array:
-    """2x2 average pool, stride 2, on ``[N, H, W, C]`` (odd trailing rows/columns dropped)."""
-    n, h, w, c = x.shape
-    x = x[:, : h // 2 * 2, : w // 2 * 2]
-    return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
 
 
 class _NSNNBase(nnx.Module):
@@ -224,50 +214,30 @@ class SpikingResNet(_NSNNBase):
         return self.fc(s)
 
 
-@register("nsnn_resnet19")
-def spiking_resnet19(cfg, num_classes, input_shape, *, rngs):
-    """Seed's default ``sresnet19``: 64-ch stem, stages 128x3, 256x3 (s2), 512x2 (s2), FC 256 -> sn -> FC."""
-    return SpikingResNet(
-        cfg,
-        num_classes,
-        input_shape,
-        stem_width=64,
-        widths=(128, 256, 512),
-        blocks=(3, 3, 2),
-        strides=(1, 2, 2),
-        head_hidden=256,
-        rngs=rngs,
-    )
+# model name -> stage widths, blocks per stage, stage strides, hidden width of the head (0: one Linear);
+# every ResNet has a 64-channel stem (at width 64)
+RESNETS = {
+    # the seed's default ``sresnet19``: stages 128x3, 256x3 (s2), 512x2 (s2), head FC 256 -> sn -> FC
+    "nsnn_resnet19": ((128, 256, 512), (3, 3, 2), (1, 2, 2), 256),
+    # 64-width ResNet-18; the seed's unused MaxPool is omitted
+    "nsnn_resnet18": ((64, 128, 256, 512), (2, 2, 2, 2), (1, 2, 2, 2), 0),
+    # 64-width ResNet-34
+    "nsnn_resnet34": ((64, 128, 256, 512), (3, 4, 6, 3), (1, 2, 2, 2), 0),
+}
 
 
-@register("nsnn_resnet18")
-def spiking_resnet18(cfg, num_classes, input_shape, *, rngs):
-    """64-width ResNet-18 (stages 64/128/256/512, [2,2,2,2]); the seed's unused MaxPool is omitted."""
-    return SpikingResNet(
-        cfg,
-        num_classes,
-        input_shape,
-        stem_width=64,
-        widths=(64, 128, 256, 512),
-        blocks=(2, 2, 2, 2),
-        strides=(1, 2, 2, 2),
-        rngs=rngs,
-    )
+def _resnet_builder(widths, blocks, strides, head_hidden):
+    def build(cfg, num_classes, input_shape, *, rngs):
+        return SpikingResNet(
+            cfg, num_classes, input_shape, stem_width=64, widths=widths, blocks=blocks, strides=strides,
+            head_hidden=head_hidden, rngs=rngs,
+        )  # fmt: skip
+
+    return build
 
 
-@register("nsnn_resnet34")
-def spiking_resnet34(cfg, num_classes, input_shape, *, rngs):
-    """64-width ResNet-34 (blocks [3,4,6,3])."""
-    return SpikingResNet(
-        cfg,
-        num_classes,
-        input_shape,
-        stem_width=64,
-        widths=(64, 128, 256, 512),
-        blocks=(3, 4, 6, 3),
-        strides=(1, 2, 2, 2),
-        rngs=rngs,
-    )
+for _name, _preset in RESNETS.items():
+    register(_name)(_resnet_builder(*_preset))
 
 
 VGG_LAYERS = (64, 128, "P", 256, 256, "P", 512, 512, "P", 512, 512, "P")

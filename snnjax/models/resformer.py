@@ -42,6 +42,7 @@ from jax import Array
 from snnjax import layers
 from snnjax.errors import ConfigError
 from snnjax.models import register
+from snnjax.models.blocks import stem_over_time
 from snnjax.models.common import Encoder, neuron_config, set_fields, spiking_neuron
 from snnjax.models.common import model_config as shared_model_config
 
@@ -234,8 +235,6 @@ class SpikingResformer(nnx.Module):
         planes, heads, patches, depths, stem, group, ncfg = resolve(cfg)
         h, w, cin = input_shape
         remat = bool(cfg.remat)
-        self.num_steps = cfg.num_steps
-        self.encoding = cfg.encoding
         self.encoder = Encoder(cfg.encoding, cfg.num_steps, rngs=rngs)
         self.stem = Stem(stem, cin, planes[0], rngs=rngs)
         h, w = h // self.stem.reduction, w // self.stem.reduction
@@ -257,35 +256,10 @@ class SpikingResformer(nnx.Module):
         self.head = nnx.Linear(planes[-1], num_classes, use_bias=False, kernel_init=_w_init(), rngs=rngs)
 
     def __call__(self, x: Array) -> Array:
-        if x.ndim == 4 and self.encoding == "direct":
-            z = self.stem(x)  # identical for every step: run once, broadcast over time
-            z = jnp.broadcast_to(z[None], (self.num_steps, *z.shape))
-        else:
-            x = self.encoder(x)
-            z = layers.time_folded(self.stem, x)
+        z, _ = stem_over_time(self.stem, x, self.encoder)  # a static image: the stem runs once
         for block in self.blocks:
             z = block(z)
         return self.head(jnp.mean(z, axis=(2, 3)))
-
-
-def reference_parameter_count(
-    planes, heads, patches, depths, stem, group_size, in_channels, num_classes, ratio=4, plif=False
-) -> int:
-    """Trainable parameters of the PyTorch reference, counted from its layer list (BN scale and bias
-    included; one PLIF ``w`` per neuron layer when ``plif``)."""
-    total = (49 if stem == "imagenet" else 9) * in_channels * planes[0] + 2 * planes[0]
-    neurons = 0
-    for i, (c, p, depth) in enumerate(zip(planes, patches, depths, strict=True)):
-        if i:
-            total += 9 * planes[i - 1] * c + 2 * c
-            neurons += 1
-        inner = ratio * c
-        dssa = p * p * c * 2 * c + 4 * c + c * c + 2 * c
-        ffn = c * inner + 2 * inner + 9 * inner * group_size + 2 * inner + inner * c + 2 * c
-        total += depth * (dssa + ffn)
-        neurons += depth * (3 + 3)
-    total += planes[-1] * num_classes
-    return total + (neurons if plif else 0)
 
 
 SPIKINGJELLY_LIF = dict(

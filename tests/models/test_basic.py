@@ -128,7 +128,7 @@ def test_mlp_time_folded_linear_matches_per_step():
 
 @pytest.mark.parametrize("remat", [False, True])
 def test_static_input_block_equals_the_repeated_input(remat):
-    """A direct-coded image runs the first conv and BN once (``_static_input_block``); fed as ``T``
+    """A direct-coded image runs the first conv and BN once (``blocks.stem_over_time``); fed as ``T``
     explicit copies ``[T, B, H, W, C]`` it takes the time-folded path: same loss, gradients, BN statistics
     and firing rates, fewer flops."""
     t = 4

@@ -1,0 +1,172 @@
+"""The feedback SNN: linear ops between spiking layers, run and differentiated by :mod:`snnjax.implicit`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax import nnx
+from jax import Array
+
+from snnjax import implicit
+from snnjax.errors import ConfigError
+from snnjax.layers import BackwardStats
+from snnjax.models.feedback.restrict import frobenius_restrict, spectral_norm, spectral_restrict, unit
+
+RESTRICTIONS = ("frobenius", "spectral")
+
+
+def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implicit.FSNNConfig:
+    """The static :class:`implicit.FSNNConfig` of a model config."""
+    if cfg.solver not in implicit.SOLVERS:
+        raise ConfigError(f"unknown model.solver {cfg.solver!r}; choose one of {implicit.SOLVERS}")
+    if cfg.forward not in ("spiking", "equilibrium"):
+        raise ConfigError(f"unknown model.forward {cfg.forward!r}; choose spiking or equilibrium")
+    return implicit.FSNNConfig(
+        num_steps=int(cfg.num_steps),
+        leak=float(cfg.leak),
+        v_th=float(cfg.v_th),
+        solver=cfg.solver,
+        backward_steps=int(cfg.backward_steps),
+        v_th_back=float(cfg.v_th_back),
+        max_iter=int(cfg.solver_max_iter),
+        solver_tol=float(cfg.solver_tol),
+        damping=float(cfg.damping),
+        diverge_residual=float(cfg.diverge_residual),
+        forward=cfg.forward,
+        forward_iters=int(cfg.forward_iters),
+        spiking_input=spiking_input,
+    )
+
+
+def _functional(op: nnx.Module):
+    """``(apply(p, x), transpose(p, y), p)``: an op of :mod:`~snnjax.models.feedback.ops` as pure functions of
+    its state ``p``, the form :class:`implicit.FSNNOps` takes."""
+    graphdef, state = nnx.split(op)
+    apply = lambda p, x: nnx.merge(graphdef, p)(x)
+    transpose = lambda p, y: nnx.merge(graphdef, p).transpose(y)
+    return apply, transpose, state
+
+
+class FeedbackSNN(nnx.Module):
+    """``W_x`` -> spiking layer 0 -> op -> layer 1 -> ... -> layer N-1 (-> feedback to layer 0); readout
+    ``Linear`` on the last layer's rate.
+
+    Args:
+      cfg: the model config section (keys of :func:`~snnjax.models.feedback.zoo.fsnn_model_config`).
+      num_classes: readout width.
+      inp: the input op ``W_x``; layers: the ``N-1`` ops between the spiking layers; feedback: an op from
+        the last layer back to layer 0 without bias, or ``None`` (ops of
+        :mod:`~snnjax.models.feedback.ops`; each op's ``out_shape`` is the shape of the layer it drives).
+      dropout_layers: indices of the layers whose current gets variational dropout.
+      restriction: how the feedback weight is kept contracting with bound ``r = model.feedback_norm``:
+        ``'frobenius'`` (SPIDE, :func:`~snnjax.models.feedback.restrict.frobenius_restrict`) or
+        ``'spectral'`` (IDE-FSNN's FC model, :func:`~snnjax.models.feedback.restrict.spectral_restrict`,
+        with a learned gain ``fb_gain`` and a power-iteration vector ``fb_u``).
+    Call:
+      images ``[B, H, W, C]`` (a constant current every step) or event frames ``[T, B, H, W, C]`` (one frame
+      per step) -> logits ``[1, B, classes]`` (one "time step": the rate is already a time average).
+    """
+
+    def __init__(
+        self,
+        cfg: ml_collections.ConfigDict,
+        num_classes: int,
+        inp: nnx.Module,
+        layers: Sequence[nnx.Module],
+        feedback: nnx.Module | None,
+        dropout_layers: Sequence[int],
+        *,
+        restriction: str = "frobenius",
+        rngs: nnx.Rngs,
+    ):
+        if restriction not in RESTRICTIONS:
+            raise ValueError(f"unknown feedback restriction {restriction!r}; use one of {RESTRICTIONS}")
+        self.fsnn_cfg = solver_config(cfg, spiking_input=False)
+        self.inp, self.layers, self.feedback = inp, nnx.List(layers), feedback
+        self.shapes = tuple(tuple(op.out_shape) for op in (inp, *layers))
+        self.dropout_layers = tuple(dropout_layers)
+        self.rate = float(cfg.dropout)
+        self.feedback_norm, self.norm_samples = float(cfg.feedback_norm), int(cfg.norm_samples)
+        self.scale_factor = float(cfg.scale_factor)
+        self.rngs = rngs.dropout.fork()
+        self.norm_rngs = rngs.noise.fork()
+        self.readout = nnx.Linear(math.prod(self.shapes[-1]), num_classes, rngs=rngs)
+        self.solver_stats = BackwardStats(jnp.zeros((len(implicit.PROBE_FIELDS),), jnp.float32))
+        self.deterministic = False
+        self.restriction = restriction
+        if restriction == "spectral":
+            rows = feedback.weight_rows()
+            self.fb_gain = nnx.Param(spectral_norm(rows, rngs.params()))
+            self.fb_u = nnx.BatchStat(unit(jax.random.normal(rngs.params(), (rows.shape[0],))))
+
+    def _masks(self, batch: int) -> tuple[Array, ...]:
+        """Per-layer current multipliers: variational dropout masks in training, ones otherwise."""
+        masks = []
+        for li, shape in enumerate(self.shapes):
+            if li in self.dropout_layers and self.rate > 0 and not self.deterministic:
+                keep = jax.random.bernoulli(self.rngs(), 1.0 - self.rate, (batch, *shape))
+                masks.append(keep.astype(jnp.float32) / (1.0 - self.rate))
+            else:
+                masks.append(jnp.ones((), jnp.float32))
+        return tuple(masks)
+
+    def _restricted(self, state: nnx.State) -> nnx.State:
+        """The feedback op's ``state`` with its kernel scaled by the norm restriction."""
+        if self.feedback_norm > 0:
+            rows = self.feedback.weight_rows()
+            if self.restriction == "spectral":
+                factor, u = spectral_restrict(rows, self.fb_u[...], self.fb_gain[...], self.feedback_norm)
+                if not self.deterministic:
+                    self.fb_u[...] = u
+            else:
+                factor = frobenius_restrict(rows, self.feedback_norm, self.norm_rngs(), self.norm_samples)
+            kernel = state["kernel"]
+            state["kernel"] = kernel.replace(kernel[...] * factor)
+        return state
+
+    def __call__(self, x: Array) -> Array:
+        spiking_input = x.ndim == 5
+        cfg = self.fsnn_cfg
+        if spiking_input:
+            cfg = dataclasses.replace(cfg, spiking_input=True, num_steps=x.shape[0])
+        batch = x.shape[1] if spiking_input else x.shape[0]
+        fb, fb_t, fb_state = None, None, None
+        if self.feedback is not None:
+            fb, fb_t, fb_state = _functional(self.feedback)
+            fb_state = self._restricted(fb_state)
+        if getattr(self.inp, "norm", None) is not None and not self.deterministic:
+            self.inp(jax.lax.stop_gradient(x))  # running statistics (the custom VJP only sees a copy)
+        inp, _, inp_state = _functional(self.inp)
+        layer_fns = [_functional(op) for op in self.layers]
+        ops = implicit.FSNNOps(
+            inp=inp,
+            layers=tuple(apply for apply, _, _ in layer_fns),
+            feedback=fb,
+            layers_t=tuple(transpose for _, transpose, _ in layer_fns),
+            feedback_t=fb_t,
+        )
+        params = (inp_state, tuple(state for _, _, state in layer_fns), fb_state)
+        rates_fn = implicit.make_fsnn(ops, cfg)
+        a_last, rates = rates_fn(params, x.astype(jnp.float32), self._masks(batch), self.solver_stats[...])
+        rates = jax.lax.stop_gradient(rates)
+        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(jnp.stack([jnp.mean(a) for a in rates])))
+        logits = self.readout(a_last.reshape(batch, -1))
+        if self.scale_factor != 1.0:
+            logits = jax.lax.stop_gradient(logits) + self.scale_factor * (
+                logits - jax.lax.stop_gradient(logits)
+            )
+        return logits[None]
+
+    def gradient_metrics(self, grads: nnx.State) -> dict[str, Array]:
+        """The backward solver's statistics (:data:`implicit.PROBE_FIELDS`), read from the gradient of
+        ``solver_stats``; empty when ``grads`` was taken w.r.t. the parameters only (see
+        :class:`~snnjax.layers.BackwardStats`)."""
+        if "solver_stats" not in grads:
+            return {}
+        g = grads["solver_stats"][...]
+        return {name: g[i] for i, name in enumerate(implicit.PROBE_FIELDS)}

@@ -1,0 +1,92 @@
+"""The feedback SNN: forward pass, solver statistics, loss scale, batch norm of the input op."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+
+from snnjax import layers
+from snnjax.errors import ConfigError
+from snnjax.models import create, num_params
+from tests.models.feedback.helpers import model_config, tiny_fc
+
+
+def _loss(x):
+    return lambda m: jnp.mean(jax.nn.log_softmax(nnx.capture(m)(x)[0])[:, 0])
+
+
+def test_forward_outputs_metrics_and_gradients():
+    model = tiny_fc(dropout=0.5)
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 2, 2, 1)) * 3
+    grads = nnx.grad(_loss(x), argnums=nnx.DiffState(0, layers.GRADIENT_TARGETS))(model)
+    out, sown = nnx.capture(model, nnx.Intermediate)(x)
+    assert out.shape == (1, 4, 3)
+    rates = sown["firing_rate"]
+    assert 0.0 < float(jax.tree.leaves(rates)[0]) < 1.0
+    stats = model.gradient_metrics(grads)
+    assert set(stats) == {"solver_residual", "backward_firing_rate", "solver_diverged"}
+    assert float(stats["solver_diverged"]) == 0.0 and 0.0 < float(stats["solver_residual"]) < 1.0
+    assert float(jnp.max(jnp.abs(grads["inp"]["kernel"][...]))) > 0
+    masks = model._masks(4)
+    assert set(np.unique(np.asarray(masks[0]))) <= {0.0, 2.0}
+    model.eval()
+    assert float(jnp.min(model._masks(4)[0])) == 1.0  # no dropout in evaluation
+
+
+def test_solver_statistics_are_not_trained_nor_counted():
+    model = tiny_fc()
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 2, 2, 1)) * 3
+    assert all("solver_stats" not in path for path, _ in nnx.to_flat_state(nnx.state(model, nnx.Param)))
+    params = sum(v.size for v in jax.tree.leaves(nnx.state(model, nnx.Param)))
+    assert num_params(model) == params
+    grads = nnx.grad(_loss(x), argnums=nnx.DiffState(0, layers.GRADIENT_TARGETS))(model)
+    assert float(jnp.max(jnp.abs(grads["solver_stats"][...]))) > 0  # the statistics arrived
+    optimizer = nnx.Optimizer(model, optax.sgd(1.0, momentum=0.9), wrt=nnx.Param)
+    before = np.asarray(model.readout.kernel[...])
+    optimizer.update(model, grads)
+    assert np.array_equal(model.solver_stats[...], np.zeros(3))
+    assert not np.array_equal(model.readout.kernel[...], before)
+    # gradients of the parameters alone carry no statistics
+    assert model.gradient_metrics(nnx.grad(_loss(x))(model)) == {}
+
+
+def test_scale_factor_multiplies_every_gradient_not_the_output():
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 2, 2, 1)) * 3
+
+    def grads(scale):
+        model = tiny_fc(solver="fixed_point", scale_factor=scale, feedback_norm=0.0)
+        model.eval()  # no dropout: identical forward passes
+        out = nnx.capture(model)(x)
+        g = nnx.grad(lambda m: jnp.mean(jax.nn.log_softmax(nnx.capture(m)(x)[0])[:, 1]))(model)
+        return out, g
+
+    out1, g1 = grads(1.0)
+    out10, g10 = grads(10.0)
+    np.testing.assert_allclose(out1, out10, rtol=1e-6)
+    for key in ("inp", "feedback", "readout"):
+        a = jax.tree.leaves(nnx.state(g1[key]))
+        b = jax.tree.leaves(nnx.state(g10[key]))
+        for u, v in zip(a, b, strict=True):
+            np.testing.assert_allclose(10.0 * u, v, rtol=1e-4, atol=1e-7)
+
+
+def test_f400_batch_norm_statistics_update_in_training_only():
+    model = create(model_config("ide_fmnist_fc400", widths=(6,)), 3, (2, 2, 1), rngs=nnx.Rngs(0))
+    np.testing.assert_allclose(
+        model.fb_gain[...], jnp.linalg.svd(model.feedback.kernel[...], compute_uv=False)[0], rtol=1e-3
+    )
+    x = jax.random.normal(jax.random.PRNGKey(0), (16, 2, 2, 1)) + 1.0
+    nnx.capture(model)(x)
+    mean = np.asarray(model.inp.norm.mean[...])
+    dense = x.reshape(16, -1) @ model.inp.kernel[...] + model.inp.bias[...]
+    np.testing.assert_allclose(mean, 0.1 * jnp.mean(dense, axis=0), rtol=1e-5, atol=1e-7)  # momentum 0.9
+    model.eval()
+    nnx.capture(model)(x)
+    np.testing.assert_array_equal(model.inp.norm.mean[...], mean)
+
+
+def test_unknown_solver_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"model\.solver"):
+        tiny_fc(solver="newton")
