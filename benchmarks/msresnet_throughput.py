@@ -25,10 +25,11 @@ from flax import nnx
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from snnjax import models
+from snnjax.losses import loss_config, make_loss
 from snnjax.models.msresnet import model_config
 from snnjax.train.loop import make_mesh
 from snnjax.train.optim import make_optimizer, optim_config
-from snnjax.train.steps import Steps, loss_config, make_loss
+from snnjax.train.steps import Steps
 
 
 def main(argv=None) -> dict:

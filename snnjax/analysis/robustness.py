@@ -347,8 +347,8 @@ def _neuron_name(config: ml_collections.ConfigDict) -> str:
 def run_mode(config: ml_collections.ConfigDict, workdir: str, checkpoint: str = "latest") -> dict[str, Any]:
     """``--mode=robustness``: restores ``checkpoint`` of ``workdir``, sweeps every perturbation and
     writes the reports; returns a summary (accuracy per perturbation and strength, file paths)."""
+    from snnjax.losses import make_loss
     from snnjax.train import loop
-    from snnjax.train.steps import make_loss
 
     cfg = config.robustness if "robustness" in config else robustness_config()
     run, meta = loop.restore_trained(config, workdir, checkpoint)

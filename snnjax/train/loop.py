@@ -23,10 +23,11 @@ from tqdm import tqdm
 
 from snnjax import data, models
 from snnjax.errors import CheckpointError, ConfigError, TrainingError
+from snnjax.losses import make_loss
 from snnjax.train import records
 from snnjax.train.checkpoint import Checkpointer
 from snnjax.train.optim import make_optimizer
-from snnjax.train.steps import Steps, make_loss
+from snnjax.train.steps import Steps
 from snnjax.train.stop import StopSignals
 
 EVAL_KEY_OFFSET = 1 << 30  # eval keys are folded from seed + this, disjoint from training steps

@@ -17,8 +17,7 @@ from flax import nnx
 from jax import Array
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from snnjax import losses
-from snnjax.losses import loss_config, make_loss  # noqa: F401  (their old home; use snnjax.losses)
+from snnjax import layers, losses
 
 LossFn = Callable[[Array, Array], Array]
 # (batch, key, step) -> batch, applied on device inside the jitted train step (e.g. CutMix)
@@ -114,7 +113,10 @@ class Steps:
             out, recorded = call_recorded(model, batch["image"])
             return self.loss_fn(out, batch["label"]) + regularization(model), (out, recorded)
 
-        (loss, (out, recorded)), grads = nnx.value_and_grad(loss_of, has_aux=True)(model)
+        # the gradient also reaches the backward-pass statistics (layers.BackwardStats), which the
+        # optimizer (wrt=nnx.Param) leaves alone
+        wrt = nnx.DiffState(0, layers.GRADIENT_TARGETS)
+        (loss, (out, recorded)), grads = nnx.value_and_grad(loss_of, argnums=wrt, has_aux=True)(model)
         if hasattr(model, "gradient_metrics"):  # statistics only known in the backward pass (SPIDE solver)
             recorded.update(model.gradient_metrics(grads))
         optimizer.update(model, grads)

@@ -39,3 +39,27 @@ def test_call_recorded_reports_zero_rate_for_a_model_without_neurons():
     out, recorded = steps.call_recorded(nnx.Linear(3, 2, rngs=nnx.Rngs(0)), jnp.ones((1, 3)))
     assert out.shape == (1, 2)
     assert recorded == {"firing_rate": 0.0}
+
+
+def test_train_step_logs_backward_statistics_and_does_not_train_them():
+    """A feedback SNN's solver statistics arrive through the gradient into the step's metrics; the
+    optimizer leaves them alone."""
+    import jax
+    import optax
+
+    from snnjax.losses import loss_config, make_loss
+    from snnjax.train.loop import make_mesh
+    from tests.models.feedback.helpers import tiny_fc
+
+    model = tiny_fc()
+    optimizer = nnx.Optimizer(model, optax.sgd(0.1), wrt=nnx.Param)
+    run = steps.Steps(model, optimizer, make_loss(loss_config()), make_mesh())
+    batch = {
+        "image": jax.random.normal(jax.random.key(0), (4, 2, 2, 1)) * 3,
+        "label": jnp.array([0, 1, 2, 0]),
+    }
+    state, metrics = run.train_step(run.state, run.shard_batch(batch), jax.random.key(1))
+    assert {"solver_residual", "backward_firing_rate", "solver_diverged"} <= set(metrics)
+    assert 0.0 < float(metrics["solver_residual"]) < 1.0 and float(metrics["solver_diverged"]) == 0.0
+    stats = [v for p, v in nnx.to_flat_state(state) if "solver_stats" in p]
+    assert stats and all(np.array_equal(v[...], np.zeros(3)) for v in stats)
