@@ -2,7 +2,7 @@
 
 - ``chunks``: convolutions over cache-sized batch chunks (``snnjax.conv.batch_chunk``); off = one im2col
   over the whole batch (``snnjax.conv.CHUNK_BYTES`` set beyond any patch size while tracing).
-- ``static``: the first conv + BN run once on the direct-coded image (``_static_input_block``); off = the
+- ``static``: the first conv + BN run once on the direct-coded image (``blocks.stem_over_time``); off = the
   image is repeated ``T`` times before the model, which then takes the time-folded path.
 
 Values and gradients are the same in all four (``tests/test_conv.py``, ``tests/models/test_basic.py``).

@@ -87,7 +87,8 @@ class TimeFolded(nn.Module):
 
 class StaticInput(nn.Module):
     """spikingjelly's idiom for a direct-coded image (its ``static_conv``): the first time-folded block runs
-    once on ``x[0]`` and its output is repeated over time (snnjax does the same, ``_static_input_block``)."""
+    once on ``x[0]`` and its output is repeated over time (snnjax does the same:
+    ``models.blocks.stem_over_time``)."""
 
     def __init__(self, block: TimeFolded):
         super().__init__()

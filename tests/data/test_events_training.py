@@ -37,6 +37,7 @@ def dvs_config(root, num_steps: int):
     return config
 
 
+@pytest.mark.slow
 def test_convnet_trains_on_events_and_resumes(c10dvs, tmp_path, capsys):
     first = loop.train_and_evaluate(dvs_config(c10dvs, 2), str(tmp_path))
     assert first["dataset"] == "cifar10_dvs" and first["steps"] == 2

@@ -38,6 +38,7 @@ def test_notebook_is_valid_and_colab_ready():
     assert all(n in source for n in needed)
 
 
+@pytest.mark.slow
 def test_notebook_runs_on_cpu(tmp_path, monkeypatch):
     # A kernelspec named python3 that starts *this* interpreter, first on JUPYTER_PATH.
     prefix = tmp_path / "kernel"

@@ -37,6 +37,7 @@ def _tiny(variant="cifar", **kw):
     return models.create(cfg, 5, (8, 8, 3), rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow
 def test_neuron_and_bn_settings_per_variant():
     cifar, imnet = _tiny("cifar"), _tiny("imagenet")
     n = cifar.blocks[0].lif1.neuron

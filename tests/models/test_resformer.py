@@ -148,6 +148,7 @@ SHARED = dict(
 )
 
 
+@pytest.mark.slow
 def test_forward_images_and_event_frames_quantised_and_plif():
     model = models.create(_tiny(SHARED), 10, (8, 8, 2), rngs=nnx.Rngs(0))
     model.train()

@@ -80,6 +80,7 @@ def single(tmp_path_factory) -> tuple[Path, dict]:
     return workdir, train(workdir, 1, 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("devices", [1, 2], ids=["2x1", "2x2"])
 def test_two_processes_match_one(single, tmp_path, devices):
     workdir = tmp_path / "run"
@@ -94,6 +95,7 @@ def test_two_processes_match_one(single, tmp_path, devices):
     assert len([r for r in records if "test_accuracy" in r]) == 2  # written once, not per process
 
 
+@pytest.mark.slow
 def test_sigterm_to_one_process_stops_both_at_the_same_step(single, tmp_path):
     workdir = tmp_path / "run"
     procs = launch(workdir, 2, 1, "--config.train.checkpoint_every_steps=5")

@@ -52,6 +52,7 @@ def _run(devices: int, conv: bool) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("conv", [False, True])
 def test_eight_devices_match_one_device(conv):
     one, eight = _run(1, conv), _run(8, conv)
