@@ -91,15 +91,16 @@ def spide_recipe(
     model: str,
     num_steps: int,
     scale: float,
-    learning_rate: float,
-    decay_epochs: tuple[int, ...],
-    num_epochs: int,
+    learning_rate: float = 0.05,
+    decay_epochs: tuple[int, ...] = (30, 60, 90),
+    num_epochs: int = 100,
     warmup_steps: int = 0,
     eval_batch_size: int = 500,
     **model_keys,
 ) -> ml_collections.ConfigDict:
     """The experiment recipe of the SPIDE / IDE scripts: direct coding, SGD momentum 0.9 with weight decay
-    5e-4 and a x0.1 step schedule at ``decay_epochs``, batch 128.
+    5e-4 and a x0.1 step schedule at ``decay_epochs``, batch 128 (by default IDE's MNIST-family schedule:
+    lr 0.05, x0.1 at epochs 30, 60 and 90 of 100).
 
     The loss scale ``s = scale`` multiplies every gradient (``model.scale_factor``) and divides the learning
     rate (``optim.lr_scale``), so the two stay equal and coupled weight decay is effectively ``wd / s``, as
