@@ -352,15 +352,7 @@ def read_events(path: PathLike, **kwargs) -> np.ndarray:
     p = epath.Path(path)
     if p.suffix.lower() == ".bin":
         return read_nmnist(p, **kwargs)
-    try:
-        with p.open("rb") as f:
-            head = f.read(16)
-    except FileNotFoundError:
-        raise _fail(p, "file not found") from None
-    except OSError as e:
-        raise _fail(p, f"cannot read file ({e.strerror or e})") from None
-    if not head:
-        raise _fail(p, "empty file (0 bytes): no events")
+    head = _read_bytes(p)[:16]  # raises the reader's one-line errors for missing / empty files
     if head.startswith(b"#!AER-DAT3"):
         return read_dvs_gesture(p, **kwargs)
     if head.startswith(b"#!AER-DAT2"):
