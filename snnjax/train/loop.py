@@ -131,7 +131,7 @@ class Run:
         self.test_data.reset()
         eval_key = jax.random.fold_in(self.base_key, EVAL_KEY_OFFSET)
         for i, batch in enumerate(tqdm(self.test_data, desc=desc, leave=False, disable=None)):
-            if stop is not None and stop.signum is not None:
+            if stop is not None and stop.pending:
                 return {}
             out = self.steps.eval_step(
                 self.steps.state, self.steps.shard_batch(batch), jax.random.fold_in(eval_key, i)
@@ -260,7 +260,7 @@ def train(run: Run, ckpt: Checkpointer, log: records.MetricsLog, cadence: Cadenc
         meta = {"step": done, "wall_time_s": wall}
         ckpt.save(done, run.state, run.train_data.get_state(), meta, metric=evaluation.get("test_accuracy"))
         last_good = done
-        if stopping or stop.signum is not None:
+        if stopping or stop.pending:
             bar.close()
             ckpt.wait()
             raise stop.interrupted(f"saved step {done} in {ckpt.directory}; run the same command to resume")

@@ -85,6 +85,12 @@ class StopSignals:
         if self._synced and signum == signal.SIGINT:
             os.kill(os.getpid(), signal.SIGTERM)  # let JAX's preemption notifier agree on the step
 
+    @property
+    def pending(self) -> bool:
+        """Whether this process may stop before the next step without asking the others (a signal
+        arrived and the run is not multi-process)."""
+        return self.signum is not None and not self._synced
+
     def requested(self, step: int) -> bool:
         """Whether to stop after ``step`` (call once per step, on every process)."""
         if self._synced:
