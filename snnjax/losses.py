@@ -17,6 +17,7 @@ import ml_collections
 import optax
 from jax import Array
 
+from snnjax.errors import ConfigError
 from snnjax.registry import LOSSES
 
 
@@ -111,7 +112,14 @@ def loss_config(**overrides) -> ml_collections.ConfigDict:
 
 
 def make_loss(cfg: ml_collections.ConfigDict) -> Callable[[Array, Array], Array]:
-    """``loss(outputs [T, B, C], labels [B] or [B, C]) -> scalar`` for ``config.loss``."""
+    """``loss(outputs [T, B, C], labels [B] or [B, C]) -> scalar`` for ``config.loss``.
+
+    A key of another loss set away from its default is an error (it would be silently ignored)."""
     loss = LOSSES.get(cfg.name)
+    defaults = loss_config()
+    stray = [k for k in defaults if k != "name" and k not in loss.keys and cfg[k] != defaults[k]]
+    if stray:
+        used = ", ".join(loss.keys) or "none"
+        raise ConfigError(f"config.loss.{stray[0]} is not used by loss {cfg.name!r} (its keys: {used})")
     kwargs = {kw: cfg[key] for key, kw in loss.keys.items()}
     return lambda outputs, labels: loss.fn(outputs, labels, **kwargs)

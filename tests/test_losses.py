@@ -134,7 +134,12 @@ def test_loss_config_holds_every_registered_loss_key_with_its_default():
 
 @pytest.mark.parametrize("name", ["mean_ce", "tet", "count_mse"])
 def test_make_loss_passes_the_config_keys(name):
-    cfg = losses.loss_config(name=name, label_smoothing=0.1, tet_lambda=0.5, tet_phi=0.8, correct_rate=1.0)
+    own = {
+        "mean_ce": dict(label_smoothing=0.1),
+        "tet": dict(label_smoothing=0.1, tet_lambda=0.5, tet_phi=0.8),
+        "count_mse": dict(correct_rate=1.0),
+    }[name]
+    cfg = losses.loss_config(name=name, **own)
     expected = {
         "mean_ce": lambda: losses.mean_time_ce(OUT, LABELS, 0.1),
         "tet": lambda: losses.tet_loss(OUT, LABELS, 0.5, 0.8, 0.1),
@@ -146,3 +151,8 @@ def test_make_loss_passes_the_config_keys(name):
 def test_unknown_loss_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown loss 'mse'; choose one of"):
         losses.make_loss(losses.loss_config(name="mse"))
+
+
+def test_a_key_of_another_loss_is_an_error():
+    with pytest.raises(ConfigError, match=r"config.loss.tet_lambda is not used by loss 'mean_ce'"):
+        losses.make_loss(losses.loss_config(name="mean_ce", tet_lambda=0.5))
