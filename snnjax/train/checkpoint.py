@@ -64,9 +64,13 @@ def _crc(data: bytes) -> str:
     return f"{zlib.crc32(data):08x}"
 
 
+def _digest(value: np.ndarray) -> str:
+    return _crc(np.ascontiguousarray(value).tobytes())
+
+
 def digests(state: Any) -> dict[str, str]:
     """CRC32 of every array of ``state`` (on this process's copy), keyed by tree path."""
-    return {path: _crc(np.ascontiguousarray(_host_value(x)).tobytes()) for path, x in _leaves(state)}
+    return {path: _digest(_host_value(x)) for path, x in _leaves(state)}
 
 
 def _json_digest(data: Any) -> str:
@@ -78,14 +82,15 @@ def verify(state: Any, data_state: Any, meta: dict) -> str | None:
 
     Checkpoints written before digests were recorded are checked for finite values only.
     """
-    for path, x in _leaves(state):
+    now = {}
+    for path, x in _leaves(state):  # one host copy per array serves both checks
         value = _host_value(x)
         if value.dtype.kind == "f" and not np.isfinite(value).all():
             return f"non-finite values in {path}"
+        now[path] = _digest(value)
     saved = meta.get("digests")
     if saved is None:
         return None
-    now = digests(state)
     bad = [p for p in saved if now.get(p) != saved[p]]
     if bad or set(now) != set(saved):
         return f"{len(bad)} array(s) differ from their saved digest, first {bad[0] if bad else 'structure'}"
@@ -151,7 +156,7 @@ class Checkpointer:
         try:  # orbax first waits for the previous save, and raises if that one failed
             self.manager.save(step, args=args, metrics=metrics)
         except Exception as e:
-            raise CheckpointError(f"saving a checkpoint in {self.directory} failed: {_reason(e)}") from None
+            raise self._save_failed(e) from None
 
     def restore(self, target: Any, step: int) -> tuple[Any, dict, dict]:
         """Restores and verifies ``(state, data_state, meta)`` of ``step`` into the structure of ``target``.
@@ -237,15 +242,18 @@ class Checkpointer:
         try:
             self.manager.check_for_errors()
         except Exception as e:
-            raise CheckpointError(f"saving a checkpoint in {self.directory} failed: {_reason(e)}") from None
+            raise self._save_failed(e) from None
 
     def wait(self):
         """Blocks until pending asynchronous saves are committed; raises if one failed."""
         try:
             self.manager.wait_until_finished()
         except Exception as e:
-            raise CheckpointError(f"saving a checkpoint in {self.directory} failed: {_reason(e)}") from None
+            raise self._save_failed(e) from None
         self.check_for_errors()
+
+    def _save_failed(self, e: Exception) -> CheckpointError:
+        return CheckpointError(f"saving a checkpoint in {self.directory} failed: {_reason(e)}")
 
     def close(self):
         """Releases the manager; a failed save was already reported by :meth:`save` or :meth:`wait`."""

@@ -245,9 +245,10 @@ def train(run: Run, ckpt: Checkpointer, log: records.MetricsLog, cadence: Cadenc
         done = step + 1
         bar.update(1)
         stopping = stop.requested(done)
-        if done % cadence.log_every == 0 or stopping or cadence.is_checkpoint(done):
+        saving = stopping or cadence.is_checkpoint(done)
+        if saving or done % cadence.log_every == 0:
             log_training(log, window, run, done, last_good, bar)
-        if not (stopping or cadence.is_checkpoint(done)):
+        if not saving:
             continue
         wall = wall_before + time.time() - t0
         evaluation = run.evaluate(stop=stop) if cadence.is_eval(done) and not stopping else {}
