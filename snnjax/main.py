@@ -89,12 +89,8 @@ def _quiet_background_errors():
     import logging
     import warnings
 
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.ERROR)
-    absl_logging.set_stderrthreshold(absl_logging.FATAL)
-    logging.getLogger().setLevel(logging.ERROR)
-    logging.getLogger("absl").setLevel(logging.CRITICAL)
+    # orbax (through absl) and asyncio log the errors of background saves; the checkpointer reports them
+    logging.getLogger().setLevel(logging.CRITICAL)
     warnings.filterwarnings("ignore", module="orbax")
     threading.excepthook = lambda args: None
     sys.unraisablehook = lambda unraisable: None
