@@ -88,6 +88,15 @@ def test_train_then_eval_reproduces_results(tmp_path, run_main):
     assert not (workdir / ".lock").exists()
 
 
+def test_relative_workdir(run_main, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = quick_args(Path("workdirs") / "run", "--config.train.num_epochs=1")
+    args[1] = str(REPO / args[1])  # the config file, from another directory
+    code, _, err = run_main(*args)
+    assert code == 0, err
+    assert (tmp_path / "workdirs" / "run" / "checkpoints" / "22").is_dir()
+
+
 def test_summary_prints_parameter_table(run_main):
     code, out, _ = run_main("--config", REPO / "configs" / "quickstart.py", "--mode=summary")
     assert code == 0

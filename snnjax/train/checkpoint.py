@@ -104,6 +104,8 @@ class Checkpointer:
 
     def __init__(self, workdir: epath.PathLike, keep: int = 3, *, read_only: bool = False):
         root = epath.Path(workdir) / "checkpoints"
+        if "://" not in str(root):
+            root = root.absolute()  # orbax needs an absolute local path
         legacy = root / "latest"  # the earlier two-manager layout (checkpoints/latest + checkpoints/best)
         self.directory = legacy if legacy.exists() else root
         policy = ocp.checkpoint_managers
