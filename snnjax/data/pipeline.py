@@ -389,7 +389,8 @@ def make_pipeline(
       seed: seeds the shuffling and augmentation (same seed -> same batches).
       train: shuffled infinite stream with augmentation and dropped remainder; else one ordered, padded,
         masked pass per loop.
-      process_index, process_count: this host and the number of hosts (default: from JAX).
+      process_index: this host (default: from JAX).
+      process_count: the number of hosts (default: from JAX).
       model_num_steps: the model's ``T``; event datasets make that many frames unless
         ``data_config.num_frames`` > 0 (both set and different is an error). Ignored for images.
 
