@@ -7,6 +7,7 @@ see time folded into the batch, ``[T * B, ...]``, so the scan only runs the elem
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 from collections.abc import Callable
 from typing import Any
@@ -47,6 +48,22 @@ class BackwardStats(nnx.Variable):
 
 
 GRADIENT_TARGETS = nnx.Any(nnx.Param, BackwardStats)  # nnx.DiffState filter of a train step's gradient
+
+
+class Recorded(nnx.Variable):
+    """Spike trains and membrane traces sown by :class:`SpikingNeuron` while :data:`RECORDING` is set
+    (``snnjax.analysis.monitor``); never sown otherwise, so a normal call compiles to the same program."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordOptions:
+    """What a recording keeps: the first ``samples`` examples (all if None), and membrane traces."""
+
+    samples: int | None = None
+    membrane: bool = False
+
+
+RECORDING: contextvars.ContextVar[RecordOptions | None] = contextvars.ContextVar("recording", default=None)
 
 
 class SpikingNeuron(nnx.Module):
@@ -117,7 +134,17 @@ class SpikingNeuron(nnx.Module):
                 raise ValueError("stochastic neuron: construct with rngs=nnx.Rngs(noise=...)")
             key = self.rngs()
         unroll = self.unroll or x.shape[0] <= AUTO_UNROLL_MAX_STEPS
-        return dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll)
+        options = RECORDING.get()
+        if options is None:  # the common case: nothing recorded, the program is unchanged
+            return dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll)
+        spikes, states = dynamics.run_neuron(
+            neuron, x, key=key, remat=self.remat, unroll=unroll, return_states=True
+        )
+        n = options.samples
+        self.sow(Recorded, "spikes", spikes[:, :n])
+        if options.membrane:
+            self.sow(Recorded, "membrane", jax.tree.leaves(states)[0][:, :n])
+        return spikes
 
 
 def batch_norm(
