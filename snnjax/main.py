@@ -18,7 +18,11 @@ from collections.abc import Sequence
 from absl import flags
 
 # --mode name -> module of snnjax.analysis whose ``run_mode(config, workdir, checkpoint) -> dict`` it calls
-ANALYSES = {"energy": "snnjax.analysis.energy", "robustness": "snnjax.analysis.robustness"}
+ANALYSES = {
+    "energy": "snnjax.analysis.energy",
+    "monitor": "snnjax.analysis.monitor",
+    "robustness": "snnjax.analysis.robustness",
+}
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string("config", None, "Experiment config file (configs/*.py[:arg]).", flag_values=FLAGS)

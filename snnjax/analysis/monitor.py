@@ -15,14 +15,17 @@ Layer names are the dotted attribute paths of the neuron layers inside the model
 
 from __future__ import annotations
 
+import json
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from etils import epath
 from flax import nnx
 from jax import Array
 
 from snnjax import layers
+from snnjax.errors import ConfigError
 
 
 class Recording(NamedTuple):
@@ -44,7 +47,8 @@ def record(
       samples: keep only the first ``samples`` examples of the batch (bounds memory); all if None.
       membrane: also record each layer's membrane potential after the step (its first state array).
     Returns:
-      ``(output, recording)``; a layer called several times keeps its first call.
+      ``(output, recording)``; the ``k``-th further call of a layer called several times (a module
+      shared by several layers) is named ``'<path>#k'``.
     """
     token = layers.RECORDING.set(layers.RecordOptions(samples=samples, membrane=membrane))
     try:
@@ -54,7 +58,8 @@ def record(
     found: dict[str, dict[str, Array]] = {"spikes": {}, "membrane": {}}
     for path, value in nnx.to_flat_state(sown):
         kind, name = str(path[-1]), ".".join(str(p) for p in path[:-1])
-        found[kind].setdefault(name, jax.tree.leaves(value)[0])  # sown values are tuples, one per call
+        for i, array in enumerate(jax.tree.leaves(value)):  # one entry per call of the layer
+            found[kind][name if i == 0 else f"{name}#{i}"] = array
     return out, Recording(found["spikes"], found["membrane"])
 
 
@@ -98,3 +103,59 @@ def summary(rec: Recording) -> dict[str, dict[str, Any]]:
         }
         for name, s in rec.spikes.items()
     }
+
+
+def write_report(rec: Recording, out_dir: epath.PathLike, *, v_th: float | None = None) -> dict[str, Any]:
+    """Writes ``monitor.json`` (the :func:`summary`), ``rates.csv`` (layer, step, rate) and the plots
+    (``rates.png``, ``rate_over_time.png``, and ``raster.png`` / ``rate_histogram.png`` /
+    ``membrane.png`` of the first layer) into ``out_dir``; returns the summary."""
+    from snnjax.analysis import spikeplot
+
+    out = epath.Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    table = summary(rec)
+    (out / "monitor.json").write_text(json.dumps(table, indent=2))
+    rows = ["layer,step,firing_rate"]
+    rows += [f"{k},{t},{r:.6g}" for k, v in table.items() for t, r in enumerate(v["rate_per_step"])]
+    (out / "rates.csv").write_text("\n".join(rows) + "\n")
+    first = next(iter(rec.spikes))
+    figures = {
+        "rates.png": spikeplot.rate_bars(rec),
+        "rate_over_time.png": spikeplot.rate_heatmap(rec),
+        "raster.png": spikeplot.raster(rec, first),
+        "rate_histogram.png": spikeplot.rate_histogram(rec, first),
+    }
+    if first in rec.membrane and v_th is not None:
+        figures["membrane.png"] = spikeplot.membrane_trace(rec, first, v_th=v_th)
+    for name, fig in figures.items():
+        with (out / name).open("wb") as f:
+            fig.savefig(f, dpi=100, format="png")
+    return table
+
+
+def run_mode(config, workdir: str, checkpoint: str = "latest", num_images: int = 8) -> dict[str, Any]:
+    """``--mode=monitor``: restores ``workdir``'s checkpoint, records every neuron layer on the first
+    ``num_images`` test images and writes :func:`write_report` into ``workdir/monitor``."""
+    from snnjax.train import loop
+
+    run, meta = loop.restore_trained(config, workdir, checkpoint)
+    model = run.steps.model()
+    run.test_data.reset()
+    images = next(iter(run.test_data))["image"]
+    images = images[:, :num_images] if images.ndim == 5 else images[:num_images]  # events: [T, B, ...]
+    _, rec = record(model, jnp.asarray(images), membrane=True)
+    if not rec.spikes:
+        raise ConfigError(f"model {config.model.name!r} has no snnjax.layers.SpikingNeuron layer to monitor")
+    first = next(iter(rec.spikes))
+    v_th = getattr(_layer(model, first).neuron, "v_th", None)
+    table = write_report(rec, epath.Path(workdir) / "monitor", v_th=None if v_th is None else float(v_th))
+    rates = {k: v["firing_rate"] for k, v in table.items()}
+    return {"step": int(meta["step"]), "checkpoint": checkpoint, "layers": len(table), "firing_rates": rates,
+            "report": str(epath.Path(workdir) / "monitor")}  # fmt: skip
+
+
+def _layer(model: nnx.Module, dotted: str) -> Any:
+    node = model
+    for part in dotted.split("."):
+        node = node[int(part)] if part.isdigit() else getattr(node, part)
+    return node

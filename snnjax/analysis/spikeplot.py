@@ -22,6 +22,7 @@ def raster(rec: monitor.Recording, layer: str, *, sample: int = 0, max_neurons: 
     ax.scatter(t, n, marker="|", s=30, color="k")
     ax.set(xlabel="time step", ylabel="neuron", title=f"{layer}: sample {sample}")
     ax.set_xlim(-0.5, s.shape[0] - 0.5)
+    fig.tight_layout()
     return fig
 
 
@@ -50,18 +51,24 @@ def rate_heatmap(rec: monitor.Recording) -> Figure:
 
 
 def membrane_trace(
-    rec: monitor.Recording, layer: str, *, v_th: float, sample: int = 0, neuron: int = 0
+    rec: monitor.Recording, layer: str, *, v_th: float, sample: int = 0, neuron: int | None = None
 ) -> Figure:
-    """Membrane potential of one neuron with its threshold and the steps it fired at."""
-    v = np.asarray(rec.membrane[layer][:, sample]).reshape(rec.membrane[layer].shape[0], -1)[:, neuron]
-    s = np.asarray(rec.spikes[layer][:, sample]).reshape(v.shape[0], -1)[:, neuron]
+    """Membrane potential of one neuron with its threshold and the steps it fired at; by default the
+    neuron whose firing rate in this sample is closest to 0.5."""
+    steps = rec.membrane[layer].shape[0]
+    spikes = np.asarray(rec.spikes[layer][:, sample]).reshape(steps, -1)
+    if neuron is None:
+        neuron = int(np.argmin(np.abs(spikes.mean(0) - 0.5)))
+    v = np.asarray(rec.membrane[layer][:, sample]).reshape(steps, -1)[:, neuron]
+    s = spikes[:, neuron]
     fig, ax = _figure(7, 3)
     ax.plot(v, label="membrane (after reset)")
     ax.axhline(v_th, color="r", ls="--", label="threshold")
     fired = np.flatnonzero(s)
     ax.vlines(fired, v_th, v_th * 1.2, color="k", label="spike")
     ax.set(xlabel="time step", ylabel="v", title=f"{layer}: neuron {neuron}, sample {sample}")
-    ax.legend(loc="upper right")
+    ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
     return fig
 
 
@@ -71,4 +78,5 @@ def rate_histogram(rec: monitor.Recording, layer: str, *, bins: int = 20) -> Fig
     fig, ax = _figure(5, 3)
     ax.hist(rates, bins=bins, range=(0, 1))
     ax.set(xlabel="per-neuron firing rate", ylabel="neurons", title=layer)
+    fig.tight_layout()
     return fig

@@ -93,3 +93,57 @@ def test_plots_draw(data):
     ]
     for fig in figures:
         assert fig.axes and fig.axes[0].has_data()
+
+
+# One reduced config per model family whose neurons are SpikingNeuron layers.
+FAMILIES = {
+    "configs/quickstart.py": [],  # basic MLP
+    "configs/basic_mnist_conv.py": [],  # basic conv net
+    "configs/msresnet_cifar_small.py": [],  # GAC + MS-ResNet
+    "configs/nsnn_fmnist_small.py": [],  # NSNN noisy LIF (toy net: one hidden layer)
+    "configs/nsnn_cifar10_small.py": [],  # NSNN conv net
+    "configs/spikingmix_fmnist_small.py": [],  # SpikingResformer with the Spiking-Mix neuron
+}
+
+
+@pytest.mark.parametrize("spec", list(FAMILIES))
+def test_every_family_records(spec):
+    from snnjax import config as config_lib
+    from snnjax import data, models
+
+    cfg = config_lib.load_config(spec, FAMILIES[spec])
+    num_classes, shape = data.input_info(cfg.data)
+    rngs = nnx.Rngs(params=0, noise=1, dropout=2, encoding=3)
+    model = models.create(cfg.model, num_classes, shape, rngs=rngs)
+    model.eval()
+    x = jax.random.uniform(jax.random.key(0), (2, *shape))
+    _, rec = monitor.record(model, x, membrane=True)
+    assert rec.spikes and rec.membrane.keys() == rec.spikes.keys()
+    steps = int(cfg.model.num_steps)
+    for name, s in rec.spikes.items():
+        assert s.shape[:2] == (steps, 2), name
+        assert rec.membrane[name].shape == s.shape
+    table = monitor.summary(rec)
+    assert all(0.0 <= v["firing_rate"] <= 1.0 for v in table.values()) or "spikingmix" in spec
+
+
+def test_monitor_mode_writes_the_report(tmp_path):
+    import json
+
+    from snnjax import main
+    from snnjax.train import loop
+    from tests.train.test_loop import quick_config
+
+    config = quick_config()
+    loop.train_and_evaluate(config, tmp_path)
+    result = main.run(config, str(tmp_path), "monitor")
+    report = tmp_path / "monitor"
+    names = {"monitor.json", "rates.csv", "rates.png", "rate_over_time.png", "raster.png", "membrane.png",
+             "rate_histogram.png"}  # fmt: skip
+    assert names <= {p.name for p in report.iterdir()}
+    table = json.loads((report / "monitor.json").read_text())
+    assert list(table) == ["hidden_neurons.0"] and table["hidden_neurons.0"]["shape"][1] == 8
+    layer = table["hidden_neurons.0"]
+    assert result["firing_rates"]["hidden_neurons.0"] == pytest.approx(layer["firing_rate"])
+    lines = (report / "rates.csv").read_text().splitlines()
+    assert lines[0] == "layer,step,firing_rate" and len(lines) == 1 + layer["shape"][0]
