@@ -12,6 +12,7 @@ import dataclasses
 import math
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -24,9 +25,10 @@ from tqdm import tqdm
 from snnjax import data, models
 from snnjax.errors import CheckpointError, ConfigError, TrainingError
 from snnjax.losses import make_loss
-from snnjax.train import records
+from snnjax.train import records, writers
 from snnjax.train.checkpoint import Checkpointer
 from snnjax.train.optim import make_optimizer
+from snnjax.train.progress import Progress, Throughput
 from snnjax.train.steps import Steps
 from snnjax.train.stop import StopSignals
 
@@ -125,8 +127,8 @@ class Run:
         return metrics
 
     def evaluate(self, desc: str = "eval", stop: StopSignals | None = None) -> dict[str, float]:
-        """Accuracy, loss and firing rate of the current state over the whole test split ({} if a stop
-        was requested meanwhile)."""
+        """Accuracy, loss and firing rate (pooled, and per layer as ``test_firing_rate/<layer>``) of the
+        current state over the whole test split ({} if a stop was requested meanwhile)."""
         totals = None
         self.test_data.reset()
         eval_key = jax.random.fold_in(self.base_key, EVAL_KEY_OFFSET)
@@ -139,11 +141,13 @@ class Run:
             totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
         totals = jax.device_get(totals)
         count = float(totals["count"])
+        rates = {f"test_{k}": float(v) / count for k, v in totals.items() if k.startswith("firing_rate")}
         return {
             "test_accuracy": float(totals["correct"]) / count,
             "test_loss": float(totals["loss"]) / count,
-            "test_firing_rate": float(totals["firing_rate"]) / count,
+            "test_firing_rate": rates.pop("test_firing_rate"),
             "test_examples": int(count),
+            **dict(sorted(rates.items())),  # test_firing_rate/<layer>
         }
 
 
@@ -211,12 +215,20 @@ def resume(run: Run, ckpt: Checkpointer, workdir: epath.Path) -> tuple[int, floa
 
 
 def log_training(
-    log: records.MetricsLog, window: MetricWindow, run: Run, step: int, last_good: int | None, bar
-):
-    """Writes the window's means to the metrics log; stops the run on a non-finite loss."""
+    log: records.MetricsLog,
+    window: MetricWindow,
+    run: Run,
+    step: int,
+    last_good: int | None,
+    throughput: Throughput,
+    wall: Callable[[], float],
+) -> dict[str, float] | None:
+    """Fetches the window's means (so every step up to ``step`` has finished) and writes them, the
+    wall time so far and the window's throughput to the metrics log; returns the record (None if the
+    window was empty). Stops the run on a non-finite loss."""
     means = window.means()
     if means is None:
-        return
+        return None
     if not math.isfinite(means["loss"]):
         where = f"step {last_good}" if last_good else "none was saved"
         raise TrainingError(
@@ -224,48 +236,99 @@ def log_training(
             f"{where}. Lower config.optim.learning_rate or enable config.optim.grad_clip"
         )
     loss, accuracy = means.pop("loss"), means.pop("accuracy")
-    lr = float(run.schedule(step))
-    log.write({"step": step, "train_loss": loss, "train_accuracy": accuracy, **means, "learning_rate": lr})
-    bar.set_postfix(loss=f"{loss:.4f}", acc=f"{accuracy:.3f}")
+    record = {
+        "step": step,
+        "train_loss": loss,
+        "train_accuracy": accuracy,
+        **means,
+        "learning_rate": float(run.schedule(step)),
+        "wall_time_s": wall(),
+        **throughput.rates(step),
+    }
+    throughput.mark(step)
+    log.write(record)
+    return record
+
+
+def draw_metrics(log: records.MetricsLog):
+    """Redraws metrics.png beside the metrics log (the writer process only); a failure is a warning."""
+    if not log.enabled:
+        return
+    try:
+        records.plot_metrics(log.path.parent)
+    except Exception as e:  # a plot must never end a training run
+        note(f"warning: metrics.png not drawn: {type(e).__name__}: {e}")
 
 
 def train(run: Run, ckpt: Checkpointer, log: records.MetricsLog, cadence: Cadence, start: int,
           wall_before: float, stop: StopSignals) -> dict[str, float]:  # fmt: skip
     """Runs the training steps ``start .. cadence.total``, evaluating and checkpointing on the cadence;
-    returns the last evaluation ({} if none happened)."""
+    returns the last evaluation ({} if none happened).
+
+    Step results are fetched only at log points and progress reports (every
+    ``config.train.progress_every_s``), so the host keeps dispatching ahead of the device in between.
+    """
     t0 = time.time()
+    wall = lambda: wall_before + time.time() - t0
     last_good = ckpt.latest_step()
     window = MetricWindow()
     evaluation: dict[str, float] = {}
     train_iter = iter(run.train_data)
-    bar = tqdm(total=cadence.total, initial=start, desc="train", disable=None, dynamic_ncols=True)
-    for step in range(start, cadence.total):
-        ckpt.check_for_errors()
-        window.add(run.train_step(step, next(train_iter)))
-        done = step + 1
-        bar.update(1)
-        stopping = stop.requested(done)
-        saving = stopping or cadence.is_checkpoint(done)
-        if saving or done % cadence.log_every == 0:
-            log_training(log, window, run, done, last_good, bar)
-        if not saving:
-            continue
-        wall = wall_before + time.time() - t0
-        evaluation = run.evaluate(stop=stop) if cadence.is_eval(done) and not stopping else {}
-        if evaluation:
-            log.write({"step": done, "epoch": done / run.steps_per_epoch, **evaluation})
-            note(
-                f"step {done}/{cadence.total}: test accuracy {evaluation['test_accuracy']:.4f}, "
-                f"loss {evaluation['test_loss']:.4f} ({wall:.0f} s)"
-            )
-        meta = {"step": done, "wall_time_s": wall}
-        ckpt.save(done, run.state, run.train_data.get_state(), meta, metric=evaluation.get("test_accuracy"))
-        last_good = done
-        if stopping or stop.pending:
-            bar.close()
-            ckpt.wait()
-            raise stop.interrupted(f"saved step {done} in {ckpt.directory}; run the same command to resume")
-    bar.close()
+    progress = Progress(
+        cadence.total,
+        start,
+        run.config.train.batch_size,
+        run.config.train.progress_every_s,
+        enabled=jax.process_index() == 0,
+    )
+    throughput = Throughput(progress.clock, run.config.train.batch_size)  # of each log window
+    try:
+        for step in range(start, cadence.total):
+            ckpt.check_for_errors()
+            if step == start:
+                progress.compiling()
+                first_began = time.monotonic()
+            metrics = run.train_step(step, next(train_iter))
+            window.add(metrics)
+            done = step + 1
+            if step == start:
+                jax.block_until_ready(metrics)
+                progress.first_step_done(time.monotonic() - first_began)
+                throughput.mark(done)
+            stopping = stop.requested(done)
+            saving = stopping or cadence.is_checkpoint(done)
+            if saving or done % cadence.log_every == 0:
+                record = log_training(log, window, run, done, last_good, throughput, wall)
+                if record is not None:
+                    progress.report(done, record["train_loss"], record["train_accuracy"])
+            elif progress.due():
+                last = jax.device_get({k: metrics[k] for k in ("loss", "accuracy")})
+                progress.report(done, float(last["loss"]), float(last["accuracy"]))
+            if not saving:
+                continue
+            with progress.clock.paused():  # evaluating and saving count in no throughput
+                evaluation = run.evaluate(stop=stop) if cadence.is_eval(done) and not stopping else {}
+                if evaluation:
+                    log.write({"step": done, "epoch": done / run.steps_per_epoch, **evaluation,
+                               "wall_time_s": wall()})  # fmt: skip
+                    note(
+                        f"step {done}/{cadence.total}: test accuracy {evaluation['test_accuracy']:.4f}, "
+                        f"loss {evaluation['test_loss']:.4f} ({wall():.0f} s)"
+                    )
+                    draw_metrics(log)
+                meta = {"step": done, "wall_time_s": wall()}
+                ckpt.save(
+                    done, run.state, run.train_data.get_state(), meta, metric=evaluation.get("test_accuracy")
+                )
+            last_good = done
+            if stopping or stop.pending:
+                progress.close()
+                ckpt.wait()
+                raise stop.interrupted(
+                    f"saved step {done} in {ckpt.directory}; run the same command to resume"
+                )
+    finally:
+        progress.close()
     return evaluation
 
 
@@ -277,16 +340,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: epath.PathLik
         start, wall_before = resume(run, ckpt, workdir)
         if jax.process_index() == 0:
             (workdir / "config.json").write_text(config.to_json_best_effort(indent=2, sort_keys=True))
-        log = records.MetricsLog(workdir, resume_step=start, enabled=jax.process_index() == 0)
-        t0 = time.time()
-        evaluation = train(run, ckpt, log, Cadence.of(config, run), start, wall_before, stop)
-        ckpt.wait()
-        wall = wall_before + time.time() - t0
-        evaluation = evaluation or run.evaluate()  # resumed at the very end: nothing was trained
-        results = summarize(config, run, evaluation, log, wall)
-        if jax.process_index() == 0:
-            records.write_json(workdir / "results.json", results)
-            records.plot_metrics(workdir)
+        writer = writers.make_writer(config, workdir, resume_step=start, enabled=jax.process_index() == 0)
+        try:
+            log = records.MetricsLog(
+                workdir, resume_step=start, enabled=jax.process_index() == 0, writer=writer
+            )
+            t0 = time.time()
+            evaluation = train(run, ckpt, log, Cadence.of(config, run), start, wall_before, stop)
+            ckpt.wait()
+            wall = wall_before + time.time() - t0
+            evaluation = evaluation or run.evaluate()  # resumed at the very end: nothing was trained
+            results = summarize(config, run, evaluation, log, wall)
+            if jax.process_index() == 0:
+                records.write_json(workdir / "results.json", results)
+                draw_metrics(log)
+        finally:
+            writer.close()
     return results
 
 

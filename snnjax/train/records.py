@@ -14,11 +14,15 @@ from etils import epath
 class MetricsLog:
     """Appends one JSON object per line to ``<workdir>/metrics.jsonl`` (kept across resumes; entries
     beyond the resumed step are dropped so the file never holds a lost future). Only the writer process
-    of a multi-process run (``enabled``) touches the file."""
+    of a multi-process run (``enabled``) touches the file. ``writer`` (``snnjax.train.writers``) gets every
+    record too."""
 
-    def __init__(self, workdir: epath.PathLike, resume_step: int = 0, *, enabled: bool = True):
+    def __init__(
+        self, workdir: epath.PathLike, resume_step: int = 0, *, enabled: bool = True, writer: Any = None
+    ):
         self.path = epath.Path(workdir) / "metrics.jsonl"
         self.enabled = enabled
+        self.writer = writer
         if enabled:
             kept = (
                 [r for r in read_metrics(self.path) if r.get("step", 0) <= resume_step] if resume_step else []
@@ -28,8 +32,11 @@ class MetricsLog:
     def write(self, record: dict[str, Any]):
         if not self.enabled:
             return
+        plain = {k: _plain(v) for k, v in record.items()}
         with self.path.open("a") as f:
-            f.write(json.dumps({k: _plain(v) for k, v in record.items()}) + "\n")
+            f.write(json.dumps(plain) + "\n")
+        if self.writer is not None:
+            self.writer.write(plain)
 
 
 def read_metrics(path: epath.PathLike) -> list[dict]:
@@ -63,36 +70,54 @@ def write_json(path: epath.PathLike, data: dict[str, Any]):
     tmp.replace(path)
 
 
+def _values(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
+    """Steps and values of ``key`` in the rows holding it (non-finite values, stored as text, as floats)."""
+    steps, values = [], []
+    for r in rows:
+        if key in r:
+            try:
+                values.append(float(r[key]))
+            except (TypeError, ValueError):
+                continue
+            steps.append(r["step"])
+    return steps, values
+
+
 def plot_metrics(workdir: epath.PathLike) -> epath.Path | None:
-    """Plots training loss/accuracy and test accuracy against the step into ``<workdir>/metrics.png``."""
+    """Draws ``<workdir>/metrics.png`` from metrics.jsonl: loss, accuracy and firing rate (pooled train /
+    test, and each layer's as thin lines) against the step. Replaces the file atomically; None if there
+    is nothing to draw yet."""
     workdir = epath.Path(workdir)
     records = read_metrics(workdir / "metrics.jsonl")
     train = [r for r in records if "train_loss" in r]
     test = [r for r in records if "test_accuracy" in r]
     if not train and not test:
         return None
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, Agg canvas by default
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
-    if train:
-        steps = [r["step"] for r in train]
-        ax_loss.plot(steps, [r["train_loss"] for r in train], label="train")
-        ax_acc.plot(steps, [r["train_accuracy"] for r in train], label="train (batch)")
-    if test:
-        ax_loss.plot([r["step"] for r in test], [r["test_loss"] for r in test], "o-", label="test")
-        ax_acc.plot([r["step"] for r in test], [r["test_accuracy"] for r in test], "o-", label="test")
+    fig = Figure(figsize=(15, 4))
+    ax_loss, ax_acc, ax_rate = fig.subplots(1, 3)
+    ax_loss.plot(*_values(train, "train_loss"), label="train")
+    ax_acc.plot(*_values(train, "train_accuracy"), label="train (batch)")
+    ax_rate.plot(*_values(train, "firing_rate"), label="train")
+    ax_loss.plot(*_values(test, "test_loss"), "o-", label="test")
+    ax_acc.plot(*_values(test, "test_accuracy"), "o-", label="test")
+    ax_rate.plot(*_values(test, "test_firing_rate"), "o-", label="test")
+    layers = sorted({k for r in train for k in r if k.startswith("firing_rate/")})
+    for key in layers:
+        ax_rate.plot(*_values(train, key), lw=0.6, alpha=0.6, label=key.removeprefix("firing_rate/"))
     ax_loss.set(xlabel="step", ylabel="loss", title="loss")
     ax_acc.set(xlabel="step", ylabel="accuracy", title="accuracy")
-    for ax in (ax_loss, ax_acc):
+    ax_rate.set(xlabel="step", ylabel="spikes per neuron and time step", title="firing rate")
+    for ax in (ax_loss, ax_acc, ax_rate):
         ax.grid(alpha=0.3)
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="small" if ax is not ax_rate or len(layers) < 8 else "xx-small")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     path = workdir / "metrics.png"
-    path.write_bytes(buffer.getvalue())
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(buffer.getvalue())
+    tmp.replace(path)
     return path

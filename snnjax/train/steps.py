@@ -45,16 +45,28 @@ def sown_means(sown: nnx.State, group: Callable[[tuple], str | None]) -> dict[st
     return {name: jnp.mean(jnp.stack(v)) for name, v in pooled.items()}
 
 
-def call_recorded(model: nnx.Module, images: Array) -> tuple[Array, dict[str, Array]]:
+def layer_rate_key(path: tuple) -> str | None:
+    """``firing_rate/<dotted layer path>`` for a sown ``firing_rate`` below the model root, else None."""
+    if str(path[-1]) != "firing_rate" or len(path) < 2:
+        return None
+    return "firing_rate/" + ".".join(map(str, path[:-1]))
+
+
+def call_recorded(
+    model: nnx.Module, images: Array, *, per_layer: bool = False
+) -> tuple[Array, dict[str, Array]]:
     """``model(images)`` and the means of the scalars it sowed as ``nnx.Intermediate`` during the call,
     by name (captured with ``nnx.capture``, so nothing is left on the model).
 
     Every neuron sows ``firing_rate`` (0 if none did); models may sow further statistics, which become
-    metrics under their own names.
+    metrics under their own names. With ``per_layer`` each layer's rate is also returned under
+    ``firing_rate/<dotted layer path>`` (a layer called several times: the mean over its calls).
     """
     out, sown = nnx.capture(model, nnx.Intermediate)(images)
     recorded = sown_means(sown, lambda path: str(path[-1]))
     recorded.setdefault("firing_rate", jnp.zeros((), jnp.float32))
+    if per_layer:
+        recorded.update(sown_means(sown, layer_rate_key))
     return out, recorded
 
 
@@ -99,7 +111,8 @@ class Steps:
         return self._train(state, self.rng_state, batch, key)
 
     def eval_step(self, state: Any, batch: dict, key: Array) -> dict:
-        """Sums of correct predictions, loss, count and firing rate over the unmasked examples."""
+        """Sums over the unmasked examples of correct predictions, loss, count and the firing rates
+        (``firing_rate`` pooled, ``firing_rate/<layer>`` per layer), all scalars."""
         return self._eval(state, self.rng_state, batch, key)
 
     def _train_step(self, state: Any, rng_state: Any, batch: dict, key: Array) -> tuple[Any, dict]:
@@ -110,7 +123,7 @@ class Steps:
             batch = self.batch_transform(batch, mix_key, optimizer.step[...])
 
         def loss_of(model):
-            out, recorded = call_recorded(model, batch["image"])
+            out, recorded = call_recorded(model, batch["image"], per_layer=True)
             return self.loss_fn(out, batch["label"]) + regularization(model), (out, recorded)
 
         # the gradient also reaches the backward-pass statistics (layers.BackwardStats), which the
@@ -126,8 +139,7 @@ class Steps:
     def _eval_step(self, state: Any, rng_state: Any, batch: dict, key: Array) -> dict:
         model, _ = nnx.merge(self.eval_def, rng_state, state)
         reseed(model, key)
-        out, recorded = call_recorded(model, batch["image"])
-        rate = recorded["firing_rate"]
+        out, recorded = call_recorded(model, batch["image"], per_layer=True)
         mask = batch["mask"].astype(jnp.float32)
         labels = batch["label"]
         correct = (out.sum(0).argmax(-1) == labels).astype(jnp.float32)
@@ -136,7 +148,8 @@ class Steps:
             "correct": jnp.sum(correct * mask),
             "loss": jnp.sum(per_example * mask),
             "count": jnp.sum(mask),
-            "firing_rate": rate * jnp.sum(mask),
+            # the pooled and per-layer (firing_rate/<layer>) rates, weighted by the valid examples
+            **{k: v * jnp.sum(mask) for k, v in recorded.items() if k.startswith("firing_rate")},
         }
 
     def model(self, train: bool = False) -> nnx.Module:
