@@ -56,6 +56,35 @@ def test_results_and_records(reference):
         assert ckpt.steps() == [22, 44] and ckpt.latest_step("best") in (22, 44)
 
 
+def test_metrics_carry_wall_time_throughput_and_per_layer_rates(reference):
+    workdir, _, _ = reference
+    rows = [json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    train, test = [r for r in rows if "train_loss" in r], [r for r in rows if "test_accuracy" in r]
+    walls = [r["wall_time_s"] for r in rows]
+    assert walls == sorted(walls) and walls[0] > 0
+    assert all(
+        r["images_per_s"] == pytest.approx(64 * r["steps_per_s"]) and r["images_per_s"] > 0 for r in train
+    )
+    layer = "firing_rate/hidden_neurons.0"  # the quick start MLP's one neuron layer
+    assert all(r[layer] == pytest.approx(r["firing_rate"]) and 0 < r[layer] < 1 for r in train)
+    assert all(r["test_" + layer] == pytest.approx(r["test_firing_rate"]) for r in test)
+
+
+def test_metrics_png_is_drawn_at_the_first_evaluation_of_a_stopped_run(tmp_path, monkeypatch):
+    workdir = tmp_path / "run"
+    train_step = loop.Run.train_step
+
+    def stop_after_the_first_evaluation(self, step, batch):
+        if step == 24:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return train_step(self, step, batch)
+
+    monkeypatch.setattr(loop.Run, "train_step", stop_after_the_first_evaluation)
+    with pytest.raises(Interrupted):
+        loop.train_and_evaluate(quick_config(), workdir)
+    assert (workdir / "metrics.png").stat().st_size > 0 and not (workdir / "results.json").exists()
+
+
 def test_evaluate_workdir_reproduces_the_final_accuracy(reference):
     workdir, results, _ = reference
     evaluation = loop.evaluate_workdir(quick_config(), workdir)
@@ -94,6 +123,11 @@ def test_signal_saves_and_stops_then_resume_matches(reference, tmp_path, monkeyp
     assert saved is not None and 11 <= saved < 22, saved  # the step after the signal, before any eval
     monkeypatch.setattr(loop.Run, "train_step", train_step)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler or signum == signal.SIGTERM
+    before = [
+        json.loads(line)["wall_time_s"] for line in (workdir / "metrics.jsonl").read_text().splitlines()
+    ]
     results = loop.train_and_evaluate(quick_config(), workdir)
     assert results["test_accuracy"] == reference[1]["test_accuracy"]
+    walls = [json.loads(line)["wall_time_s"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
+    assert walls[: len(before)] == before and walls == sorted(walls)  # cumulative across the resume
     assert_same_state(final_state(workdir), reference[2])
