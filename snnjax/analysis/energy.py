@@ -117,14 +117,16 @@ def measure_rates(model: nnx.Module, batches: Iterable[dict]) -> dict[str, float
 
 
 def _recorded_rates(model: nnx.Module, x: Array) -> dict[str, Array]:
+    if hasattr(model, "synapse_rates"):  # e.g. the feedback SNNs, whose layers run inside a solver
+        return model.synapse_rates(x)
     from snnjax.analysis import monitor
 
     return monitor.layer_rates(monitor.record(model, x)[1])
 
 
 def measure_recorded_rates(model: nnx.Module, batches: Iterable[dict]) -> dict[str, float]:
-    """Firing rate of every :class:`~snnjax.layers.SpikingNeuron` call (monitor names), averaged over
-    batches weighted by their valid examples."""
+    """Firing rate of every :class:`~snnjax.layers.SpikingNeuron` call (monitor names), or the model's own
+    ``synapse_rates(x)``, averaged over batches weighted by their valid examples."""
     step = nnx.jit(_recorded_rates)
     sums: dict[str, float] = {}
     count = 0.0
@@ -193,7 +195,8 @@ def run_mode(config, workdir: str, checkpoint: str = "latest") -> dict[str, Any]
             "layers and the model lists no synapses"
         )
     run.test_data.reset()
-    rates = measure_recorded_rates(model, run.test_data) if traced else measure_rates(model, run.test_data)
+    own_rates = traced or hasattr(model, "synapse_rates")
+    rates = measure_recorded_rates(model, run.test_data) if own_rates else measure_rates(model, run.test_data)
     costs = dict(e_mac_pj=float(e.get("e_mac_pj", E_MAC_PJ)), e_ac_pj=float(e.get("e_ac_pj", E_AC_PJ)))
     table = energy_table(syn, rates, steps, **costs)
     table.update(step=int(meta["step"]), checkpoint=checkpoint, firing_rates=rates)

@@ -96,13 +96,14 @@ def test_attention_products_count_at_the_rate_of_their_spiking_operand():
     assert rows[("blocks.1.conv.conv", "blocks.1.act_conv")] == 4 * 4 * 3 * 3 * (32 // 4) * 32  # 4 groups
 
 
+ENERGY_SLOW = ("msresnet_cifar_small", "spikingmix_fmnist_small", "spide_mnist_lenet")
 ENERGY_FAMILIES = ("quickstart", "basic_mnist_conv", "msresnet_cifar_small", "nsnn_fmnist_small",
-                   "spikingmix_fmnist_small")  # fmt: skip
+                   "spikingmix_fmnist_small", "spide_mnist_lenet")  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "family",
-    [pytest.param(f, marks=pytest.mark.slow) if f in ("msresnet_cifar_small", "spikingmix_fmnist_small")
+    [pytest.param(f, marks=pytest.mark.slow) if f in ENERGY_SLOW
      else f for f in ENERGY_FAMILIES],
 )  # fmt: skip
 def test_energy_mode_on_every_family(family, trained_workdirs):
@@ -116,3 +117,18 @@ def test_energy_mode_on_every_family(family, trained_workdirs):
     spiking = [r for r in saved["layers"] if r["source"] != "analog"]
     assert spiking and all(r["rate"] >= 0.0 for r in spiking)
     assert saved["macs"] > 0  # the first, real-valued layer
+
+
+def test_feedback_synapses_by_hand():
+    from tests.analysis.conftest import family_config
+
+    cfg = family_config("spide_mnist_lenet")
+    net = models.create(cfg.model, 10, (8, 8, 1), rngs=nnx.Rngs(params=0, noise=1, dropout=2))
+    assert net.synapses == (
+        ("inp", 8 * 8 * 5 * 5 * 1 * 15, "analog"),  # Conv5 1 -> 15 on the 8x8 image, once
+        ("layers.0", 4 * 4 * 4 * 15, "spikes.0"),  # 2x2 average pool: 4 accumulates per output
+        ("layers.1", 4 * 4 * 5 * 5 * 15 * 40, "spikes.1"),  # Conv5 15 -> 40 on 4x4
+        ("layers.2", 4 * 2 * 2 * 40, "spikes.2"),
+        ("layers.3", 2 * 2 * 40 * 300, "spikes.3"),  # FC 160 -> 300
+        ("readout", 300 * 10, "analog"),
+    )
