@@ -65,6 +65,13 @@ class RecordOptions:
 
 RECORDING: contextvars.ContextVar[RecordOptions | None] = contextvars.ContextVar("recording", default=None)
 
+# (layer, spikes [T, B, ...]) -> spikes the next layer sees
+SpikeHook = Callable[["SpikingNeuron", Array], Array]
+
+SPIKE_HOOK: contextvars.ContextVar[SpikeHook | None] = contextvars.ContextVar("spike_hook", default=None)
+"""An opt-in hook every :class:`SpikingNeuron` applies to its output while set (analyses: spike-level
+perturbation, synapse tracing); unset in training, so a normal call compiles to the same program."""
+
 
 class SpikingNeuron(nnx.Module):
     """A neuron layer: runs a neuron record (``snnjax.neurons``) over ``[T, B, ...]`` by ``lax.scan``.
@@ -134,17 +141,20 @@ class SpikingNeuron(nnx.Module):
                 raise ValueError("stochastic neuron: construct with rngs=nnx.Rngs(noise=...)")
             key = self.rngs()
         unroll = self.unroll or x.shape[0] <= AUTO_UNROLL_MAX_STEPS
-        options = RECORDING.get()
-        if options is None:  # the common case: nothing recorded, the program is unchanged
+        options, hook = RECORDING.get(), SPIKE_HOOK.get()
+        if options is None and hook is None:  # the common case: the program is unchanged
             return dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll)
-        spikes, states = dynamics.run_neuron(
-            neuron, x, key=key, remat=self.remat, unroll=unroll, return_states=True
-        )
-        n = options.samples
-        self.sow(Recorded, "spikes", spikes[:, :n])
-        if options.membrane:
-            self.sow(Recorded, "membrane", jax.tree.leaves(states)[0][:, :n])
-        return spikes
+        if options is None:
+            spikes = dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll)
+        else:
+            spikes, states = dynamics.run_neuron(
+                neuron, x, key=key, remat=self.remat, unroll=unroll, return_states=True
+            )
+            n = options.samples
+            self.sow(Recorded, "spikes", spikes[:, :n])
+            if options.membrane:
+                self.sow(Recorded, "membrane", jax.tree.leaves(states)[0][:, :n])
+        return spikes if hook is None else hook(self, spikes)
 
 
 def batch_norm(

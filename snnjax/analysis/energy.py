@@ -12,11 +12,18 @@ their MACs count once. Conventions (ours, documented in docs/gac.md): an MS-ResN
 the block's real-valued input; it is counted as spike-driven at the rate of the block's first neuron,
 which fires on that same input (the usual MS-ResNet accounting); the TA MLP's few MACs count as analog.
 
-The model lists its layers in ``model.synapses``: ``(name, MACs per example and step, source)`` with
-``source`` the dotted path of the feeding neuron layer (which sows ``firing_rate``) or ``'analog'``.
+A model may list its layers in ``model.synapses``: ``(name, MACs per example and step, source)`` with
+``source`` the dotted path of the feeding neuron layer (which sows ``firing_rate``) or ``'analog'``
+(MS-ResNet does). Any other model built from :class:`snnjax.layers.SpikingNeuron` layers gets them from
+an abstract trace (:func:`snnjax.analysis.synapses.trace_synapses`): every conv / matmul of the forward
+pass, fed at the rate of the neuron layer whose spikes reach it, or analog (its MACs as executed: once for
+a stem on a static image, ``T`` times for a layer on real values at every step). Attention products of
+two data tensors (SpikingResformer's DSSA) count as SOPs at the rate of their spiking operand. Rates of
+traced sources are measured with :func:`snnjax.analysis.monitor.record`.
 
 ``run_mode(config, workdir, checkpoint)`` (``--mode=energy``) restores the trained model, measures the
-firing rates over the test split and writes ``energy.json`` and ``energy.md`` into the workdir.
+firing rates over the test split and writes ``energy.json`` and ``energy.md`` into the workdir; an optional
+``config.energy`` section with ``e_mac_pj`` / ``e_ac_pj`` replaces the 4.6 / 0.9 pJ costs.
 """
 
 from __future__ import annotations
@@ -109,6 +116,39 @@ def measure_rates(model: nnx.Module, batches: Iterable[dict]) -> dict[str, float
     return {k: v / count for k, v in sums.items()}
 
 
+def _recorded_rates(model: nnx.Module, x: Array) -> dict[str, Array]:
+    if hasattr(model, "synapse_rates"):  # e.g. the feedback SNNs, whose layers run inside a solver
+        return model.synapse_rates(x)
+    from snnjax.analysis import monitor
+
+    return monitor.layer_rates(monitor.record(model, x)[1])
+
+
+def measure_recorded_rates(model: nnx.Module, batches: Iterable[dict]) -> dict[str, float]:
+    """Firing rate of every :class:`~snnjax.layers.SpikingNeuron` call (monitor names), or the model's own
+    ``synapse_rates(x)``, averaged over batches weighted by their valid examples."""
+    step = nnx.jit(_recorded_rates)
+    sums: dict[str, float] = {}
+    count = 0.0
+    for batch in batches:
+        n = float(np.sum(batch["mask"])) if "mask" in batch else float(batch["image"].shape[0])
+        for k, v in jax.device_get(step(model, jnp.asarray(batch["image"]))).items():
+            sums[k] = sums.get(k, 0.0) + n * float(v)
+        count += n
+    if not count:
+        raise ValueError("no batches to measure firing rates on")
+    return {k: v / count for k, v in sums.items()}
+
+
+def model_synapses(model: nnx.Module, x: Array, num_steps: int) -> tuple[list, bool]:
+    """``(synapses, traced)``: the model's own ``synapses`` list, or the traced one (``traced=True``)."""
+    if hasattr(model, "synapses"):
+        return list(model.synapses), False
+    from snnjax.analysis import synapses
+
+    return synapses.trace_synapses(model, x, num_steps), True
+
+
 def markdown(table: dict[str, Any]) -> str:
     """The table as Markdown: one row per layer, then the totals."""
     lines = [
@@ -143,15 +183,22 @@ def run_mode(config, workdir: str, checkpoint: str = "latest") -> dict[str, Any]
     from snnjax.train import loop
 
     run, meta = loop.restore_trained(config, workdir, checkpoint)
-    if not hasattr(run.steps.model(), "synapses"):
-        raise ConfigError(
-            f"--mode=energy needs a model that lists its synaptic layers (msresnet); {config.model.name!r} "
-            "does not"
-        )
     model = run.steps.model()
+    e = config.get("energy", {})
     run.test_data.reset()
-    rates = measure_rates(model, run.test_data)
-    table = energy_table(model.synapses, rates, int(config.model.num_steps))
+    first = jnp.asarray(next(iter(run.test_data))["image"])
+    steps = first.shape[0] if first.ndim == 5 else int(config.model.num_steps)
+    syn, traced = model_synapses(model, first[:, :2] if first.ndim == 5 else first[:2], steps)
+    if traced and all(s == ANALOG for _, _, s in syn):
+        raise ConfigError(
+            f"--mode=energy: no synapse of {config.model.name!r} is fed by snnjax.layers.SpikingNeuron "
+            "layers and the model lists no synapses"
+        )
+    run.test_data.reset()
+    own_rates = traced or hasattr(model, "synapse_rates")
+    rates = measure_recorded_rates(model, run.test_data) if own_rates else measure_rates(model, run.test_data)
+    costs = dict(e_mac_pj=float(e.get("e_mac_pj", E_MAC_PJ)), e_ac_pj=float(e.get("e_ac_pj", E_AC_PJ)))
+    table = energy_table(syn, rates, steps, **costs)
     table.update(step=int(meta["step"]), checkpoint=checkpoint, firing_rates=rates)
     workdir = epath.Path(workdir)
     (workdir / "energy.json").write_text(json.dumps(table, indent=2, sort_keys=True))

@@ -10,17 +10,20 @@ Perturbations, each swept over the strengths listed in ``config.robustness``:
     ``L`` is the training loss of ``config.loss``, its gradient averaged over ``attack_samples``
     stochastic passes; inputs are not clipped to the data range;
   * ``spike_flip``: in every neuron layer and every sample, a fraction ``p`` of the emitted spikes
-    (over time and neurons) is deleted and the same fraction ``p`` of the silent positions fires instead
-    (exact counts, rounded), through the :class:`~snnjax.models.nsnn.PerturbableNeuron` hook.
+    (over time and neurons) is deleted and the same fraction ``p`` of the silent positions fires (value 1)
+    instead (exact counts, rounded), through the :data:`snnjax.layers.SPIKE_HOOK` of every
+    :class:`~snnjax.layers.SpikingNeuron` layer (any model built from them; unset in training).
 Strengths are in the units of the model's input (raw [0, 1] pixels when ``data.normalize=False``).
 
 The model stays stochastic at test time (noisy neurons draw fresh noise in every pass): the prediction
 is the arg-max of the time-summed outputs averaged over ``repeats`` passes on the same perturbed input
 (``--n_ensembles`` of the seed); the mean single-pass accuracy is reported too.
 
-``run_mode(config, workdir, checkpoint)`` (``--mode=robustness``) writes ``robustness.json``,
-``robustness.csv``, ``robustness.md`` and ``robustness.png`` (accuracy against strength, one curve per
-perturbation) into the workdir.
+``run_mode(config, workdir, checkpoint)`` (``--mode=robustness``) first checks that every requested
+sweep can run on the model (:func:`unsupported`, an abstract trace: no computation); the others are
+skipped with a note on stderr and listed under ``skipped`` in the reports. It rewrites
+``robustness.json``, ``robustness.csv``, ``robustness.md`` and ``robustness.png`` (one axis per attack
+family, :mod:`snnjax.analysis.robustness_plot`) in the workdir after every finished sweep.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -40,6 +44,7 @@ from etils import epath
 from flax import nnx
 from jax import Array
 
+from snnjax import layers
 from snnjax.errors import ConfigError
 from snnjax.registry import parse_spec
 
@@ -148,9 +153,34 @@ class SpikeFlip:
         return hash(("SpikeFlip", self.fraction))
 
 
+class FlipHook:
+    """A :data:`snnjax.layers.SPIKE_HOOK` flipping a fraction of every layer's spikes; the ``k``-th layer
+    call of a trace draws from ``fold_in(key, k)``. ``calls`` counts the layer calls seen."""
+
+    def __init__(self, fraction: Array | float, key: Array):
+        self.fraction, self.key, self.calls = fraction, key, 0
+
+    def __call__(self, layer: layers.SpikingNeuron, s: Array) -> Array:
+        del layer
+        k = jax.random.fold_in(self.key, self.calls)
+        self.calls += 1
+        return flip_spikes(s, k, self.fraction)
+
+
+def with_spike_hook(hook: layers.SpikeHook | None, fn: Callable[[], Any]) -> Any:
+    """``fn()`` with :data:`snnjax.layers.SPIKE_HOOK` set to ``hook`` (nothing set for ``None``)."""
+    if hook is None:
+        return fn()
+    token = layers.SPIKE_HOOK.set(hook)
+    try:
+        return fn()
+    finally:
+        layers.SPIKE_HOOK.reset(token)
+
+
 def set_spike_perturbation(model: nnx.Module, hook: Callable[[Array, Array], Array] | None) -> int:
-    """Installs ``hook`` on every perturbable neuron layer of ``model`` (``None`` removes it); returns
-    the number of layers."""
+    """Installs ``hook`` on every :class:`~snnjax.models.nsnn.PerturbableNeuron` of ``model`` (``None``
+    removes it); returns the number of layers. (The sweep uses :class:`FlipHook`, for any model.)"""
     from snnjax.models.nsnn import perturbable_layers
 
     found = perturbable_layers(model)
@@ -165,35 +195,42 @@ def set_spike_perturbation(model: nnx.Module, hook: Callable[[Array, Array], Arr
 class Evaluator:
     """Jitted stochastic forward pass and attack gradient of a model (split once into graph + state).
 
-    ``forward(x, key) -> [T, B, C]`` reseeds every random stream of the model from ``key``.
+    ``forward(x, key) -> [T, B, C]`` reseeds every random stream of the model from ``key``; with
+    ``spike_flip=True`` it takes the flipped fraction too, ``forward(x, key, fraction)`` (one compiled
+    program for every fraction).
     """
 
-    def __init__(self, model: nnx.Module, loss_fn: Callable[[Array, Array], Array]):
+    def __init__(self, model: nnx.Module, loss_fn: Callable[[Array, Array], Array], spike_flip: bool = False):
         from snnjax.train.steps import reseed
 
         graphdef, state = nnx.split(model)
 
-        def forward(state, x, key):
+        def forward(state, x, key, fraction=None):
             m = nnx.merge(graphdef, state)
-            reseed(m, key)
-            return nnx.capture(m)(x)  # sown statistics are dropped
+            k_model, k_flip = jax.random.split(key)
+            reseed(m, k_model)
+            hook = None if fraction is None else FlipHook(fraction, k_flip)
+            return with_spike_hook(hook, lambda: nnx.capture(m)(x))  # sown statistics are dropped
 
         def loss_grad(state, x, y, keys):
             def loss(x, m):
                 terms = []
                 for i in range(keys.shape[0]):
-                    reseed(m, keys[i])
+                    reseed(m, jax.random.split(keys[i])[0])
                     terms.append(loss_fn(nnx.capture(m)(x), y))
                 return jnp.mean(jnp.stack(terms))
 
             return nnx.grad(loss, argnums=0)(x, nnx.merge(graphdef, state))
 
+        self.spike_flip = spike_flip
         self._state = state
         self._forward = jax.jit(forward)
         self._loss_grad = jax.jit(loss_grad)
         self._loss = jax.jit(lambda state, x, y, key: loss_fn(forward(state, x, key), y))
 
-    def forward(self, x: Array, key: Array) -> Array:
+    def forward(self, x: Array, key: Array, fraction: float | None = None) -> Array:
+        if self.spike_flip:
+            return self._forward(self._state, x, key, jnp.float32(fraction or 0.0))
         return self._forward(self._state, x, key)
 
     def loss(self, x: Array, y: Array, key: Array) -> Array:
@@ -203,10 +240,50 @@ class Evaluator:
         """Gradient of the loss w.r.t. ``x`` averaged over ``samples`` stochastic passes."""
         return self._loss_grad(self._state, x, y, jax.random.split(key, samples))
 
-    def ensemble(self, x: Array, key: Array, repeats: int) -> tuple[Array, Array]:
+    def ensemble(
+        self, x: Array, key: Array, repeats: int, fraction: float | None = None
+    ) -> tuple[Array, Array]:
         """``(mean outputs [T, B, C], per-pass outputs [repeats, T, B, C])`` over ``repeats`` passes."""
-        outs = jnp.stack([self.forward(x, jax.random.fold_in(key, r)) for r in range(repeats)])
+        outs = [self.forward(x, jax.random.fold_in(key, r), fraction) for r in range(repeats)]
+        outs = jnp.stack(outs)
         return outs.mean(axis=0), outs
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"
+
+
+def unsupported(
+    model: nnx.Module, loss_fn: Callable[[Array, Array], Array], x: Array, y: Array, kinds: list[str]
+) -> dict[str, str]:
+    """``{perturbation: reason}`` for the perturbations of ``kinds`` the model cannot be swept with,
+    found by abstract traces (``jax.eval_shape``, nothing is computed) on a batch ``x [B, ...]``, ``y [B]``:
+    ``spike_flip`` needs spikes emitted through :class:`~snnjax.layers.SpikingNeuron` layers, ``fgsm`` /
+    ``ifgsm`` an input gradient of the loss."""
+    ev = Evaluator(model, loss_fn, spike_flip=True)
+    key = jax.random.key(0)
+    reasons = {}
+    if "spike_flip" in kinds:
+        graphdef, state = nnx.split(model)
+        hooks: list[FlipHook] = []
+
+        def trace(state, x):
+            hooks.append(FlipHook(0.0, key))
+            return with_spike_hook(hooks[-1], lambda: nnx.capture(nnx.merge(graphdef, state))(x))
+
+        jax.eval_shape(trace, state, x)
+        if hooks[0].calls == 0:
+            reasons["spike_flip"] = (
+                f"{type(model).__name__} emits no spikes through snnjax.layers.SpikingNeuron layers"
+            )
+    attacks = [k for k in ("fgsm", "ifgsm") if k in kinds]
+    if attacks:
+        try:
+            jax.eval_shape(lambda s, x, y: ev._loss_grad(s, x, y, jax.random.split(key, 1)), ev._state, x, y)
+        except Exception as error:  # any tracing failure means no input gradient
+            reasons.update({k: f"no input gradient of the loss ({_first_line(error)})" for k in attacks})
+    return reasons
 
 
 def predictions(outputs: Array) -> Array:
@@ -236,74 +313,101 @@ def perturb_inputs(kind: str, ev: Evaluator, x: Array, y: Array, key: Array, str
     raise ConfigError(f"unknown perturbation {kind!r}; choose from {PERTURBATIONS}")
 
 
+def sweep_one(
+    kind: str,
+    base: Evaluator,
+    flip: Evaluator | None,
+    batches: list[dict],
+    cfg: ml_collections.ConfigDict,
+    key: Array,
+) -> list[dict[str, Any]]:
+    """Accuracy rows of one perturbation ``kind`` over its strengths ``cfg[kind]`` (``flip``: the
+    spike-flip evaluator, for ``kind='spike_flip'``)."""
+    rows = []
+    for strength in cfg[kind]:
+        t0 = time.time()
+        correct = single = count = 0.0
+        for i, batch in enumerate(batches):
+            k_pert, k_model = jax.random.split(jax.random.fold_in(key, i))
+            x, y, mask = batch["image"], batch["label"], batch["mask"]
+            if kind == "spike_flip":
+                mean, outs = flip.ensemble(x, k_model, int(cfg.repeats), float(strength))
+            else:
+                x = perturb_inputs(kind, base, x, y, k_pert, float(strength), cfg)
+                mean, outs = base.ensemble(x, k_model, int(cfg.repeats))
+            correct += float(jnp.sum((predictions(mean) == y) * mask))
+            single += float(jnp.sum(jnp.mean(predictions(outs) == y[None], axis=0) * mask))
+            count += float(jnp.sum(mask))
+        rows.append(
+            {
+                "perturbation": kind,
+                "strength": float(strength),
+                "accuracy": correct / count,
+                "single_pass_accuracy": single / count,
+                "examples": int(count),
+                "seconds": round(time.time() - t0, 2),
+            }
+        )
+        print(
+            f"{kind:>15s} {float(strength):6.3f}: ensemble {correct / count:.4f}, "
+            f"single pass {single / count:.4f}",
+            flush=True,
+        )
+    return rows
+
+
 def sweep(
     model: nnx.Module,
     loss_fn: Callable[[Array, Array], Array],
     batches: list[dict],
     cfg: ml_collections.ConfigDict,
     key: Array,
+    *,
+    skip: dict[str, str] | None = None,
+    on_sweep: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Accuracy rows ``{perturbation, strength, accuracy, single_pass_accuracy, ...}`` for every
-    perturbation and strength of ``cfg`` on ``batches`` (dicts of ``image``, ``label``, ``mask``)."""
-    rows = []
+    perturbation and strength of ``cfg`` on ``batches`` (dicts of ``image``, ``label``, ``mask``), leaving
+    out the perturbations of ``skip``; ``on_sweep(rows so far)`` is called after each perturbation."""
+    kinds = list(cfg.perturbations)
+    bad = [k for k in kinds if k not in PERTURBATIONS]
+    if bad:
+        raise ConfigError(f"unknown perturbation {bad[0]!r} in config.robustness.perturbations")
+    rows: list[dict[str, Any]] = []
     base = Evaluator(model, loss_fn)
-    for p_index, kind in enumerate(cfg.perturbations):
-        if kind not in PERTURBATIONS:
-            raise ConfigError(f"unknown perturbation {kind!r} in config.robustness.perturbations")
-        for strength in cfg[kind]:
-            t0 = time.time()
-            ev = base
-            if kind == "spike_flip" and strength > 0:
-                if set_spike_perturbation(model, SpikeFlip(strength)) == 0:
-                    raise ConfigError(
-                        "spike_flip needs a model built from snnjax.models.nsnn (no layer found)"
-                    )
-                ev = Evaluator(model, loss_fn)
-                set_spike_perturbation(model, None)
-            correct = single = count = 0.0
-            for i, batch in enumerate(batches):
-                k = jax.random.fold_in(jax.random.fold_in(key, p_index), i)
-                k_pert, k_model = jax.random.split(k)
-                x, y, mask = batch["image"], batch["label"], batch["mask"]
-                if kind != "spike_flip":
-                    x = perturb_inputs(kind, ev, x, y, k_pert, float(strength), cfg)
-                mean, outs = ev.ensemble(x, k_model, int(cfg.repeats))
-                correct += float(jnp.sum((predictions(mean) == y) * mask))
-                single += float(jnp.sum(jnp.mean(predictions(outs) == y[None], axis=0) * mask))
-                count += float(jnp.sum(mask))
-            rows.append(
-                {
-                    "perturbation": kind,
-                    "strength": float(strength),
-                    "accuracy": correct / count,
-                    "single_pass_accuracy": single / count,
-                    "examples": int(count),
-                    "seconds": round(time.time() - t0, 2),
-                }
-            )
-            print(
-                f"{kind:>15s} {float(strength):6.3f}: ensemble {correct / count:.4f}, "
-                f"single pass {single / count:.4f}",
-                flush=True,
-            )
+    flip = Evaluator(model, loss_fn, spike_flip=True) if "spike_flip" in kinds else None
+    for p_index, kind in enumerate(kinds):
+        if kind in (skip or {}):
+            continue
+        rows += sweep_one(kind, base, flip, batches, cfg, jax.random.fold_in(key, p_index))
+        if on_sweep is not None:
+            on_sweep(rows)
     return rows
 
 
 # --------------------------------------------------------------------------- CLI mode and reports
 
 
-def write_reports(rows: list[dict[str, Any]], workdir: str, meta: dict[str, Any]) -> dict[str, str]:
-    """Writes ``robustness.{json,csv,md,png}`` into ``workdir``; returns their paths."""
+def write_reports(
+    rows: list[dict[str, Any]], workdir: str, meta: dict[str, Any], skipped: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Writes ``robustness.{json,csv,md,png}`` into ``workdir`` (the rows so far; ``skipped``: perturbation
+    -> reason); returns their paths."""
+    from snnjax.analysis import robustness_plot
+
+    skipped = dict(skipped or {})
     paths = {ext: epath.Path(workdir) / f"robustness.{ext}" for ext in ("json", "csv", "md", "png")}
-    paths["json"].write_text(json.dumps({**meta, "rows": rows}, indent=2))
+    paths["json"].write_text(json.dumps({**meta, "skipped": skipped, "rows": rows}, indent=2))
     table = io.StringIO()
-    writer = csv.DictWriter(table, fieldnames=list(rows[0]))
+    fields = list(rows[0]) if rows else ["perturbation", "strength", "accuracy", "single_pass_accuracy"]
+    writer = csv.DictWriter(table, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
     paths["csv"].write_text(table.getvalue())
+    examples = rows[0]["examples"] if rows else 0
     lines = [
         f"Robustness of `{meta.get('model')}` (neuron {meta.get('neuron')}), "
-        f"{meta.get('repeats')}-pass ensembles on {rows[0]['examples']} test examples.",
+        f"{meta.get('repeats')}-pass ensembles on {examples} test examples.",
         "",
         "| perturbation | strength | accuracy (ensemble) | accuracy (single pass) |",
         "|---|---:|---:|---:|",
@@ -312,31 +416,21 @@ def write_reports(rows: list[dict[str, Any]], workdir: str, meta: dict[str, Any]
         f"| {r['perturbation']} | {r['strength']:g} | {r['accuracy']:.4f} | {r['single_pass_accuracy']:.4f} |"
         for r in rows
     ]
+    if skipped:
+        lines += ["", "Skipped:", ""] + [f"- `{k}`: {v}" for k, v in skipped.items()]
     paths["md"].write_text("\n".join(lines) + "\n")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for kind in dict.fromkeys(r["perturbation"] for r in rows):
-        pts = [(r["strength"], r["accuracy"]) for r in rows if r["perturbation"] == kind]
-        ax.plot(*zip(*pts, strict=True), marker="o", label=kind)
-    ax.set_xlabel("perturbation strength")
-    ax.set_ylabel("test accuracy (ensemble)")
-    ax.set_ylim(0, 1)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    ax.set_title(f"{meta.get('model')} / {meta.get('neuron')}")
-    fig.tight_layout()
+    title = f"{meta.get('model')} / {meta.get('neuron')}"
+    fig = robustness_plot.plot_curves({title: rows})
     image = io.BytesIO()
     fig.savefig(image, format="png", dpi=120)
-    plt.close(fig)
+    robustness_plot.close(fig)
     paths["png"].write_bytes(image.getvalue())
     return {ext: str(path) for ext, path in paths.items()}
 
 
 def _neuron_name(config: ml_collections.ConfigDict) -> str:
+    if "leak" in config.model:  # feedback SNNs: IF / LIF layers inside the implicit solver
+        return "IF" if float(config.model.get("leak", 1.0)) == 1.0 else "LIF"
     n = config.model.neuron
     if n.type != "noisy_lif":
         return n.type
@@ -345,8 +439,9 @@ def _neuron_name(config: ml_collections.ConfigDict) -> str:
 
 
 def run_mode(config: ml_collections.ConfigDict, workdir: str, checkpoint: str = "latest") -> dict[str, Any]:
-    """``--mode=robustness``: restores ``checkpoint`` of ``workdir``, sweeps every perturbation and
-    writes the reports; returns a summary (accuracy per perturbation and strength, file paths)."""
+    """``--mode=robustness``: restores ``checkpoint`` of ``workdir``, skips the perturbations the model
+    cannot take (:func:`unsupported`), sweeps the others, rewriting the reports after each; returns a
+    summary (accuracy per perturbation and strength, the skipped ones with reasons, file paths)."""
     from snnjax.losses import make_loss
     from snnjax.train import loop
 
@@ -360,8 +455,19 @@ def run_mode(config: ml_collections.ConfigDict, workdir: str, checkpoint: str = 
         count += int(np.sum(batch["mask"]))
         if cfg.num_examples and count >= cfg.num_examples:
             break
+    if not batches:
+        raise ConfigError("--mode=robustness: the test split is empty")
+    loss_fn = make_loss(config.loss)
+    kinds = list(cfg.perturbations)
+    bad = [k for k in kinds if k not in PERTURBATIONS]
+    if bad:
+        raise ConfigError(f"unknown perturbation {bad[0]!r} in config.robustness.perturbations")
+    first = batches[0]
+    skipped = unsupported(model, loss_fn, first["image"], first["label"], kinds)
+    skipped.update({k: "no strengths listed" for k in kinds if k not in skipped and not len(cfg[k])})
+    for kind, reason in skipped.items():
+        print(f"robustness: skipping {kind}: {reason}", file=sys.stderr, flush=True)
     key = jax.random.fold_in(jax.random.key(config.seed), loop.EVAL_KEY_OFFSET + 1)
-    rows = sweep(model, make_loss(config.loss), batches, cfg, key)
     info = {
         "model": config.model.name,
         "neuron": _neuron_name(config),
@@ -369,8 +475,11 @@ def run_mode(config: ml_collections.ConfigDict, workdir: str, checkpoint: str = 
         "checkpoint": checkpoint,
         "repeats": int(cfg.repeats),
     }
-    paths = write_reports(rows, workdir, info)
+    write = lambda rows, done=False: write_reports(rows, workdir, {**info, "complete": done}, skipped)
+    paths = write([])
+    rows = sweep(model, loss_fn, batches, cfg, key, skip=skipped, on_sweep=write)
+    paths = write(rows, True)
     table: dict[str, dict[str, float]] = {}
     for r in rows:
         table.setdefault(r["perturbation"], {})[f"{r['strength']:g}"] = round(r["accuracy"], 4)
-    return {**info, "accuracy": table, "files": paths}
+    return {**info, "accuracy": table, "skipped": skipped, "files": paths}

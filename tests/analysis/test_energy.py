@@ -61,3 +61,74 @@ def test_energy_mode_on_trained_workdir(tmp_path):
     assert saved["energy_mj"] == pytest.approx(out["energy_mj"])
     rows = [ln for ln in (tmp_path / "energy.md").read_text().splitlines() if ln.startswith("| blocks.")]
     assert len(rows) == 5  # conv1 and conv2 of two blocks + one shortcut conv
+
+
+def test_traced_synapses_of_a_small_conv_net_by_hand():
+    from snnjax.analysis import synapses
+    from snnjax.models import basic
+
+    cfg = basic.model_config("convnet", num_steps=2, channels=(4, 8), hidden=(16,))
+    model = models.create(cfg, 10, (8, 8, 1), rngs=nnx.Rngs(0))
+    model.eval()
+    rows = synapses.trace_synapses(model, np.zeros((2, 8, 8, 1), np.float32), 2)
+    assert rows == [
+        ("convs.0", 8 * 8 * 3 * 3 * 1 * 4, "analog"),  # stem on the static image: 8x8 out, 3x3x1 -> 4, once
+        ("convs.1", 4 * 4 * 3 * 3 * 4 * 8, "neurons.0"),  # after the 2x2 pool: 4x4 out, 3x3x4 -> 8, per step
+        ("hidden.0", 2 * 2 * 8 * 16, "neurons.1"),  # flattened 2x2x8 -> 16
+        ("out", 16 * 10, "hidden_neurons.0"),
+    ]
+
+
+def test_attention_products_count_at_the_rate_of_their_spiking_operand():
+    from snnjax.analysis import synapses
+    from snnjax.models import resformer
+
+    cfg = resformer.model_config("custom", num_steps=2, planes=(8,), num_heads=(1,), patch_sizes=(1,),
+                                 depths=(1,), stem="cifar", group_size=8)  # fmt: skip
+    model = models.create(cfg, 3, (4, 4, 1), rngs=nnx.Rngs(0))
+    model.eval()
+    rows = {(n, s): m for n, m, s in synapses.trace_synapses(model, np.zeros((2, 4, 4, 1), np.float32), 2)}
+    # y1^T s: [16 tokens, 8] x [8, 16 positions]: 16 * 16 * 8 MACs per step, fed by the input spikes
+    assert rows[("matmul(analog, blocks.0.act_in)", "blocks.0.act_in")] == 16 * 16 * 8
+    # y2 A: [16, 8] values x [16, 16] attention spikes: 16 * 8 * 16
+    assert rows[("matmul(blocks.0.act_attn, analog)", "blocks.0.act_attn")] == 16 * 8 * 16
+    assert rows[("head", "analog")] == 2 * 8 * 3  # the head sees the real-valued residual stream, T steps
+    assert rows[("blocks.1.conv.conv", "blocks.1.act_conv")] == 4 * 4 * 3 * 3 * (32 // 4) * 32  # 4 groups
+
+
+ENERGY_SLOW = ("msresnet_cifar_small", "spikingmix_fmnist_small", "spide_mnist_lenet")
+ENERGY_FAMILIES = ("quickstart", "basic_mnist_conv", "msresnet_cifar_small", "nsnn_fmnist_small",
+                   "spikingmix_fmnist_small", "spide_mnist_lenet")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "family",
+    [pytest.param(f, marks=pytest.mark.slow) if f in ENERGY_SLOW
+     else f for f in ENERGY_FAMILIES],
+)  # fmt: skip
+def test_energy_mode_on_every_family(family, trained_workdirs):
+    from snnjax import main
+    from tests.analysis.conftest import family_config
+
+    workdir = trained_workdirs(family)
+    out = main.run(family_config(family), workdir, "energy")
+    assert out["energy_mj"] > 0
+    saved = json.loads(open(f"{workdir}/energy.json").read())  # noqa: SIM115
+    spiking = [r for r in saved["layers"] if r["source"] != "analog"]
+    assert spiking and all(r["rate"] >= 0.0 for r in spiking)
+    assert saved["macs"] > 0  # the first, real-valued layer
+
+
+def test_feedback_synapses_by_hand():
+    from tests.analysis.conftest import family_config
+
+    cfg = family_config("spide_mnist_lenet")
+    net = models.create(cfg.model, 10, (8, 8, 1), rngs=nnx.Rngs(params=0, noise=1, dropout=2))
+    assert net.synapses == (
+        ("inp", 8 * 8 * 5 * 5 * 1 * 15, "analog"),  # Conv5 1 -> 15 on the 8x8 image, once
+        ("layers.0", 4 * 4 * 4 * 15, "spikes.0"),  # 2x2 average pool: 4 accumulates per output
+        ("layers.1", 4 * 4 * 5 * 5 * 15 * 40, "spikes.1"),  # Conv5 15 -> 40 on 4x4
+        ("layers.2", 4 * 2 * 2 * 40, "spikes.2"),
+        ("layers.3", 2 * 2 * 40 * 300, "spikes.3"),  # FC 160 -> 300
+        ("readout", 300 * 10, "analog"),
+    )

@@ -172,3 +172,102 @@ def test_run_mode_on_a_trained_workdir(tmp_path):
     assert acc["0.5"] < acc["0"]  # a large FGSM budget hurts
     for path in out["files"].values():
         assert os.path.exists(path)
+
+
+def test_spike_hook_off_leaves_the_program_unchanged(batch):
+    x, _ = batch
+    model = toynet("lif")
+    graph, state = nnx.split(model)
+    forward = lambda st, x: nnx.capture(nnx.merge(graph, st))(x)
+    before = jax.jit(forward).lower(state, x).as_text()
+    rb.Evaluator(model, loss_fn, spike_flip=True).forward(x, jax.random.key(0), 0.3)
+    assert jax.jit(forward).lower(state, x).as_text() == before
+
+
+def test_flip_hook_reaches_every_spiking_neuron_layer(batch):
+    from snnjax.models import basic
+
+    x, y = batch
+    cfg = basic.model_config("mlp", num_steps=3, hidden=(8, 8))
+    model = models.create(cfg, 4, (5, 5, 1), rngs=nnx.Rngs(0))
+    model.eval()
+    assert rb.unsupported(model, loss_fn, x, y, list(rb.PERTURBATIONS)) == {}
+    ev = rb.Evaluator(model, loss_fn, spike_flip=True)
+    clean, flipped = ev.forward(x, jax.random.key(0), 0.0), ev.forward(x, jax.random.key(0), 0.5)
+    np.testing.assert_array_equal(clean, rb.Evaluator(model, loss_fn).forward(x, jax.random.key(0)))
+    assert not np.allclose(clean, flipped)
+
+
+def test_compare_draws_one_axis_per_family(tmp_path):
+    from snnjax.analysis import robustness_compare, robustness_plot
+
+    rows = [{"perturbation": k, "strength": s, "accuracy": 0.5, "single_pass_accuracy": 0.5}
+            for k in ("gaussian", "fgsm", "ifgsm") for s in (0.0, 0.1)]  # fmt: skip
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "robustness.json").write_text(
+            __import__("json").dumps({"model": name, "neuron": "lif", "rows": rows})
+        )
+    out = tmp_path / "fig.png"
+    assert robustness_compare.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out)]) == 0
+    assert out.stat().st_size > 0
+    fig = robustness_plot.plot_curves({"a": rows, "b": rows})
+    assert [ax.get_title() for ax in fig.axes] == ["noise", "gradient"]
+    assert len(fig.axes[1].get_lines()) == 4  # two workdirs x (fgsm, ifgsm)
+    assert robustness_compare.main([str(tmp_path / "missing"), "--out", str(out)]) == 1
+
+
+# family -> sweeps skipped (SPIDE's spiking layers run inside the implicit solver, not SpikingNeuron layers)
+MODE_FAMILIES = {
+    "quickstart": set(),
+    "basic_mnist_conv": set(),
+    "msresnet_cifar_small": set(),
+    "nsnn_fmnist_small": set(),
+    "spikingmix_fmnist_small": set(),
+    "spide_mnist_lenet": {"spike_flip"},
+}
+SLOW_FAMILIES = {"msresnet_cifar_small", "spikingmix_fmnist_small", "spide_mnist_lenet"}
+
+
+@pytest.mark.parametrize(
+    "family",
+    [pytest.param(f, marks=pytest.mark.slow) if f in SLOW_FAMILIES else f for f in MODE_FAMILIES],
+)
+def test_robustness_mode_on_every_family(family, trained_workdirs, monkeypatch, capsys):
+    import json
+
+    from etils import epath
+
+    from snnjax import main
+    from tests.analysis.conftest import family_config
+
+    workdir = trained_workdirs(family)
+    config = family_config(family)
+    with config.unlocked():
+        config.robustness = rb.robustness_config(
+            gaussian=(0.0, 0.5), multiplicative=(0.5,), salt_pepper=(0.2,), fgsm=(0.1,), ifgsm=(0.1,),
+            spike_flip=(0.2,), ifgsm_steps=2, repeats=1, num_examples=16,
+        )  # fmt: skip
+    seen = []  # the families in robustness.json after each sweep
+    write = rb.write_reports
+
+    def spy(rows, wd, meta, skipped=None):
+        paths = write(rows, wd, meta, skipped)
+        rows_so_far = json.loads(epath.Path(paths["json"]).read_text())["rows"]
+        seen.append(sorted({r["perturbation"] for r in rows_so_far}))
+        return paths
+
+    monkeypatch.setattr(rb, "write_reports", spy)
+    out = main.run(config, workdir, "robustness")
+    expected_skip = MODE_FAMILIES[family]
+    assert set(out["skipped"]) == expected_skip
+    for kind in expected_skip:
+        assert f"skipping {kind}" in capsys.readouterr().err
+    ran = [k for k in rb.PERTURBATIONS if k not in expected_skip]
+    assert set(out["accuracy"]) == set(ran)
+    assert seen[0] == [] and seen[1:-1] == [sorted(ran[: i + 1]) for i in range(len(ran))]
+    report = json.loads(epath.Path(out["files"]["json"]).read_text())
+    assert report["complete"] and set(report["skipped"]) == expected_skip
+    from snnjax.analysis import robustness_plot
+
+    assert len(robustness_plot.families_in(report["rows"])) == (3 if "spike_flip" in expected_skip else 4)

@@ -129,7 +129,35 @@ class FeedbackSNN(nnx.Module):
             state["kernel"] = kernel.replace(kernel[...] * factor)
         return state
 
+    @property
+    def synapses(self) -> tuple[tuple[str, int, str], ...]:
+        """``(name, MACs per example and step, source)`` per op (:mod:`snnjax.analysis.energy`): the input op
+        and the readout (on the rates) are analog and run once per static input; every op between spiking
+        layers and the feedback op run at every forward step, fed by spiking layer ``spikes.<i>``."""
+        rows = [("inp", self.inp.macs(), "analog")]
+        rows += [(f"layers.{j}", op.macs(), f"spikes.{j}") for j, op in enumerate(self.layers)]
+        if self.feedback is not None:
+            rows.append(("feedback", self.feedback.macs(), f"spikes.{len(self.layers)}"))
+        rows.append(("readout", self.readout.kernel.size, "analog"))
+        return tuple(rows)
+
+    def synapse_rates(self, x: Array) -> dict[str, Array]:
+        """Mean firing rate of every spiking layer, ``{'spikes.<i>': scalar}``, for a batch ``x``."""
+        _, rates, _ = self._solve(x)
+        return {f"spikes.{i}": jnp.mean(a) for i, a in enumerate(rates)}
+
     def __call__(self, x: Array) -> Array:
+        a_last, rates, batch = self._solve(x)
+        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(jnp.stack([jnp.mean(a) for a in rates])))
+        logits = self.readout(a_last.reshape(batch, -1))
+        if self.scale_factor != 1.0:
+            logits = jax.lax.stop_gradient(logits) + self.scale_factor * (
+                logits - jax.lax.stop_gradient(logits)
+            )
+        return logits[None]
+
+    def _solve(self, x: Array) -> tuple[Array, tuple[Array, ...], int]:
+        """``(a_last, per-layer rates, batch size)`` of the spiking layers for input ``x``."""
         spiking_input = x.ndim == 5
         cfg = self.fsnn_cfg
         if spiking_input:
@@ -153,14 +181,7 @@ class FeedbackSNN(nnx.Module):
         params = (inp_state, tuple(state for _, _, state in layer_fns), fb_state)
         rates_fn = implicit.make_fsnn(ops, cfg)
         a_last, rates = rates_fn(params, x.astype(jnp.float32), self._masks(batch), self.solver_stats[...])
-        rates = jax.lax.stop_gradient(rates)
-        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(jnp.stack([jnp.mean(a) for a in rates])))
-        logits = self.readout(a_last.reshape(batch, -1))
-        if self.scale_factor != 1.0:
-            logits = jax.lax.stop_gradient(logits) + self.scale_factor * (
-                logits - jax.lax.stop_gradient(logits)
-            )
-        return logits[None]
+        return a_last, jax.lax.stop_gradient(rates), batch
 
     def gradient_metrics(self, grads: nnx.State) -> dict[str, Array]:
         """The backward solver's statistics (:data:`implicit.PROBE_FIELDS`), read from the gradient of

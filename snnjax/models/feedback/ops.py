@@ -88,6 +88,10 @@ class Conv(nnx.Module):
     def transpose(self, y: Array) -> Array:
         return conv_t(y, self.kernel[...], self.stride, self.pad, self.in_shape[:2])
 
+    def macs(self) -> int:
+        """Multiply-accumulates per example: output positions x ``k * k * Cin * Cout``."""
+        return math.prod(self.out_shape[:2]) * self.kernel.size
+
     def weight_rows(self) -> Array:
         return output_rows(self.kernel[...])
 
@@ -130,6 +134,11 @@ class ConvTranspose(nnx.Module):
     def transpose(self, y: Array) -> Array:
         return conv(y, self.kernel[...], self.stride, self.pad)
 
+    def macs(self) -> int:
+        """Multiply-accumulates per example, those of the conv it transposes: input positions x kernel size
+        (inserted zeros not counted)."""
+        return math.prod(self.in_shape[:2]) * self.kernel.size
+
     def weight_rows(self) -> Array:
         """Rows = the transposed conv's input channels (PyTorch's dim 0 of its weight)."""
         kernel = self.kernel[...]
@@ -145,6 +154,10 @@ class AvgPool(nnx.Module):
 
     def __call__(self, x: Array) -> Array:
         return avg_pool_2x2(x)
+
+    def macs(self) -> int:
+        """Accumulates per example: 4 inputs per output."""
+        return 4 * math.prod(self.out_shape)
 
     def transpose(self, y: Array) -> Array:
         """Each pooled value spread as a quarter over its 2x2 window (zeros on a dropped odd edge)."""
@@ -185,6 +198,10 @@ class Dense(nnx.Module):
         if self.norm is not None:
             raise ValueError("a Dense op with batch norm is an input op and has no transpose")
         return (y @ self.kernel[...].T).reshape(y.shape[0], *self.in_shape)
+
+    def macs(self) -> int:
+        """Multiply-accumulates per example: ``in * out``."""
+        return self.kernel.size
 
     def weight_rows(self) -> Array:
         return output_rows(self.kernel[...])
