@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import ast
+import importlib.resources
 import importlib.util
 import inspect
 import os
@@ -144,6 +145,7 @@ def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
     """Loads ``path/to/config.py[:arg]`` (its ``get_config([arg])``), applies ``overrides``
     (``"a.b.c=value"``, parsed by the type of the existing field) and returns the locked config."""
     path, _, arg = spec.partition(":")
+    path = path if os.path.isfile(path) else bundled_config(path) or path
     if not os.path.isfile(path):
         raise ConfigError(f"config file {path} not found: pass a configs/<name>.py file")
     get_config = _get_config_function(path)
@@ -160,6 +162,17 @@ def load_config(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Conf
         apply_override(config, override)
     config.lock()
     return config
+
+
+def bundled_config(spec: str) -> str | None:
+    """The path of the shipped config ``configs/<name>.py`` (or ``<name>``) inside the installed package,
+    so the repository's config paths also work from a wheel; None if there is no such config."""
+    head, name = os.path.split(spec)
+    if head not in ("", "configs"):
+        return None
+    name = name if name.endswith(".py") else f"{name}.py"
+    path = importlib.resources.files("snnjax.configs") / name
+    return str(path) if path.is_file() else None
 
 
 def _get_config_function(path: str):

@@ -158,10 +158,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The ``snnjax`` console script and ``python -m snnjax[.main]``: CPU runtime options, then main()."""
     from snnjax import runtime
 
     if runtime.cpu_only():  # before anything starts JAX's CPU client (snnjax.runtime)
         runtime.retain_freed_memory()
         runtime.use_xla_convolutions()
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    cli()

@@ -56,7 +56,7 @@ SOLVER_PROBE = 3  # the feedback models' solver statistics: counted in PARAMS, n
 
 
 def test_every_config_file_is_covered():
-    assert {p.stem for p in CONFIGS.glob("*.py")} == {k.partition(":")[0] for k in PARAMS}
+    assert {p.stem for p in CONFIGS.glob("*.py")} - {"__init__"} == {k.partition(":")[0] for k in PARAMS}
 
 
 @pytest.mark.parametrize("spec", PARAMS)

@@ -23,6 +23,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -201,6 +202,7 @@ def open_split(data_config: Any, split: str) -> Any:
     if not spec.tfds_name:
         raise DataError(f"dataset {spec.name} has no tfds dataset: set config.data.dir to its raw files")
     data_dir = data_config.tfds_dir or None
+    check_obtainable(spec.tfds_name, data_dir)
     try:
         return tfds.data_source(spec.tfds_name, split=tfds_split, data_dir=data_dir)
     except Exception as e:  # tfds raises many types (not found, needs TensorFlow, no internet, ...)
@@ -211,6 +213,29 @@ def open_split(data_config: Any, split: str) -> Any:
             f"({type(e).__name__}: {first_line}): prepare it once with tfds (needs internet, and TensorFlow "
             "for image datasets: pip install tensorflow-cpu), or set config.data.dir to a folder of raw files"
         ) from e
+
+
+DOWNLOAD_HOST = ("storage.googleapis.com", 443)
+"""Where tfds downloads from; probed before a download so that an offline machine fails in seconds."""
+
+
+def check_obtainable(tfds_name: str, data_dir: str | None, timeout_s: float = 5.0) -> None:
+    """Raises :class:`DataError` at once when the official dataset ``tfds_name`` is neither prepared in
+    ``data_dir`` nor downloadable (no network), instead of tfds retrying its downloads for minutes."""
+    try:
+        if tfds.builder(tfds_name, data_dir=data_dir).is_prepared():
+            return
+    except Exception:  # an unknown name or a broken install: tfds.data_source reports it
+        return
+    try:
+        socket.create_connection(DOWNLOAD_HOST, timeout=timeout_s).close()
+    except OSError:
+        where = data_dir or "the default tfds data dir (~/tensorflow_datasets)"
+        raise DataError(
+            f"tfds dataset {tfds_name} is not prepared in {where} and cannot be downloaded (no network): "
+            "set config.data.dir to a folder of its raw files, or prepare it with tfds on a machine with "
+            "internet and set config.data.tfds_dir"
+        ) from None
 
 
 def dataset_info(data_config: Any, train_source: Any, test_source: Any) -> DataInfo:

@@ -4,6 +4,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import ml_collections
@@ -162,7 +163,8 @@ def test_digits_builder(tmp_path):
 @pytest.mark.parametrize(
     ("name", "shape", "classes"), [("mnist", (28, 28, 1), 10), ("cifar100", (32, 32, 3), 100)]
 )
-def test_official_name_through_mock_data(name, shape, classes):
+def test_official_name_through_mock_data(name, shape, classes, monkeypatch):
+    monkeypatch.setattr(builders, "check_obtainable", lambda *args: None)  # mock_data stands in for online
     cfg = _config(name=name)
     with tfds.testing.mock_data(num_examples=7):
         train, test = builders.open_split(cfg, "train"), builders.open_split(cfg, "test")
@@ -178,9 +180,31 @@ def test_official_failure_is_data_error(monkeypatch):
         raise FileNotFoundError("no dataset here\nsecond line")
 
     monkeypatch.setattr(builders.tfds, "data_source", unavailable)
+    monkeypatch.setattr(builders, "check_obtainable", lambda *args: None)  # as if online
     with pytest.raises(DataError, match=r"tfds dataset cifar10 .* could not be opened") as e:
         builders.open_split(_config(name="cifar10", tfds_dir="/nowhere"), "train")
     assert "/nowhere" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_offline_and_not_prepared_fails_fast(tmp_path, monkeypatch):
+    """No network (an unresolvable download host): one line within seconds, before tfds tries to download."""
+    monkeypatch.setattr(builders, "DOWNLOAD_HOST", ("download.invalid", 443))
+    monkeypatch.setattr(builders.tfds, "data_source", lambda *a, **k: pytest.fail("tfds downloads"))
+    start = time.monotonic()
+    with pytest.raises(DataError, match=r"mnist is not prepared in .* cannot be downloaded") as e:
+        builders.open_split(_config(name="mnist", tfds_dir=str(tmp_path)), "train")
+    assert time.monotonic() - start < 10 and "\n" not in str(e.value)
+    assert str(tmp_path) in str(e.value) and "config.data.dir" in str(e.value)
+
+
+def test_prepared_dataset_needs_no_network(monkeypatch):
+    class Prepared:
+        def is_prepared(self):
+            return True
+
+    monkeypatch.setattr(builders.tfds, "builder", lambda name, data_dir: Prepared())
+    monkeypatch.setattr(builders.socket, "create_connection", lambda *a, **k: pytest.fail("network probed"))
+    builders.check_obtainable("mnist", "/prepared")  # no error, no probe
 
 
 def test_bad_names():
