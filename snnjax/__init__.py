@@ -7,9 +7,11 @@ CPU runtime options before JAX starts)::
     neuron = snnjax.neurons.LIF(decay=0.5)            # a pure neuron step record
     layer = snnjax.layers.SpikingNeuron(neuron)       # [T, B, ...] -> spikes [T, B, ...]
     config = snnjax.config.load_config("configs/quickstart.py")
+    model, config = snnjax.load("workdirs/quickstart")  # a trained workdir (snnjax.inference)
+    scores = snnjax.predict(model, images, config)    # uint8 [B, H, W, C] -> [B, num_classes]
 
 Core: ``surrogate``, ``neurons``, ``dynamics``, ``encoding``, ``layers``, ``losses``, ``implicit``,
-``augment``, ``regularizers``, ``conv``. Around it: ``registry`` (named neurons, surrogates, encoders,
+``augment``, ``regularizers``, ``conv``. Around it: ``inference`` (``load``, ``predict``), ``registry`` (named neurons, surrogates, encoders,
 losses, optimisers, mixes, models), ``config``, ``models``, ``data``, ``train``, ``analysis``, ``errors``.
 """
 
@@ -30,6 +32,7 @@ _SUBMODULES = (
     "encoding",
     "errors",
     "implicit",
+    "inference",
     "layers",
     "losses",
     "models",
@@ -40,10 +43,14 @@ _SUBMODULES = (
     "train",
 )
 
-__all__ = ["__version__", *_SUBMODULES]
+_FUNCTIONS = {"load": "inference", "predict": "inference"}  # name -> submodule defining it
+
+__all__ = ["__version__", *_FUNCTIONS, *_SUBMODULES]
 
 
 def __getattr__(name: str) -> Any:
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"snnjax.{_FUNCTIONS[name]}"), name)
     if name in _SUBMODULES:
         return importlib.import_module(f"snnjax.{name}")
     raise AttributeError(f"module 'snnjax' has no attribute {name!r}")

@@ -18,3 +18,8 @@ def test_public_namespace():
         assert getattr(snnjax, name).__name__ == f"snnjax.{name}"
     assert set(snnjax.__all__) <= set(dir(snnjax))
     assert snnjax.registry.NEURONS.get("lif") is snnjax.neurons.LIF
+
+
+def test_load_and_predict_are_top_level():
+    assert snnjax.load is snnjax.inference.load and snnjax.predict is snnjax.inference.predict
+    assert {"load", "predict", "inference"} <= set(dir(snnjax))

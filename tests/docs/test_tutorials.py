@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 TUTORIALS = sorted((REPO / "docs" / "tutorials").glob("*.ipynb"))
 
 
-EXPECTED = ["01_neurons_and_surrogates", "02_conv_snn_optax"]
+EXPECTED = ["01_neurons_and_surrogates", "02_conv_snn_optax", "03_cli_load_monitor"]
 
 
 def test_tutorials_are_committed_without_outputs():
