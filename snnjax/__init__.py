@@ -11,8 +11,9 @@ CPU runtime options before JAX starts)::
     scores = snnjax.predict(model, images, config)    # uint8 [B, H, W, C] -> [B, num_classes]
 
 Core: ``surrogate``, ``neurons``, ``dynamics``, ``encoding``, ``layers``, ``losses``, ``implicit``,
-``augment``, ``regularizers``, ``conv``. Around it: ``inference`` (``load``, ``predict``), ``registry`` (named neurons, surrogates, encoders,
-losses, optimisers, mixes, models), ``config``, ``models``, ``data``, ``train``, ``analysis``, ``errors``.
+``augment``, ``regularizers``, ``conv``. Around it: ``registry`` (named neurons, surrogates, encoders,
+losses, optimisers, mixes, models), ``config``, ``models``, ``data``, ``train``, ``inference`` (``load``,
+``predict``), ``analysis``, ``errors``.
 """
 
 from __future__ import annotations
