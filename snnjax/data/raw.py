@@ -224,7 +224,6 @@ def read_cifar_pickle(path: PathLike, *, label_key: str, name: str) -> tuple[np.
     return np.ascontiguousarray(images), labels
 
 
-
 _Layout = tuple[list[epath.Path], Callable[[epath.Path], tuple[np.ndarray, np.ndarray]]]
 
 

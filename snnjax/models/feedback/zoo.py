@@ -112,4 +112,3 @@ def fc_f400(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
     inp.bias[...] = jnp.zeros_like(inp.bias[...])
     fb = Dense(inp.out_shape, width, bias=False, init=unit_filter_uniform, rngs=rngs)
     return FeedbackSNN(cfg, num_classes, inp, [], fb, (0,), restriction="spectral", rngs=rngs)
-
