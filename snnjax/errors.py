@@ -31,3 +31,7 @@ class Interrupted(SnnjaxError):
 
 class DataError(SnnjaxError):
     """A dataset cannot be read: missing, empty, corrupt or inconsistent files, or a bad data setting."""
+
+
+class ResourceError(SnnjaxError):
+    """The machine lacks what the run needs (e.g. memory for the train step at this batch size)."""

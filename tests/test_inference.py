@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import chex
 import numpy as np
 import pytest
+from flax import nnx
 
 import snnjax
 from snnjax.data import builders
@@ -52,6 +54,15 @@ def test_best_checkpoint_and_explicit_config(quickstart):
     images, labels = _test_split(config)
     scores = np.asarray(snnjax.predict(model, images, config))
     assert float(np.mean(scores.argmax(-1) == labels)) == pytest.approx(best, abs=1e-9)
+
+
+def test_load_restores_what_training_saved(quickstart):
+    from snnjax.train import loop
+
+    model, config = snnjax.load(quickstart)
+    run, meta = loop.restore_trained(config, quickstart)  # the CLI's path, with the data pipeline
+    chex.assert_trees_all_close(nnx.state(model, nnx.Param), nnx.state(run.steps.model(), nnx.Param))
+    assert meta["step"] == json.loads((quickstart / "results.json").read_text())["steps"]
 
 
 def test_load_errors(quickstart, tmp_path):

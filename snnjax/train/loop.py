@@ -25,7 +25,7 @@ from tqdm import tqdm
 from snnjax import data, models
 from snnjax.errors import CheckpointError, ConfigError, TrainingError
 from snnjax.losses import make_loss
-from snnjax.train import records, writers
+from snnjax.train import memory, records, writers
 from snnjax.train.checkpoint import Checkpointer
 from snnjax.train.optim import make_optimizer
 from snnjax.train.progress import Progress, Throughput
@@ -117,6 +117,15 @@ class Run:
     def load_state(self, state: Any):
         """Replaces the training state (e.g. by a restored one), placing it on the mesh."""
         self.steps.state = jax.device_put(state, self.steps.replicated)
+
+    def compile_train_step(self, batch: dict):
+        """Compiles the train step for the host batch ``batch`` and stops the run (one line) if XLA's
+        memory estimate of a step exceeds the memory available (single-process runs: every process of a
+        multi-process run would have to agree before stopping)."""
+        key = jax.random.fold_in(self.base_key, 0)
+        compiled = self.steps.compile_train(self.steps.shard_batch(batch), key)
+        if jax.process_count() == 1:
+            memory.check_fits(compiled, self.config.train.batch_size)
 
     def train_step(self, step: int, batch: dict) -> dict:
         """One optimiser step on the host batch of training step ``step``; returns its device metrics."""
@@ -285,10 +294,12 @@ def train(run: Run, ckpt: Checkpointer, log: records.MetricsLog, cadence: Cadenc
     try:
         for step in range(start, cadence.total):
             ckpt.check_for_errors()
+            batch = next(train_iter)
             if step == start:
                 progress.compiling()
                 first_began = time.monotonic()
-            metrics = run.train_step(step, next(train_iter))
+                run.compile_train_step(batch)
+            metrics = run.train_step(step, batch)
             window.add(metrics)
             done = step + 1
             if step == start:

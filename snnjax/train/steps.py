@@ -105,9 +105,19 @@ class Steps:
         self.rng_state = jax.device_put(self.rng_state, self.replicated)
         self._train = jax.jit(self._train_step, donate_argnums=0, out_shardings=(self.replicated, None))
         self._eval = jax.jit(self._eval_step)
+        self._compiled: tuple[Any, Any] | None = None  # (batch shapes, executable) of compile_train
+
+    def compile_train(self, batch: dict, key: Array) -> Any:
+        """Compiles the train step ahead of time for ``batch``'s shapes and returns the executable (its
+        ``memory_analysis()`` says what a step allocates); later steps of these shapes run it."""
+        compiled = self._train.lower(self.state, self.rng_state, batch, key).compile()
+        self._compiled = (_shapes(batch), compiled)
+        return compiled
 
     def train_step(self, state: Any, batch: dict, key: Array) -> tuple[Any, dict]:
         """One optimiser step on a global batch: ``(new_state, metrics)``; ``state`` is donated."""
+        if self._compiled is not None and self._compiled[0] == _shapes(batch):
+            return self._compiled[1](state, self.rng_state, batch, key)
         return self._train(state, self.rng_state, batch, key)
 
     def eval_step(self, state: Any, batch: dict, key: Array) -> dict:
@@ -164,3 +174,7 @@ class Steps:
             k: jax.make_array_from_process_local_data(events if v.ndim == 5 else self.batch_sharding, v)
             for k, v in local_batch.items()
         }
+
+
+def _shapes(batch: dict) -> tuple:
+    return tuple((k, v.shape, v.dtype) for k, v in sorted(batch.items()))

@@ -1,0 +1,73 @@
+"""Will the train step fit? XLA's memory estimate of the compiled step against the memory available.
+
+A step that cannot fit is stopped before it runs, with one line naming the estimate, the memory available
+and a batch size that would fit, instead of the kernel's out-of-memory killer ending the process without a
+message minutes later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from snnjax.errors import ResourceError
+
+GIB = 1 << 30
+HEADROOM = 0.9  # of the available memory the step may use (the data pipeline and Python need the rest)
+
+
+def step_bytes(compiled: Any) -> int | None:
+    """Bytes a compiled step allocates beyond its (already resident) arguments: temporaries and the
+    outputs that do not reuse a donated argument buffer. None if the backend does not say."""
+    try:
+        m = compiled.memory_analysis()
+    except Exception:  # not every backend implements it
+        return None
+    if m is None:
+        return None
+    return int(m.temp_size_in_bytes + m.output_size_in_bytes - m.alias_size_in_bytes)
+
+
+def available_bytes() -> int | None:
+    """Free memory of the first local device (accelerators: its allocator's limit minus what is in use;
+    CPU: the kernel's ``MemAvailable``), or None if unknown."""
+    device = jax.local_devices()[0]
+    if device.platform != "cpu":
+        stats = device.memory_stats() or {}
+        if "bytes_limit" in stats:
+            return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+        return None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_fits(compiled: Any, batch_size: int, *, available: int | None = None) -> None:
+    """Raises :class:`ResourceError` when the step of global batch ``batch_size`` cannot fit.
+
+    The suggested batch assumes memory proportional to the batch (activations dominate), rounded down
+    to a multiple of the device count.
+    """
+    need = step_bytes(compiled)
+    available = available_bytes() if available is None else available
+    if need is None or available is None or need <= HEADROOM * available:
+        return
+    n = jax.device_count()
+    fits = int(batch_size * HEADROOM * available / need) // n * n
+    hint = f"config.train.batch_size={fits}" if fits > 0 else "a smaller model or a machine with more memory"
+    where = "per device" if jax.local_devices()[0].platform != "cpu" else "on this machine"
+    raise ResourceError(
+        f"the train step needs about {_size(need)} (XLA's estimate at batch {batch_size}) but only "
+        f"{_size(available)} are available {where}: use {hint}, or config.model.remat=True where the "
+        "model offers it"
+    )
+
+
+def _size(n: int) -> str:
+    return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / (1 << 20):.1f} MiB"
