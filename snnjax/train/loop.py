@@ -310,7 +310,9 @@ def train(run: Run, ckpt: Checkpointer, log: records.MetricsLog, cadence: Cadenc
             saving = stopping or cadence.is_checkpoint(done)
             if saving or done % cadence.log_every == 0:
                 record = log_training(log, window, run, done, last_good, throughput, wall)
-                if record is not None:
+                # a terminal's bar moves at every log point; plain lines come every progress_every_s
+                # and at every checkpoint
+                if record is not None and (progress.tty or saving or progress.due()):
                     progress.report(done, record["train_loss"], record["train_accuracy"])
             elif progress.due():
                 last = jax.device_get({k: metrics[k] for k in ("loss", "accuracy")})

@@ -81,8 +81,9 @@ def _rate(value: float) -> str:
 class Progress:
     """Reports the finished step count of a run of ``total`` steps that starts at ``start``.
 
-    The caller reports at every log point and whenever :meth:`due` says ``every_s`` seconds have passed;
-    it fetches (or waits for) the step results first, so the count is of finished steps.
+    The caller reports whenever :meth:`due` says ``every_s`` seconds have passed, at checkpoints, and on a
+    terminal at every log point; it fetches (or waits for) the step results first, so the count is of
+    finished steps.
     """
 
     def __init__(
