@@ -29,7 +29,7 @@ def test_check_fits_suggests_a_batch_that_fits():
     compiled = _compiled(_run(64))
     need = memory.step_bytes(compiled)
     memory.check_fits(compiled, 64, available=10 * need)  # fits: no error
-    with pytest.raises(ResourceError, match=r"needs about .*iB .* batch 64\).*batch_size=\d+") as e:
+    with pytest.raises(ResourceError, match=r"needs about .*iB .*at batch 64\).*batch_size=\d+") as e:
         memory.check_fits(compiled, 64, available=need // 2)
     suggested = int(e.value.args[0].split("batch_size=")[1].split(",")[0])
     assert 0 < suggested < 64 and "\n" not in str(e.value)
