@@ -43,7 +43,7 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
             eval_every_epochs=1.0,
             checkpoint_every_steps=0,  # 0 = at every evaluation
             keep_checkpoints=3,
-            progress_every_s=20.0,  # progress line / bar refresh period (also at every log point)
+            progress_every_s=20.0,  # plain progress lines this often and at checkpoints (a bar: log points)
             writer="none",  # none | tensorboard | wandb: metrics.jsonl's scalars also sent there
         )
     )
