@@ -71,13 +71,13 @@ def load(
     if checkpoint not in ("latest", "best"):
         raise ConfigError(f"checkpoint={checkpoint!r}: use 'latest' or 'best'")
     config = config or read_config(workdir)
+    if not (epath.Path(workdir) / "checkpoints").exists():
+        raise CheckpointError(f"no checkpoints in {workdir}: train first (--mode=train)")
     model = loop.model_for_summary(config)
     # the optimiser state only gives the checkpoint's structure: any schedule length will do
     tx, _ = make_optimizer(config.optim, int(config.optim.warmup_steps) + 1000, 1)
     optimizer = nnx.Optimizer(model, tx, wrt=nnx.Param)
     graph, rng_state, target = nnx.split((model, optimizer), nnx.RngState, ...)
-    if not (epath.Path(workdir) / "checkpoints").exists():
-        raise CheckpointError(f"no checkpoints in {workdir}: train first (--mode=train)")
     with Checkpointer(workdir, read_only=True) as ckpt:
         state, _, _ = ckpt.restore_which(target, checkpoint)
     model, _ = nnx.merge(graph, rng_state, state)

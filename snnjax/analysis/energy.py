@@ -29,7 +29,7 @@ firing rates over the test split and writes ``energy.json`` and ``energy.md`` in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import jax
@@ -103,7 +103,14 @@ def _rates_of(model: nnx.Module, x: Array) -> dict[str, Array]:
 
 def measure_rates(model: nnx.Module, batches: Iterable[dict]) -> dict[str, float]:
     """Firing rate of every neuron layer, averaged over batches weighted by their valid examples."""
-    step = nnx.jit(_rates_of)
+    return _batch_mean(_rates_of, model, batches)
+
+
+def _batch_mean(
+    rates_of: Callable[[nnx.Module, Array], dict[str, Array]], model: nnx.Module, batches: Iterable[dict]
+) -> dict[str, float]:
+    """``rates_of(model, images)`` averaged over ``batches``, weighted by their valid examples."""
+    step = nnx.jit(rates_of)
     sums: dict[str, float] = {}
     count = 0.0
     for batch in batches:
@@ -127,17 +134,7 @@ def _recorded_rates(model: nnx.Module, x: Array) -> dict[str, Array]:
 def measure_recorded_rates(model: nnx.Module, batches: Iterable[dict]) -> dict[str, float]:
     """Firing rate of every :class:`~snnjax.layers.SpikingNeuron` call (monitor names), or the model's own
     ``synapse_rates(x)``, averaged over batches weighted by their valid examples."""
-    step = nnx.jit(_recorded_rates)
-    sums: dict[str, float] = {}
-    count = 0.0
-    for batch in batches:
-        n = float(np.sum(batch["mask"])) if "mask" in batch else float(batch["image"].shape[0])
-        for k, v in jax.device_get(step(model, jnp.asarray(batch["image"]))).items():
-            sums[k] = sums.get(k, 0.0) + n * float(v)
-        count += n
-    if not count:
-        raise ValueError("no batches to measure firing rates on")
-    return {k: v / count for k, v in sums.items()}
+    return _batch_mean(_recorded_rates, model, batches)
 
 
 def model_synapses(model: nnx.Module, x: Array, num_steps: int) -> tuple[list, bool]:

@@ -335,7 +335,6 @@ def train(run: Run, ckpt: Checkpointer, log: records.MetricsLog, cadence: Cadenc
                 )
             last_good = done
             if stopping or stop.pending:
-                progress.close()
                 ckpt.wait()
                 raise stop.interrupted(
                     f"saved step {done} in {ckpt.directory}; run the same command to resume"
