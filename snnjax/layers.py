@@ -18,6 +18,7 @@ from flax import nnx
 from jax import Array
 
 from snnjax import dynamics
+from snnjax.errors import ConfigError
 
 AUTO_UNROLL_MAX_STEPS = 128  # SpikingNeuron(unroll=0) unrolls the time loop fully up to this T
 
@@ -90,6 +91,9 @@ class SpikingNeuron(nnx.Module):
         ``T <= AUTO_UNROLL_MAX_STEPS`` and none otherwise. Only the neuron step is in the loop body (the
         layers run on the time-folded batch), so full unrolling costs little compile time; on CPU it
         made training steps faster, a partial factor slower (``benchmarks/README.md``).
+      window: ``0`` (default) runs all ``T`` steps; ``w > 0`` runs the neuron on the first ``w`` steps
+        only and emits zeros after them (GAC-ImageNet's ``mem_update`` with its fixed ``time_window``);
+        an input with fewer than ``w`` steps is a :class:`~snnjax.errors.ConfigError`.
       rngs: ``nnx.Rngs`` with a ``noise`` stream for stochastic neurons (and ``params`` for a random
         ``decay_init``).
     """
@@ -103,11 +107,13 @@ class SpikingNeuron(nnx.Module):
         decay_init: Callable[[Array, tuple[int, ...]], Array] | None = None,
         remat: bool = False,
         unroll: int = 0,
+        window: int = 0,
         rngs: nnx.Rngs | None = None,
     ):
         self.neuron = neuron
         self.remat = remat
         self.unroll = unroll
+        self.window = window
         self.decay_param = nnx.data(None)
         if learnable_decay:
             if decay_init is not None:
@@ -140,6 +146,8 @@ class SpikingNeuron(nnx.Module):
             if self.rngs is None:
                 raise ValueError("stochastic neuron: construct with rngs=nnx.Rngs(noise=...)")
             key = self.rngs()
+        if self.window and x.shape[0] != self.window:
+            return self._run_window(x, key)
         unroll = self.unroll or x.shape[0] <= AUTO_UNROLL_MAX_STEPS
         options, hook = RECORDING.get(), SPIKE_HOOK.get()
         if options is None and hook is None:  # the common case: the program is unchanged
@@ -155,6 +163,17 @@ class SpikingNeuron(nnx.Module):
             if options.membrane:
                 self.sow(Recorded, "membrane", jax.tree.leaves(states)[0][:, :n])
         return spikes if hook is None else hook(self, spikes)
+
+    def _run_window(self, x: Array, key: Array | None) -> Array:
+        """The first ``window`` steps of ``x`` through the neuron, zeros for the remaining ones."""
+        t, w = x.shape[0], self.window
+        if t < w:
+            raise ConfigError(
+                f"the neuron's fixed time window of {w} steps (config.model.time_window) exceeds the "
+                f"input's {t} steps: set config.model.time_window <= config.model.num_steps, or 0"
+            )
+        spikes = SpikingNeuron.__call__(self, x[:w], key=key)  # window == T: the normal path
+        return jnp.concatenate([spikes, jnp.zeros((t - w, *spikes.shape[1:]), spikes.dtype)])
 
 
 def batch_norm(

@@ -147,3 +147,29 @@ def test_spiking_neuron_unroll_keeps_values_and_gradients(steps):
     hlo = jax.jit(lambda x: loss(auto, x)).lower(x).as_text()
     assert ("while" in hlo) == (steps > layers.AUTO_UNROLL_MAX_STEPS)
     assert "while" in jax.jit(lambda x: loss(plain, x)).lower(x).as_text()
+
+
+def test_spiking_neuron_fixed_time_window_runs_the_first_steps_and_emits_zeros_after():
+    """window=4 (GAC-ImageNet's mem_update): for T=7 the first 4 steps equal the normal run's, the rest
+    are zeros and pass no gradient; T=4 is the normal run; T<4 is a one-line ConfigError."""
+    from snnjax.errors import ConfigError
+
+    neuron = LIF(decay=0.25, v_th=0.5, detach_reset=True)
+    x = jax.random.uniform(jax.random.key(3), (7, 2, 16), maxval=1.5)
+    windowed = layers.SpikingNeuron(neuron, window=4)
+    full = np.asarray(layers.SpikingNeuron(neuron)(x))
+    out = np.asarray(windowed(x))
+    assert out.shape == full.shape and full[4:].any()
+    np.testing.assert_array_equal(out[:4], full[:4])
+    np.testing.assert_array_equal(out[4:], 0.0)
+    g = jax.grad(lambda x: windowed(x).sum())(x)
+    assert np.all(np.asarray(g[4:]) == 0) and np.any(np.asarray(g[:4]) != 0)
+    np.testing.assert_array_equal(windowed(x[:4]), full[:4])
+    with pytest.raises(ConfigError, match="time window of 4 steps"):
+        windowed(x[:3])
+    # a stochastic neuron: the window's steps draw the keys of a 4-step run
+    noisy = NoisyLIF(noise=GaussianNoise(0.3))
+    k = jax.random.key(4)
+    out = np.asarray(layers.SpikingNeuron(noisy, window=4)(x, key=k))
+    np.testing.assert_array_equal(out[:4], dynamics.run_neuron(noisy, x[:4], key=k))
+    np.testing.assert_array_equal(out[4:], 0.0)
