@@ -147,34 +147,36 @@ class SpikingNeuron(nnx.Module):
             if self.rngs is None:
                 raise ValueError("stochastic neuron: construct with rngs=nnx.Rngs(noise=...)")
             key = self.rngs()
-        if self.window and x.shape[0] != self.window:
-            return self._run_window(x, key)
+        x, pad = self._windowed(x)
         unroll = self.unroll or x.shape[0] <= AUTO_UNROLL_MAX_STEPS
         options, hook = RECORDING.get(), SPIKE_HOOK.get()
         if options is None and hook is None:  # the common case: the program is unchanged
-            return dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll)
+            return pad(dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll))
         if options is None:
-            spikes = dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll)
+            spikes = pad(dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll))
         else:
             spikes, states = dynamics.run_neuron(
                 neuron, x, key=key, remat=self.remat, unroll=unroll, return_states=True
             )
+            spikes = pad(spikes)
             n = options.samples
             self.sow(Recorded, "spikes", spikes[:, :n])
             if options.membrane:
-                self.sow(Recorded, "membrane", jax.tree.leaves(states)[0][:, :n])
+                self.sow(Recorded, "membrane", pad(jax.tree.leaves(states)[0])[:, :n])
         return spikes if hook is None else hook(self, spikes)
 
-    def _run_window(self, x: Array, key: Array | None) -> Array:
-        """The first ``window`` steps of ``x`` through the neuron, zeros for the remaining ones."""
+    def _windowed(self, x: Array) -> tuple[Array, Callable[[Array], Array]]:
+        """``x`` cut to the fixed time window (if any) and the function that pads a ``[window, ...]``
+        result with zeros back to ``x``'s length (the identity without a window)."""
         t, w = x.shape[0], self.window
+        if not w or w == t:
+            return x, lambda a: a
         if t < w:
             raise ConfigError(
                 f"the neuron's fixed time window of {w} steps (config.model.time_window) exceeds the "
                 f"input's {t} steps: set config.model.time_window <= config.model.num_steps, or 0"
             )
-        spikes = SpikingNeuron.__call__(self, x[:w], key=key)  # window == T: the normal path
-        return jnp.concatenate([spikes, jnp.zeros((t - w, *spikes.shape[1:]), spikes.dtype)])
+        return x[:w], lambda a: jnp.concatenate([a, jnp.zeros((t - w, *a.shape[1:]), a.dtype)])
 
 
 STATIC_REPEATS: contextvars.ContextVar[int] = contextvars.ContextVar("static_repeats", default=1)

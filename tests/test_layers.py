@@ -207,6 +207,15 @@ def test_spiking_neuron_fixed_time_window_runs_the_first_steps_and_emits_zeros_a
     np.testing.assert_array_equal(windowed(x[:4]), full[:4])
     with pytest.raises(ConfigError, match="time window of 4 steps"):
         windowed(x[:3])
+    # a recording covers all T steps: the window's spikes and membranes, zeros after
+    from snnjax.analysis import monitor
+
+    _, rec = monitor.record(windowed, x, membrane=True)
+    (spikes,), (membrane,) = rec.spikes.values(), rec.membrane.values()
+    np.testing.assert_array_equal(spikes, out)
+    _, ref = monitor.record(layers.SpikingNeuron(neuron), x[:4], membrane=True)
+    np.testing.assert_array_equal(membrane[:4], next(iter(ref.membrane.values())))
+    np.testing.assert_array_equal(membrane[4:], 0.0)
     # a stochastic neuron: the window's steps draw the keys of a 4-step run
     noisy = NoisyLIF(noise=GaussianNoise(0.3))
     k = jax.random.key(4)
