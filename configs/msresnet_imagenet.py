@@ -12,7 +12,8 @@ Conv3x3 (first stride 2) + tdBN, stages [3, 8, 32, 8] at 64/128/256/512, AvgPool
 downsampling shortcuts, dropout 0.2 before the head, same neuron and recipe; no published number.
 
 Usage: ``--config configs/msresnet_imagenet.py:34 --config.model.num_steps=6``; ``config.data.dir`` = ''
-uses tfds's prepared ``imagenet2012``.
+uses tfds's prepared ``imagenet2012``. The authors' neurons always run 4 steps (zeros after them) whatever
+T is; here they run all T unless ``--config.model.time_window=4`` (the same at T=4).
 """
 
 from snnjax.config import base_config, parse_arg

@@ -9,6 +9,10 @@ default of ``run_training.sh``), Adam 3e-3 (no weight decay) with cosine decay t
 step here, per epoch in the authors' code), RandomCrop(32, pad 4) + flip + AutoAugment (CIFAR-10 policy) +
 normalisation. The neuron stays stochastic at test time; ``--mode=robustness`` sweeps the perturbations.
 
+Noise as the authors' code applies it: twice per step (a sample subtracted from the membrane, then a
+Bernoulli draw with the noise CDF), so the firing rate follows the CDF of the sum of two noises;
+``--config.model.neuron.noisy_lif.noise_mode=paper`` applies it once, as the paper describes
+(docs/nsnn.md).
 Deterministic baseline: ``--config.model.neuron.type=lif`` (erf surrogate, alpha 1, as the authors' LIF).
 Expected: the authors publish no accuracy for this run; not trained here (out of reach on a CPU).
 """

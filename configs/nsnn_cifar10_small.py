@@ -3,8 +3,15 @@
 batch 128, 2 epochs, no AutoAugment (crop + flip only). Noisy LIF (Gaussian, sigma 0.3) by default; switch
 the neuron as in ``nsnn_fmnist_small`` (``--config.model.neuron.type=lif`` or
 ``--config.model.neuron.noisy_lif.noise=...``). Use ``--config.train.num_steps`` to cut a run short on a
-slow machine. Expected: no published number for this reduced net and no measured run recorded in
-README/docs."""
+slow machine.
+
+Noise as the authors' code applies it: twice per step (a sample subtracted from the membrane, then a
+Bernoulli draw with the noise CDF), so the firing rate follows the CDF of the sum of two noises;
+``--config.model.neuron.noisy_lif.noise_mode=paper`` applies it once, as the paper describes
+(docs/nsnn.md).
+
+Expected: no published number for this reduced net and no measured run recorded in README/docs.
+"""
 
 from snnjax.analysis.robustness import robustness_config
 from snnjax.config import base_config

@@ -5,6 +5,10 @@
 TET's VGGSNN on 48x48 two-polarity event frames, T=10, NILIF (decay 0.5, threshold 1, hard reset),
 per-step cross-entropy, Adam 3e-4 with cosine decay over 210 epochs, random horizontal flip and random
 roll by up to +-5 pixels during training. Needs the CIFAR10-DVS files in ``--config.data.dir``.
+Noise as the authors' code applies it: twice per step (a sample subtracted from the membrane, then a
+Bernoulli draw with the noise CDF), so the firing rate follows the CDF of the sum of two noises;
+``--config.model.neuron.noisy_lif.noise_mode=paper`` applies it once, as the paper describes
+(docs/nsnn.md).
 Expected: the authors publish no accuracy for this run; not trained here (out of reach on a CPU).
 """
 

@@ -10,6 +10,10 @@ Neuron: noisy LIF by default; ``--config.model.neuron.noisy_lif.noise='logistic(
 ``gaussian(sigma=..)``, ``triangular(a=..)``, ``uniform(a=..)``) chooses the family,
 ``--config.model.neuron.type=lif`` the deterministic LIF (erf surrogate, alpha 1, as the authors' LIF) and
 ``--config.model.neuron.learnable_decay=True`` a learnable decay (PLIF).
+Noise as the authors' code applies it: twice per step (a sample subtracted from the membrane, then a
+Bernoulli draw with the noise CDF), so the firing rate follows the CDF of the sum of two noises;
+``--config.model.neuron.noisy_lif.noise_mode=paper`` applies it once, as the paper describes
+(docs/nsnn.md).
 Expected: no published number for this setting; measured clean test accuracy 87.85% (noisy LIF,
 Gaussian 0.3) and 87.95% (LIF) (README, NSNN; robustness curves in docs/nsnn.md).
 """

@@ -45,6 +45,7 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
             keep_checkpoints=3,
             progress_every_s=20.0,  # plain progress lines this often and at checkpoints (a bar: log points)
             writer="none",  # none | tensorboard | wandb: metrics.jsonl's scalars also sent there
+            allow_schedule_change=False,  # resume although the learning-rate schedule changed (num_epochs...)
         )
     )
     cfg.update(overrides)

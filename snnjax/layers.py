@@ -7,6 +7,7 @@ see time folded into the batch, ``[T * B, ...]``, so the scan only runs the elem
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import dataclasses
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from flax import nnx
 from jax import Array
 
 from snnjax import dynamics
+from snnjax.errors import ConfigError
 
 AUTO_UNROLL_MAX_STEPS = 128  # SpikingNeuron(unroll=0) unrolls the time loop fully up to this T
 
@@ -90,6 +92,9 @@ class SpikingNeuron(nnx.Module):
         ``T <= AUTO_UNROLL_MAX_STEPS`` and none otherwise. Only the neuron step is in the loop body (the
         layers run on the time-folded batch), so full unrolling costs little compile time; on CPU it
         made training steps faster, a partial factor slower (``benchmarks/README.md``).
+      window: ``0`` (default) runs all ``T`` steps; ``w > 0`` runs the neuron on the first ``w`` steps
+        only and emits zeros after them (GAC-ImageNet's ``mem_update`` with its fixed ``time_window``);
+        an input with fewer than ``w`` steps is a :class:`~snnjax.errors.ConfigError`.
       rngs: ``nnx.Rngs`` with a ``noise`` stream for stochastic neurons (and ``params`` for a random
         ``decay_init``).
     """
@@ -103,11 +108,13 @@ class SpikingNeuron(nnx.Module):
         decay_init: Callable[[Array, tuple[int, ...]], Array] | None = None,
         remat: bool = False,
         unroll: int = 0,
+        window: int = 0,
         rngs: nnx.Rngs | None = None,
     ):
         self.neuron = neuron
         self.remat = remat
         self.unroll = unroll
+        self.window = window
         self.decay_param = nnx.data(None)
         if learnable_decay:
             if decay_init is not None:
@@ -140,21 +147,77 @@ class SpikingNeuron(nnx.Module):
             if self.rngs is None:
                 raise ValueError("stochastic neuron: construct with rngs=nnx.Rngs(noise=...)")
             key = self.rngs()
+        x, pad = self._windowed(x)
         unroll = self.unroll or x.shape[0] <= AUTO_UNROLL_MAX_STEPS
         options, hook = RECORDING.get(), SPIKE_HOOK.get()
         if options is None and hook is None:  # the common case: the program is unchanged
-            return dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll)
+            return pad(dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll))
         if options is None:
-            spikes = dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll)
+            spikes = pad(dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll))
         else:
             spikes, states = dynamics.run_neuron(
                 neuron, x, key=key, remat=self.remat, unroll=unroll, return_states=True
             )
+            spikes = pad(spikes)
             n = options.samples
             self.sow(Recorded, "spikes", spikes[:, :n])
             if options.membrane:
-                self.sow(Recorded, "membrane", jax.tree.leaves(states)[0][:, :n])
+                self.sow(Recorded, "membrane", pad(jax.tree.leaves(states)[0])[:, :n])
         return spikes if hook is None else hook(self, spikes)
+
+    def _windowed(self, x: Array) -> tuple[Array, Callable[[Array], Array]]:
+        """``x`` cut to the fixed time window (if any) and the function that pads a ``[window, ...]``
+        result with zeros back to ``x``'s length (the identity without a window)."""
+        t, w = x.shape[0], self.window
+        if not w or w == t:
+            return x, lambda a: a
+        if t < w:
+            raise ConfigError(
+                f"the neuron's fixed time window of {w} steps (config.model.time_window) exceeds the "
+                f"input's {t} steps: set config.model.time_window <= config.model.num_steps, or 0"
+            )
+        return x[:w], lambda a: jnp.concatenate([a, jnp.zeros((t - w, *a.shape[1:]), a.dtype)])
+
+
+STATIC_REPEATS: contextvars.ContextVar[int] = contextvars.ContextVar("static_repeats", default=1)
+"""How many identical time steps one call of a stateless layer stands for: set by :func:`repeated_input`
+while a static image's stem runs once for all ``T`` steps, so a :class:`BatchNorm` counts ``T`` copies of
+its batch, as PyTorch does on the repeated input."""
+
+
+@contextlib.contextmanager
+def repeated_input(num_steps: int):
+    """Within the block, stateless layers see one step that stands for ``num_steps`` identical ones."""
+    token = STATIC_REPEATS.set(num_steps)
+    try:
+        yield
+    finally:
+        STATIC_REPEATS.reset(token)
+
+
+class BatchNorm(nnx.BatchNorm):
+    """``nnx.BatchNorm`` whose running variance, like PyTorch's ``running_var``, is updated with the
+    unbiased batch variance ``n / (n - 1) * var`` (``n`` = elements per feature in the batch, times
+    :data:`STATIC_REPEATS`); the batch itself is normalised with the biased one, as in both libraries.
+    ``unbiased_running_var=False`` keeps Flax's biased update."""
+
+    def __init__(self, num_features: int, *, unbiased_running_var: bool = True, **kwargs: Any):
+        super().__init__(num_features, **kwargs)
+        self.unbiased_running_var = unbiased_running_var
+
+    def __call__(self, x: Array, use_running_average: bool | None = None, *, mask: Array | None = None):
+        old = self.var[...]
+        y = super().__call__(x, use_running_average, mask=mask)
+        frozen = self.use_running_average if use_running_average is None else use_running_average
+        if frozen or not self.unbiased_running_var:
+            return y
+        if mask is not None:
+            raise ValueError("BatchNorm(unbiased_running_var=True) does not take a mask")
+        n = x.size // self.num_features * STATIC_REPEATS.get()
+        c = n / max(n - 1, 1)
+        # Flax stored m * old + (1 - m) * var; m * old + (1 - m) * c * var = c * stored - (c - 1) * m * old
+        self.var[...] = c * self.var[...] - (c - 1) * self.momentum * old
+        return y
 
 
 def batch_norm(
@@ -165,16 +228,17 @@ def batch_norm(
     epsilon: float = 1e-5,
     rngs: nnx.Rngs,
     **kwargs: Any,
-) -> nnx.BatchNorm:
+) -> BatchNorm:
     """BatchNorm with statistics pooled over time and batch, for ``[T, B, ..., C]`` or ``[T*B, ..., C]``.
 
     ``nnx.BatchNorm`` reduces over every axis but the last, so applied to a time-major tensor it pools
     over T, B and space: the BN of GAC-CIFAR, NSNN and SpikingResformer (BatchNorm2d on the folded
     ``[T * B, C, H, W]``). ``scale_init = alpha * v_th`` gives GAC-ImageNet's threshold-scaled tdBN
     (weight 0.5 for ``v_th = 0.5``, or 0 for the zero-initialised last BN of a residual block).
-    ``momentum`` follows Flax (PyTorch's 0.1 is 0.9 here).
+    ``momentum`` follows Flax (PyTorch's 0.1 is 0.9 here); the running variance takes the unbiased batch
+    variance as PyTorch's does (:class:`BatchNorm`).
     """
-    return nnx.BatchNorm(
+    return BatchNorm(
         num_features,
         momentum=momentum,
         epsilon=epsilon,
@@ -186,7 +250,7 @@ def batch_norm(
 
 def td_batch_norm(
     num_features: int, *, v_th: float, alpha: float = 1.0, rngs: nnx.Rngs, **kwargs: Any
-) -> nnx.BatchNorm:
+) -> BatchNorm:
     """Threshold-scaled tdBN (Zheng et al. 2021): pooled BN whose scale starts at ``alpha * v_th``."""
     return batch_norm(num_features, scale_init=alpha * v_th, rngs=rngs, **kwargs)
 

@@ -51,7 +51,7 @@ def test_every_neuron_type_has_a_section_of_its_fields():
     assert set(cfg) == {"type", "learnable_decay", "unroll", *NEURONS.names()}
     assert set(cfg.lif) == {"decay", "tau", "v_th", "v_reset", "charge", "decay_input", "reset",
                             "detach_reset", "surrogate", "inclusive"}  # fmt: skip
-    assert set(cfg.noisy_lif) == {"decay", "v_th", "noise", "detach_reset"}
+    assert set(cfg.noisy_lif) == {"decay", "v_th", "noise", "detach_reset", "noise_mode"}
     for name in NEURONS.names():  # the defaults build the class's default neuron
         cfg.type = name
         assert make_neuron(cfg) == NEURONS.get(name)()

@@ -29,9 +29,10 @@ def test_batch_norm_pools_over_time_batch_and_space():
     mean, var = xf.mean(0), xf.var(0)
     expected = (np.asarray(x, np.float64) - mean) / np.sqrt(var + 1e-5)
     np.testing.assert_allclose(np.asarray(y), expected, rtol=1e-4, atol=1e-4)
-    # running statistics: Flax momentum .9 -> 0.9 * init + 0.1 * batch stat
+    # running statistics: Flax momentum .9 -> 0.9 * init + 0.1 * batch stat, the variance unbiased
+    # (n = T*B*H*W = 300 rows per channel) as PyTorch's running_var
     np.testing.assert_allclose(np.asarray(bn.mean[...]), 0.1 * mean, rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(bn.var[...]), 0.9 + 0.1 * var, rtol=1e-4)
+    np.testing.assert_allclose(np.asarray(bn.var[...]), 0.9 + 0.1 * var * 300 / 299, rtol=1e-4)
     # the folded input [T*B, H, W, C] gives the same result
     bn2 = layers.batch_norm(C, rngs=nnx.Rngs(0))
     np.testing.assert_allclose(
@@ -41,8 +42,47 @@ def test_batch_norm_pools_over_time_batch_and_space():
     bn.eval()
     ye = bn(x)
     np.testing.assert_allclose(
-        np.asarray(ye), (np.asarray(x) - 0.1 * mean) / np.sqrt(0.9 + 0.1 * var + 1e-5), rtol=1e-4, atol=1e-4
+        np.asarray(ye),
+        (np.asarray(x) - 0.1 * mean) / np.sqrt(0.9 + 0.1 * var * 300 / 299 + 1e-5),
+        rtol=1e-4,
+        atol=1e-4,
     )
+
+
+def test_batch_norm_running_variance_is_unbiased_as_pytorch():
+    """Three training steps against PyTorch's update written out by hand (float64):
+    running_mean <- (1 - p) running_mean + p mean_b ; running_var <- (1 - p) running_var + p n/(n-1) var_b
+    with p = 0.1 (Flax momentum 0.9) and var_b the biased batch variance, which normalises the batch."""
+    T, B, C = 2, 3, 4  # n = 6 rows per channel: n / (n - 1) = 1.2
+    rng = np.random.default_rng(0)
+    bn = layers.batch_norm(C, rngs=nnx.Rngs(0))
+    flax_bn = layers.batch_norm(C, unbiased_running_var=False, rngs=nnx.Rngs(0))
+    run_mean, run_var, flax_var = np.zeros(C), np.ones(C), np.ones(C)
+    for _ in range(3):
+        x = rng.normal(2.0, 3.0, (T, B, C))
+        rows = x.reshape(-1, C)
+        mean, var = rows.mean(0), rows.var(0)
+        y = np.asarray(bn(jnp.asarray(x, jnp.float32)), np.float64)
+        np.testing.assert_allclose(y, (x - mean) / np.sqrt(var + 1e-5), rtol=1e-5, atol=1e-5)
+        run_mean = 0.9 * run_mean + 0.1 * mean
+        run_var = 0.9 * run_var + 0.1 * var * 6 / 5
+        flax_var = 0.9 * flax_var + 0.1 * var
+        np.testing.assert_allclose(np.asarray(bn.mean[...]), run_mean, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(np.asarray(bn.var[...]), run_var, rtol=1e-6)
+        flax_bn(jnp.asarray(x, jnp.float32))
+        np.testing.assert_allclose(np.asarray(flax_bn.var[...]), flax_var, rtol=1e-6)
+    assert np.all(np.abs(run_var / flax_var - 1) > 1e-2)  # the two updates really differ here
+    # evaluation reads the running statistics and leaves them alone
+    bn.eval()
+    before = np.asarray(bn.var[...])
+    x = rng.normal(size=(T, B, C))
+    y = np.asarray(bn(jnp.asarray(x, jnp.float32)), np.float64)
+    np.testing.assert_allclose(y, (x - run_mean) / np.sqrt(run_var + 1e-5), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(bn.var[...]), before)
+    # inside jit (the train step) the update is the same
+    bn2 = layers.batch_norm(C, rngs=nnx.Rngs(0))
+    nnx.jit(lambda m, x: m(x))(bn2, jnp.asarray(x, jnp.float32))
+    np.testing.assert_allclose(np.asarray(bn2.var[...]), 0.9 + 0.1 * x.reshape(-1, C).var(0) * 1.2, rtol=1e-6)
 
 
 def test_td_batch_norm_scale_init():
@@ -147,3 +187,38 @@ def test_spiking_neuron_unroll_keeps_values_and_gradients(steps):
     hlo = jax.jit(lambda x: loss(auto, x)).lower(x).as_text()
     assert ("while" in hlo) == (steps > layers.AUTO_UNROLL_MAX_STEPS)
     assert "while" in jax.jit(lambda x: loss(plain, x)).lower(x).as_text()
+
+
+def test_spiking_neuron_fixed_time_window_runs_the_first_steps_and_emits_zeros_after():
+    """window=4 (GAC-ImageNet's mem_update): for T=7 the first 4 steps equal the normal run's, the rest
+    are zeros and pass no gradient; T=4 is the normal run; T<4 is a one-line ConfigError."""
+    from snnjax.errors import ConfigError
+
+    neuron = LIF(decay=0.25, v_th=0.5, detach_reset=True)
+    x = jax.random.uniform(jax.random.key(3), (7, 2, 16), maxval=1.5)
+    windowed = layers.SpikingNeuron(neuron, window=4)
+    full = np.asarray(layers.SpikingNeuron(neuron)(x))
+    out = np.asarray(windowed(x))
+    assert out.shape == full.shape and full[4:].any()
+    np.testing.assert_array_equal(out[:4], full[:4])
+    np.testing.assert_array_equal(out[4:], 0.0)
+    g = jax.grad(lambda x: windowed(x).sum())(x)
+    assert np.all(np.asarray(g[4:]) == 0) and np.any(np.asarray(g[:4]) != 0)
+    np.testing.assert_array_equal(windowed(x[:4]), full[:4])
+    with pytest.raises(ConfigError, match="time window of 4 steps"):
+        windowed(x[:3])
+    # a recording covers all T steps: the window's spikes and membranes, zeros after
+    from snnjax.analysis import monitor
+
+    _, rec = monitor.record(windowed, x, membrane=True)
+    (spikes,), (membrane,) = rec.spikes.values(), rec.membrane.values()
+    np.testing.assert_array_equal(spikes, out)
+    _, ref = monitor.record(layers.SpikingNeuron(neuron), x[:4], membrane=True)
+    np.testing.assert_array_equal(membrane[:4], next(iter(ref.membrane.values())))
+    np.testing.assert_array_equal(membrane[4:], 0.0)
+    # a stochastic neuron: the window's steps draw the keys of a 4-step run
+    noisy = NoisyLIF(noise=GaussianNoise(0.3))
+    k = jax.random.key(4)
+    out = np.asarray(layers.SpikingNeuron(noisy, window=4)(x, key=k))
+    np.testing.assert_array_equal(out[:4], dynamics.run_neuron(noisy, x[:4], key=k))
+    np.testing.assert_array_equal(out[4:], 0.0)

@@ -261,8 +261,9 @@ def _conv_block_chunked(conv: nnx.Conv, norm: nnx.BatchNorm, neuron, s: Array, c
         mean = s1 / n
         var = jnp.maximum(0.0, s2 / n - mean * mean)
         m = norm.momentum
+        unbiased = n / (n - 1) if getattr(norm, "unbiased_running_var", False) and n > 1 else 1.0
         norm.mean[...] = m * norm.mean[...] + (1 - m) * jax.lax.stop_gradient(mean)
-        norm.var[...] = m * norm.var[...] + (1 - m) * jax.lax.stop_gradient(var)
+        norm.var[...] = m * norm.var[...] + (1 - m) * jax.lax.stop_gradient(var) * unbiased
     mul = jax.lax.rsqrt(var + norm.epsilon) * norm.scale[...]
     bias = norm.bias[...]
     currents = lambda x: layers.unfold((conv_chunk(x) - mean) * mul + bias, chunk)
@@ -276,7 +277,8 @@ def _static_input_block_chunked(conv: nnx.Conv, norm: nnx.Module, neuron, x: Arr
     the neuron and pool in rematerialised time chunks (as :func:`_conv_block_chunked`); returns
     ``[t, B, H/2, W/2, C']``."""
     lif = _deterministic(neuron)
-    z = norm(conv(x))
+    with layers.repeated_input(t):  # BN's running variance counts t copies
+        z = norm(conv(x))
     currents = lambda _: broadcast_over_time(z, chunk)
     return _neuron_pool_chunks(neuron, lif, currents, None, t // chunk, chunk, z.shape, z.dtype)
 

@@ -102,6 +102,7 @@ def stem_over_time(stem: Callable[[Array], Array], x: Array, encoder) -> tuple[A
     the time-folded encoded input and ``static`` is ``None``.
     """
     if repeats_over_time(x, encoder):
-        z = stem(x)
+        with layers.repeated_input(encoder.num_steps):  # BN's running variance counts T copies
+            z = stem(x)
         return broadcast_over_time(z, encoder.num_steps), z
     return layers.time_folded(stem, encoder(x)), None

@@ -136,8 +136,10 @@ def spiking_neuron(
     remat: bool = False,
     decay_shape: tuple[int, ...] = (),
     decay_init=None,
+    window: int = 0,
 ) -> RecordedNeuron:
-    """A recorded neuron layer built from a neuron config section."""
+    """A recorded neuron layer built from a neuron config section (``window``: see
+    :class:`~snnjax.layers.SpikingNeuron`)."""
     return RecordedNeuron(
         make_neuron(cfg),
         learnable_decay=bool(cfg.learnable_decay),
@@ -145,6 +147,7 @@ def spiking_neuron(
         decay_init=decay_init,
         remat=remat,
         unroll=int(cfg.unroll),
+        window=window,
         rngs=rngs,
     )
 

@@ -28,7 +28,8 @@ Variants (``config.model.variant`` / ``depth``):
 
 Deviations: with direct coding a static image is not copied T times before the stem: the stem conv + BN
 runs once and is broadcast over time (identical values and BN statistics). ImageNet's ``mem_update``
-runs a fixed 4 steps whatever the input length; here the neuron runs ``config.model.num_steps``.
+runs a fixed 4 steps whatever the input length (zeros after them); here the neurons run all
+``config.model.num_steps`` steps unless ``config.model.time_window = 4`` reproduces the fixed window.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ def model_config(variant: str = "cifar", depth: int = 18, **overrides) -> ml_col
         conv_init="kaiming_fan_out" if imagenet else "torch",  # torch: PyTorch's default init
         conv_impl="xla",  # xla (lax.conv_general_dilated) | matmul (snnjax.conv, same values)
         dropout=-1.0,  # < 0 = the preset's (0.2 for depth 104, else 0)
+        time_window=0,  # 0 = neurons run all T steps; w > 0: the first w only, zeros after (ImageNet seed: 4)
     )
     set_fields(cfg, overrides, "model")
     return cfg
@@ -125,6 +127,11 @@ class _Builder:
     def __init__(self, cfg: ml_collections.ConfigDict, rngs: nnx.Rngs):
         if cfg.bn_init not in ("plain", "threshold"):
             raise ConfigError(f"unknown config.model.bn_init {cfg.bn_init!r}; choose 'plain' or 'threshold'")
+        if not 0 <= int(cfg.time_window) <= int(cfg.num_steps):
+            raise ConfigError(
+                f"config.model.time_window={cfg.time_window} must lie in [0, config.model.num_steps="
+                f"{cfg.num_steps}] (0 = all steps)"
+            )
         self.cfg, self.rngs = cfg, rngs
         self.init = conv_init(cfg.conv_init)
         self.conv_fn = conv_lib.conv_fn(cfg.conv_impl)
@@ -145,7 +152,9 @@ class _Builder:
         return layers.batch_norm(c, rngs=self.rngs)
 
     def neuron(self):
-        return spiking_neuron(self.cfg.neuron, rngs=self.rngs, remat=bool(self.cfg.remat))
+        return spiking_neuron(
+            self.cfg.neuron, rngs=self.rngs, remat=bool(self.cfg.remat), window=int(self.cfg.time_window)
+        )
 
 
 class MSBlock(nnx.Module):
@@ -223,7 +232,7 @@ class MSResNet(nnx.Module):
 
     ``config.model`` keys (see :func:`model_config`): ``variant``, ``depth``, ``gac``, ``gac_kernel``,
     ``widths``, ``blocks``, ``stem_width``, ``bn_init``, ``zero_init_residual``, ``conv_init``,
-    ``dropout``, ``neuron``, ``num_steps``, ``encoding``, ``remat``.
+    ``dropout``, ``time_window``, ``neuron``, ``num_steps``, ``encoding``, ``remat``.
 
     ``synapses`` lists, per weight layer, ``(name, MACs per example and step, source)`` where source is
     the path of the neuron whose spikes feed it, or ``'analog'`` for layers on real values computed once

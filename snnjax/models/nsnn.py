@@ -354,12 +354,17 @@ class ToyNet(_NSNNBase):
 
 def noisy_lif_neuron(noise_scale: float) -> ml_collections.ConfigDict:
     """The seed's neuron section: NILIF (decay 1/tau = 0.5, threshold 1, hard reset not detached, Gaussian
-    noise of width ``noise_scale``) selected, and the seed's deterministic LIF (same decay and threshold,
+    noise of width ``noise_scale`` applied twice per step as the seed's code does, ``noise_mode='code'``;
+    ``'paper'`` applies it once) selected, and the seed's deterministic LIF (same decay and threshold,
     no input decay, hard reset, erf surrogate alpha 1) prepared for ``--config.model.neuron.type=lif``."""
     return neuron_config(
         "noisy_lif",
         noisy_lif=dict(
-            decay=0.5, v_th=1.0, detach_reset=False, noise=f"gaussian(sigma={float(noise_scale)!r})"
+            decay=0.5,
+            v_th=1.0,
+            detach_reset=False,
+            noise=f"gaussian(sigma={float(noise_scale)!r})",
+            noise_mode="code",
         ),
         lif=dict(
             decay=0.5,

@@ -276,7 +276,8 @@ def spikingjelly_neuron(type: str = "lif", **sections: dict) -> ml_collections.C
 
 
 # Spiking-Mix's neurons (docs/spikingmix.md): ``shared`` = neuron_shared.py's quantised two-sub-neuron LIF
-# (levels {0, 0.25, 0.5, 0.75}), ``dual`` = neuron_multi.py's dual-threshold LIF, ``lif`` = plain
+# (levels {0, 0.25, 0.5, 0.75}), ``dual`` = neuron_multi.py's dual-threshold LIF (reset by the raw output,
+# no gradient through it, as the module does; ``detach_reset=False`` lets it flow), ``lif`` = plain
 # spikingjelly LIF.
 SPIKINGMIX_NEURONS = {
     "shared": dict(
@@ -285,7 +286,7 @@ SPIKINGMIX_NEURONS = {
     ),
     "dual": dict(
         type="dual_threshold",
-        dual_threshold=dict(tau0=2.0, tau1=4.0, v_th=0.5, surrogate="sigmoid(alpha=4.0)"),
+        dual_threshold=dict(tau0=2.0, tau1=4.0, v_th=0.5, surrogate="sigmoid(alpha=4.0)", detach_reset=True),
     ),
     "lif": {},
 }

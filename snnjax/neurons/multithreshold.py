@@ -14,7 +14,9 @@ binary spike, so fewer time steps carry the same information.
   emits (a sigmoid never exceeds 1) but still resets, as in the seed.
 * :class:`DualThresholdLIF` (``neuron_multi.py``): ``out = sum_k a_k H(h - theta_k)`` with
   ``theta = (v_th / tau0, v_th)`` and ``a = (1 / tau1, 1 / tau0)`` by default, a multiplicative reset
-  ``v = (1 - out) h`` and a sigmoid surrogate ``alpha`` centred at the top threshold.
+  ``v = (1 - out) h`` and a sigmoid surrogate ``alpha`` centred at the top threshold. The reset uses the
+  raw output, so no gradient flows through it (``detach_reset=True``, the seed's module);
+  ``detach_reset=False`` lets the surrogate gradient flow through ``out`` in the reset as well.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class DualThresholdLIF:
     thresholds: tuple[float, ...] | None = struct.field(pytree_node=False, default=None)
     amplitudes: tuple[float, ...] | None = struct.field(pytree_node=False, default=None)
     surrogate: sg.Surrogate = struct.field(pytree_node=False, default=sg.Sigmoid(4.0))
-    detach_reset: bool = struct.field(pytree_node=False, default=False)
+    detach_reset: bool = struct.field(pytree_node=False, default=True)
 
     stochastic = False
 

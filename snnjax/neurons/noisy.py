@@ -2,13 +2,15 @@
 
 Per step, with ``v = u - v_th``:
   1. ``u = decay * u + x``;
-  2. a noise sample is subtracted from the membrane: ``u = u - eps``, ``eps ~ noise``;
+  2. (``noise_mode='code'`` only) a noise sample is subtracted from the membrane: ``u = u - eps``,
+     ``eps ~ noise``; the state carries it forward;
   3. the neuron fires by a Bernoulli draw with the noise CDF: ``s ~ Bernoulli(noise.cdf(u - v_th))``;
      its backward pass is the noise density ``noise.pdf(u - v_th)`` (noise-driven learning);
   4. hard reset ``u = u (1 - s)``, not detached.
-Noise enters twice (step 2 and step 3), as in the seed's code, so for a fixed input the firing rate
-follows the CDF of the sum of two independent noises (for Gaussian noise: width ``sigma * sqrt(2)``).
-The neuron stays stochastic at evaluation time.
+``noise_mode='code'`` (default) is the seed's code: noise enters twice (steps 2 and 3), so for a fixed
+input the firing rate follows the CDF of the sum of two independent noises (for Gaussian noise: width
+``sigma * sqrt(2)``). ``noise_mode='paper'`` is the paper's neuron, one noise per step: the firing rate
+is ``noise.cdf(u - v_th)`` itself. The neuron stays stochastic at evaluation time.
 """
 
 from __future__ import annotations
@@ -22,8 +24,11 @@ import jax.numpy as jnp
 from flax import struct
 from jax import Array
 
+from snnjax.errors import ConfigError
 from snnjax.neurons.lif import LIFState
 from snnjax.registry import NEURONS, NOISES
+
+NOISE_MODES = ("code", "paper")  # noise applied twice (the seed's code) | once (the paper)
 
 
 class Noise:
@@ -154,8 +159,16 @@ class NoisyLIF:
     v_th: float | Array = 1.0
     noise: Noise = struct.field(pytree_node=False, default=GaussianNoise())
     detach_reset: bool = struct.field(pytree_node=False, default=False)
+    noise_mode: str = struct.field(pytree_node=False, default="code")  # code: noise twice | paper: once
 
     stochastic = True
+
+    def __post_init__(self):
+        if self.noise_mode not in NOISE_MODES:
+            raise ConfigError(
+                f"unknown noise_mode {self.noise_mode!r} (config.model.neuron.noisy_lif.noise_mode); "
+                f"choose 'code' (noise twice, the seed's code) or 'paper' (once)"
+            )
 
     def init_state(self, shape: tuple[int, ...], dtype=jnp.float32) -> LIFState:
         return LIFState(jnp.zeros(shape, dtype))
@@ -170,7 +183,8 @@ def noisy_lif_step(state: LIFState, x: Array, p: NoisyLIF, key: Array) -> tuple[
     """One noisy-LIF step (see module docstring); ``key`` is this step's PRNG key."""
     k_noise, k_fire = jax.random.split(key)
     u = p.decay * state.v + x
-    u = u - jax.lax.stop_gradient(p.noise.sample(k_noise, u.shape, u.dtype))
+    if p.noise_mode == "code":
+        u = u - jax.lax.stop_gradient(p.noise.sample(k_noise, u.shape, u.dtype))
     s = bernoulli_spike(u - p.v_th, jax.random.uniform(k_fire, u.shape, u.dtype), p.noise)
     r = jax.lax.stop_gradient(s) if p.detach_reset else s
     return LIFState((u * (1.0 - r)).astype(state.v.dtype)), s

@@ -27,7 +27,7 @@ from snnjax.errors import CheckpointError, ConfigError, TrainingError
 from snnjax.losses import make_loss
 from snnjax.train import memory, records, writers
 from snnjax.train.checkpoint import Checkpointer
-from snnjax.train.optim import make_optimizer
+from snnjax.train.optim import make_optimizer, same_schedule, schedule_record
 from snnjax.train.progress import Progress, Throughput
 from snnjax.train.steps import Steps
 from snnjax.train.stop import StopSignals
@@ -102,6 +102,11 @@ class Run:
         )
         self.model = models.create(config.model, self.info.num_classes, self.info.image_shape, rngs=rngs)
         tx, self.schedule = make_optimizer(config.optim, self.total_steps, steps_per_epoch)
+        self.schedule_record = {
+            **schedule_record(config.optim, self.total_steps, steps_per_epoch),
+            "num_epochs": config.train.num_epochs,
+            "num_steps": config.train.num_steps,
+        }
         optimizer = nnx.Optimizer(self.model, tx, wrt=nnx.Param)
         self.mesh = make_mesh()
         self.steps = Steps(
@@ -217,10 +222,47 @@ def resume(run: Run, ckpt: Checkpointer, workdir: epath.Path) -> tuple[int, floa
     if restored is None:
         return 0, 0.0
     step, state, data_state, meta = restored
+    check_schedule(run, meta.get("schedule"), step, workdir)
     run.load_state(state)
     run.train_data.set_state(data_state)
     print(f"resuming from step {step} in {workdir}")
     return step, float(meta["wall_time_s"])
+
+
+def check_schedule(run: Run, saved: dict | None, step: int, workdir: epath.Path):
+    """Refuses (one-line ConfigError) to resume at ``step`` when the config's learning-rate schedule gives
+    other rates than the one the checkpoint was trained with (``saved``, its :func:`schedule_record`) at
+    any step still to come, e.g. a changed ``train.num_epochs`` re-stretching a cosine schedule, unless
+    ``config.train.allow_schedule_change``. Checkpoints without a record pass."""
+    if saved is None or same_schedule(saved, run.schedule_record, step):
+        return
+    new, changes = run.schedule_record, []
+    for key in ("num_epochs", "num_steps"):
+        if saved.get(key) != new[key]:
+            changes.append(f"config.train.{key} {saved.get(key)} -> {new[key]}")
+    for key in ("total_steps", "steps_per_epoch"):
+        if saved[key] != new[key]:
+            changes.append(f"{key.replace('_', ' ')} {saved[key]} -> {new[key]}")
+    old_optim, new_optim = saved["optim"], new["optim"]
+    changes += [
+        f"config.optim.{k} {old_optim.get(k)!r} -> {new_optim.get(k)!r}"
+        for k in sorted(set(old_optim) | set(new_optim))
+        if _json_value(old_optim.get(k)) != _json_value(new_optim.get(k))
+    ]
+    what = ", ".join(changes) or "the learning rates differ"
+    if run.config.train.allow_schedule_change:
+        note(f"resuming step {step} on a changed learning-rate schedule ({what})")
+        return
+    raise ConfigError(
+        f"the checkpoint at step {step} in {workdir} was trained on another learning-rate schedule ({what}): "
+        "resume with the old values, use a new workdir, or pass --config.train.allow_schedule_change=True "
+        "to continue on the new schedule"
+    )
+
+
+def _json_value(value: Any) -> Any:
+    """A config value as it reads back from JSON (tuples become lists)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def log_training(
@@ -329,7 +371,7 @@ def train(run: Run, ckpt: Checkpointer, log: records.MetricsLog, cadence: Cadenc
                         f"loss {evaluation['test_loss']:.4f} ({wall():.0f} s)"
                     )
                     draw_metrics(log)
-                meta = {"step": done, "wall_time_s": wall()}
+                meta = {"step": done, "wall_time_s": wall(), "schedule": run.schedule_record}
                 ckpt.save(
                     done, run.state, run.train_data.get_state(), meta, metric=evaluation.get("test_accuracy")
                 )

@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 from snnjax.registry import OPTIMIZERS, SCHEDULES
@@ -89,3 +93,22 @@ def make_optimizer(
         chain.append(optax.add_decayed_weights(cfg.weight_decay))
     chain.append(optimizer(cfg, schedule))
     return optax.chain(*chain), schedule
+
+
+def schedule_record(cfg: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int) -> dict[str, Any]:
+    """What defines the learning-rate schedule of a run, as JSON data (stored with every checkpoint)."""
+    return {"total_steps": total_steps, "steps_per_epoch": steps_per_epoch, "optim": cfg.to_dict()}
+
+
+def same_schedule(old: dict[str, Any], new: dict[str, Any], start: int, samples: int = 100_001) -> bool:
+    """Whether two :func:`schedule_record` records give the same learning rate at every optimiser step
+    from ``start`` to the end of the longer one (a schedule keeps its final value past its end), checked
+    on up to ``samples`` evenly spaced steps."""
+    schedules = [
+        make_schedule(ml_collections.ConfigDict(r["optim"]), int(r["total_steps"]), int(r["steps_per_epoch"]))
+        for r in (old, new)
+    ]
+    end = max(int(old["total_steps"]), int(new["total_steps"]), start + 1)
+    steps = jnp.asarray(np.unique(np.linspace(start, end - 1, min(samples, end - start)).astype(np.int64)))
+    a, b = (np.asarray(s(steps), np.float64) for s in schedules)
+    return bool(np.allclose(a, b, rtol=1e-6, atol=0.0))

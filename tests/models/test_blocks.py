@@ -62,3 +62,21 @@ def test_stem_over_time_runs_a_static_image_once():
     z, static = blocks.stem_over_time(stem, frames, Encoder("direct", 3))
     assert static is None and calls[-1] == (6, 4, 4, 1)
     np.testing.assert_array_equal(z, 2.0 * frames)
+
+
+def test_static_stem_batch_norm_statistics_equal_those_of_t_copies():
+    """The once-run stem's BN keeps the running statistics of BN on T repeated copies, the unbiased
+    variance included (n = T * B * H * W, as PyTorch on the repeated input)."""
+    from snnjax import layers
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (2, 3, 3, 2)) * 2.0 + 1.0  # n = 18 per copy
+    once = layers.batch_norm(2, rngs=nnx.Rngs(0))
+    copies = layers.batch_norm(2, rngs=nnx.Rngs(0))
+    z, _ = blocks.stem_over_time(once, x, Encoder("direct", 4))
+    ref = layers.time_folded(copies, jnp.broadcast_to(x, (4, *x.shape)))
+    np.testing.assert_allclose(np.asarray(z), np.asarray(ref), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.asarray(once.mean[...]), np.asarray(copies.mean[...]), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(once.var[...]), np.asarray(copies.var[...]), rtol=1e-6)
+    var = np.asarray(x, np.float64).reshape(-1, 2).var(0)
+    np.testing.assert_allclose(np.asarray(once.var[...]), 0.9 + 0.1 * var * 72 / 71, rtol=1e-6)
+    assert layers.STATIC_REPEATS.get() == 1  # reset after the stem

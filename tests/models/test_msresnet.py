@@ -109,3 +109,30 @@ def test_gradients_reach_gac_and_stem():
     grads = nnx.grad(loss)(model)
     g = {".".join(map(str, p)): float(jnp.abs(v.get_value()).sum()) for p, v in nnx.to_flat_state(grads)}
     assert g["gac.ta.w1"] > 0 and g["gac.sca.conv1.kernel"] > 0 and g["stem.conv.kernel"] > 0
+
+
+@pytest.mark.parametrize("gac", [False, True])
+def test_fixed_time_window_of_the_imagenet_seed(gac):
+    """config.model.time_window=4 at T=6: every neuron runs 4 steps and emits zeros after, so the
+    logits of steps 5 and 6 are the head's bias; without GAC (which mixes time steps) and with BN in
+    eval mode the network is causal per step, so steps 1-4 equal those of the normal run."""
+    from snnjax.errors import ConfigError
+
+    kw = dict(num_steps=6, stem_width=4, widths=(4, 8), blocks=(1, 1), gac=gac)
+    windowed = models.create(
+        model_config("imagenet", 18, time_window=4, **kw), 5, (16, 16, 3), rngs=nnx.Rngs(0)
+    )
+    full = models.create(model_config("imagenet", 18, **kw), 5, (16, 16, 3), rngs=nnx.Rngs(0))
+    assert all(m.window == 4 for _, m in nnx.iter_graph(windowed) if hasattr(m, "window"))
+    x = jax.random.uniform(jax.random.key(0), (2, 16, 16, 3), maxval=3.0)
+    out = np.asarray(nnx.capture(windowed)(x))
+    np.testing.assert_array_equal(
+        out[4:], np.broadcast_to(np.asarray(windowed.head.bias[...]), out[4:].shape)
+    )
+    if not gac:
+        windowed.eval(), full.eval()
+        ref = np.asarray(nnx.capture(full)(x))
+        np.testing.assert_array_equal(np.asarray(nnx.capture(windowed)(x))[:4], ref[:4])
+        assert np.any(ref[4:] != out[4:])
+    with pytest.raises(ConfigError, match="time_window=7"):
+        models.create(model_config("imagenet", 18, time_window=7, **kw), 5, (16, 16, 3), rngs=nnx.Rngs(0))

@@ -138,6 +138,16 @@ def test_quantised_neuron_levels_inside_the_model(variant):
     # (variant A from rest: both sub-neurons see the same input, so r_2 alone (0.5) cannot occur)
 
 
+def test_spikingmix_dual_neuron_detaches_its_reset_by_default_and_the_config_key_switches_it():
+    from snnjax.config import load_config
+    from snnjax.models.common import make_neuron
+
+    for spec in ("spikingmix_cifar:dual", "spikingmix_fmnist_small:dual,mix"):
+        assert make_neuron(load_config(spec).model.neuron).detach_reset is True  # the seed's module
+    config = load_config("spikingmix_cifar:dual", ["model.neuron.dual_threshold.detach_reset=False"])
+    assert make_neuron(config.model.neuron).detach_reset is False
+
+
 def test_unknown_spikingmix_neuron_is_a_config_error():
     with pytest.raises(ConfigError, match="unknown Spiking-Mix neuron 'triple'"):
         R.spikingmix_neuron("triple")

@@ -88,13 +88,60 @@ def _sum_pdf(pdf, v):
     return np.array([np.sum(pdf(_E) * pdf(vi - _E)) * _STEP for vi in np.atleast_1d(v)])
 
 
-def test_sum_cdf_quadrature_matches_gaussian_closed_form():
-    cdf, pdf, _ = _gauss(0.3)
-    v = np.linspace(-1, 1, 9)
-    np.testing.assert_allclose(_sum_cdf(cdf, pdf, v), _gauss(0.3 * math.sqrt(2))[0](v), atol=1e-6)
-    # the sum of two U(-a, a) is triangular on [-2a, 2a]
-    cdf, pdf, _ = _uniform(0.3)
-    np.testing.assert_allclose(_sum_cdf(cdf, pdf, v), _triangular(0.6)[0](v), atol=1e-6)
+def _irwin_hall4(a):
+    """CDF and density of the sum of two symmetric triangular noises on [-a, a]: each is the sum of two
+    U(-a/2, a/2), so the sum is a (S - 2) with S ~ Irwin-Hall(4) (the sum of four U(0, 1)):
+    F_S(y) = sum_{k <= y} (-1)^k C(4, k) (y - k)^4 / 4!,
+    f_S(y) = sum_{k <= y} (-1)^k C(4, k) (y - k)^3 / 3!."""
+
+    def terms(v, power):
+        y = np.clip(np.asarray(v, np.float64) / a + 2.0, 0.0, 4.0)
+        return sum(
+            (-1) ** k * math.comb(4, k) * np.where(y > k, y - k, 0.0) ** power for k in range(5)
+        ) / math.factorial(power)
+
+    return (lambda v: terms(v, 4), lambda v: np.where(np.abs(v) < 2 * a, terms(v, 3) / a, 0.0))
+
+
+def _logistic_doubled(s):
+    """The sum of two logistic(s) noises: density in closed form (z = v / s, symmetric in z)
+    f(z) = e^z ((z - 2) e^z + z + 2) / (e^z - 1)^3 / s, with f(0) = 1 / (6 s); its CDF has no simple
+    closed form and is integrated numerically (quadrature of the convolution)."""
+    cdf, pdf, _ = _logistic(s)
+
+    def density(v):
+        z = -np.abs(np.asarray(v, np.float64)) / s
+        safe = np.where(np.abs(z) < 1e-3, -1.0, z)
+        f = np.exp(safe) * ((safe - 2) * np.exp(safe) + safe + 2) / (np.exp(safe) - 1) ** 3
+        return np.where(np.abs(z) < 1e-3, 1 / 6, f) / s
+
+    return (lambda v: _sum_cdf(cdf, pdf, v), density)
+
+
+# CDF and density of the sum of two independent noises of each family (the 'code' mode's firing law)
+DOUBLED = {
+    "gaussian": _gauss(0.3 * math.sqrt(2))[:2],  # N(0, 2 sigma^2)
+    "logistic": _logistic_doubled(0.3),
+    "triangular": _irwin_hall4(0.6),
+    "uniform": _triangular(0.6)[:2],  # U(-a, a) + U(-a, a) is triangular on [-2a, 2a]
+}
+
+
+@pytest.mark.parametrize(
+    "name, noise_ref", list(zip(IDS, [ref for _, ref in FAMILIES], strict=True)), ids=IDS
+)
+def test_closed_forms_of_the_doubled_noise_match_quadrature(name, noise_ref):
+    """The closed forms above against a numerical convolution of each family with itself."""
+    cdf, pdf, _ = noise_ref
+    v = np.linspace(-1.3, 1.3, 27)
+    dcdf, dpdf = DOUBLED[name]
+    np.testing.assert_allclose(dcdf(v), _sum_cdf(cdf, pdf, v), atol=2e-6)
+    np.testing.assert_allclose(dpdf(v), _sum_pdf(pdf, v), atol=2e-5)
+    # and they are a CDF / density: monotone from 0 to 1, the density integrates to one
+    assert dcdf(np.asarray([-5.0]))[0] < 1e-5 and dcdf(np.asarray([5.0]))[0] > 1 - 1e-5
+    assert np.all(np.diff(dcdf(v)) >= 0)
+    grid = np.linspace(-5, 5, 2001)
+    assert abs(np.sum(dpdf(grid)) * (grid[1] - grid[0]) - 1.0) < 1e-4
 
 
 @pytest.mark.parametrize(("noise", "ref"), FAMILIES, ids=IDS)
@@ -138,29 +185,34 @@ def _one_step(neuron, x, key):
     return s, g
 
 
+@pytest.mark.parametrize("mode", ["code", "paper"])
 @pytest.mark.parametrize(("noise", "ref"), FAMILIES, ids=IDS)
-def test_neuron_rate_is_cdf_of_doubled_noise(noise, ref):
-    cdf, pdf, _ = ref
+def test_neuron_rate_and_gradient_follow_the_noise_mode(noise, ref, mode):
+    """Monte-Carlo firing rate and mean gradient of one step from rest against the mode's law:
+    'code' (noise twice) -> the doubled noise's CDF and density (closed forms, logistic by quadrature);
+    'paper' (noise once) -> the family's own CDF and density."""
+    name = IDS[[n for n, _ in FAMILIES].index(noise)]
     v_th = 1.0
     xs = np.asarray([0.3, 0.6, 0.8, 0.95, 1.0, 1.1, 1.3, 1.7], np.float32)
-    neuron = NoisyLIF(decay=0.5, v_th=v_th, noise=noise)
+    neuron = NoisyLIF(decay=0.5, v_th=v_th, noise=noise, noise_mode=mode)
     x = jnp.broadcast_to(jnp.asarray(xs)[:, None], (xs.size, N))
     s, g = jax.jit(_one_step, static_argnums=0)(neuron, x, jax.random.key(2))
     rate = np.asarray(s.mean(1), np.float64)
-    p = np.clip(_sum_cdf(cdf, pdf, xs.astype(np.float64) - v_th), 0.0, 1.0)
-    if isinstance(noise, GaussianNoise):  # closed form Phi((x - v_th) / (sigma sqrt 2))
-        np.testing.assert_allclose(
-            p, 0.5 * (1 + _erf((xs - v_th) / (0.3 * math.sqrt(2) * math.sqrt(2)))), atol=1e-6
-        )
+    v = xs.astype(np.float64) - v_th
+    law_cdf, law_pdf = DOUBLED[name] if mode == "code" else ref[:2]
+    other_cdf = ref[0] if mode == "code" else DOUBLED[name][0]
+    p = np.clip(law_cdf(v), 0.0, 1.0)
     tol = 5 * np.sqrt(p * (1 - p) / N) + 1e-6
     assert np.all(np.abs(rate - p) <= tol), (rate, p, tol)
-    # the single-noise CDF is measurably different (the noise really enters twice)
-    assert np.max(np.abs(rate - cdf(xs.astype(np.float64) - v_th))) > 0.02
-    # noise-driven learning: the mean gradient is the density of the doubled noise
+    # the other mode's CDF is measurably different (the modes really differ)
+    assert np.max(np.abs(rate - other_cdf(v))) > 0.02
+    # noise-driven learning: the mean gradient is the law's density
     gnp = np.asarray(g, np.float64)
-    d = _sum_pdf(pdf, xs.astype(np.float64) - v_th)
+    d = law_pdf(v)
     gtol = 5 * gnp.std(1) / math.sqrt(N) + 1e-4
     assert np.all(np.abs(gnp.mean(1) - d) <= gtol), (gnp.mean(1), d, gtol)
+    if mode == "paper":  # no noise in the membrane: every element's gradient is the density itself
+        np.testing.assert_allclose(gnp, np.broadcast_to(d[:, None], gnp.shape), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize(("noise", "ref"), FAMILIES, ids=IDS)
@@ -210,6 +262,38 @@ def test_step_composition_with_mirrored_keys():
         u = u * (1 - s)
         np.testing.assert_array_equal(np.asarray(spikes[t]), s)
         np.testing.assert_allclose(np.asarray(states.v[t]), u, rtol=1e-5, atol=1e-6)
+
+
+def test_paper_mode_trace_has_no_membrane_noise():
+    """noise_mode='paper': u = lam u + x; s = 1[U < cdf(u - v_th)] with the same per-step uniform draw as
+    the code mode; u <- u (1 - s). The state carries no noise."""
+    noise = GaussianNoise(0.3)
+    neuron = NoisyLIF(decay=0.5, v_th=1.0, noise=noise, noise_mode="paper")
+    x = jnp.asarray([[0.9, 1.2, 0.4, 1.0]] * 3)
+    key = jax.random.key(7)
+    spikes, states = dynamics.run_neuron(neuron, x, key=key, return_states=True)
+    u = np.zeros(4)
+    for t, k in enumerate(jax.random.split(key, 3)):
+        _, k_fire = jax.random.split(k)
+        unif = np.asarray(jax.random.uniform(k_fire, (4,)), np.float64)
+        u = 0.5 * u + np.asarray(x[t], np.float64)
+        s = (unif < 0.5 * (1 + _erf((u - 1.0) / (0.3 * math.sqrt(2))))).astype(np.float64)
+        u = u * (1 - s)
+        np.testing.assert_array_equal(np.asarray(spikes[t]), s)
+        np.testing.assert_allclose(np.asarray(states.v[t]), u, rtol=1e-6, atol=1e-7)
+
+
+def test_noise_mode_default_config_key_and_error():
+    from snnjax.models.common import make_neuron, neuron_config
+
+    assert NoisyLIF().noise_mode == "code"
+    cfg = neuron_config("noisy_lif")
+    assert cfg.noisy_lif.noise_mode == "code"
+    cfg.noisy_lif.noise_mode = "paper"
+    assert make_neuron(cfg).noise_mode == "paper"
+    cfg.noisy_lif.noise_mode = "twice"
+    with pytest.raises(ConfigError, match="unknown noise_mode 'twice'"):
+        make_neuron(cfg)
 
 
 def test_reset_gradient_not_detached_by_default():

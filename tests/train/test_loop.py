@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from snnjax.config import load_config
-from snnjax.errors import CheckpointError, Interrupted
+from snnjax.errors import CheckpointError, ConfigError, Interrupted
 from snnjax.train import loop
 from snnjax.train.checkpoint import Checkpointer
 from tests.train.conftest import REPO
@@ -131,3 +131,35 @@ def test_signal_saves_and_stops_then_resume_matches(reference, tmp_path, monkeyp
     walls = [json.loads(line)["wall_time_s"] for line in (workdir / "metrics.jsonl").read_text().splitlines()]
     assert walls[: len(before)] == before and walls == sorted(walls)  # cumulative across the resume
     assert_same_state(final_state(workdir), reference[2])
+
+
+def test_resume_refuses_a_changed_learning_rate_schedule(tmp_path, capsys):
+    """The quick start's cosine schedule: a resume with another length or peak rate would re-stretch it
+    mid-run, so it stops with one line naming the old and new values, unless explicitly allowed."""
+    workdir = tmp_path / "run"
+    loop.train_and_evaluate(quick_config("train.num_steps=4"), workdir)
+    with pytest.raises(ConfigError) as refused:
+        loop.train_and_evaluate(quick_config("train.num_steps=8"), workdir)
+    message = str(refused.value)
+    assert "\n" not in message and "step 4" in message
+    assert "config.train.num_steps 4 -> 8" in message and "total steps 4 -> 8" in message
+    assert "--config.train.allow_schedule_change=True" in message
+    with pytest.raises(ConfigError, match=r"config\.optim\.learning_rate 0\.002 -> 0\.001"):
+        loop.train_and_evaluate(quick_config("train.num_steps=8", "optim.learning_rate=1e-3"), workdir)
+    with Checkpointer(workdir, read_only=True) as ckpt:
+        assert ckpt.steps() == [4]  # nothing was trained or saved by the refused runs
+    capsys.readouterr()
+    results = loop.train_and_evaluate(
+        quick_config("train.num_steps=8", "train.allow_schedule_change=True"), workdir
+    )
+    assert results["steps"] == 8 and "changed learning-rate schedule" in capsys.readouterr().err
+    # the new schedule is now the checkpoint's: resuming with it needs no flag
+    loop.train_and_evaluate(quick_config("train.num_steps=8"), workdir)
+
+
+def test_resume_with_a_longer_constant_schedule_is_allowed(tmp_path):
+    """A constant rate is the same at every step, however long the run: extending it changes nothing."""
+    workdir = tmp_path / "run"
+    loop.train_and_evaluate(quick_config("train.num_steps=3", "optim.schedule=constant"), workdir)
+    results = loop.train_and_evaluate(quick_config("train.num_steps=6", "optim.schedule=constant"), workdir)
+    assert results["steps"] == 6

@@ -62,3 +62,26 @@ def test_sgd_coupled_weight_decay_is_added_to_the_gradient():
 def test_unknown_names_are_config_errors(key, value, message):
     with pytest.raises(ConfigError, match=message):
         make_optimizer(optim_config(**{key: value}), 10, 5)
+
+
+def test_same_schedule_compares_the_rates_still_to_come():
+    from snnjax.train.optim import same_schedule, schedule_record
+
+    def record(total, **optim):
+        return schedule_record(optim_config(**{"learning_rate": 0.1, **optim}), total, 10)
+
+    cosine = dict(schedule="cosine", min_lr=1e-3)
+    assert same_schedule(record(100, **cosine), record(100, **cosine), 40)
+    assert not same_schedule(record(100, **cosine), record(200, **cosine), 40)  # re-stretched
+    assert not same_schedule(record(100, **cosine), record(200, **cosine), 100)  # extended after the end
+    assert same_schedule(record(100, schedule="constant"), record(300, schedule="constant"), 50)
+    assert not same_schedule(record(100, **cosine), record(100, **cosine, learning_rate=0.2), 0)
+    step = dict(schedule="step", decay_epochs=(5,))
+    assert same_schedule(record(100, **step), record(200, **step), 20)  # the same boundary at step 50
+    assert not same_schedule(record(100, **step), record(100, schedule="step", decay_epochs=(6,)), 20)
+    assert same_schedule(
+        record(100, **step), record(100, schedule="step", decay_epochs=(6,)), 60
+    )  # past both
+    warm = dict(schedule="constant", warmup_steps=20, warmup_init=0.1)
+    assert not same_schedule(record(100, **warm), record(100, schedule="constant", warmup_steps=30), 0)
+    assert same_schedule(record(100, **warm), record(100, schedule="constant", warmup_steps=10), 30)

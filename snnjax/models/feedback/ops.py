@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from flax import nnx
 from jax import Array
 
+from snnjax import layers
 from snnjax.models.blocks import (
     Initializer,
     avg_pool_2x2,
@@ -187,7 +188,7 @@ class Dense(nnx.Module):
         self.in_shape, self.out_shape = tuple(in_shape), (cout,)
         self.kernel = nnx.Param(init(rngs.params(), (cin, cout)))
         self.bias = nnx.Param(torch_bias_init(cin)(rngs.params(), (cout,))) if bias else None
-        self.norm = nnx.BatchNorm(cout, momentum=0.9, epsilon=1e-5, rngs=rngs) if batch_norm else None
+        self.norm = layers.batch_norm(cout, rngs=rngs) if batch_norm else None
 
     def __call__(self, x: Array) -> Array:
         y = x.reshape(x.shape[0], -1) @ self.kernel[...]
