@@ -56,6 +56,15 @@ class RecurrentSNN(nnx.Module):
             self.neuron = spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat, features=cfg.hidden)
         self.fc_out = nnx.Linear(cfg.hidden, num_classes, rngs=rngs)
         self.readout = layers.SpikingNeuron(LI(decay=float(cfg.readout_decay)))
+        # energy accounting (snnjax.analysis.energy): (layer, MACs per example and step, source). The rows
+        # differ at every step, so the input layer's analog MACs run T times; the recurrent product sits
+        # inside the time loop, where a traced count would not see it.
+        recurrent = [("neuron.recurrent", cfg.hidden * cfg.hidden, "neuron")] if cfg.recurrent else []
+        self.synapses = (
+            ("fc_in", height * width * channels * cfg.hidden, "analog"),
+            *recurrent,
+            ("fc_out", cfg.hidden * num_classes, "neuron"),
+        )
 
     def __call__(self, x: Array) -> Array:
         if x.ndim != 4:

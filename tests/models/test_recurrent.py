@@ -64,3 +64,14 @@ def test_errors():
     rcfg.neuron.per_channel = True
     with pytest.raises(ConfigError, match="per_channel is not supported"):
         nnx.eval_shape(lambda: models.create(rcfg, 10, (32, 32, 3), rngs=nnx.Rngs(0)))
+
+
+def test_lists_its_synapses_for_the_energy_estimate():
+    _, model = _model()
+    assert model.synapses == (
+        ("fc_in", 8 * 8 * 16, "analog"),  # one row per step: T * W * hidden MACs
+        ("neuron.recurrent", 16 * 16, "neuron"),
+        ("fc_out", 16 * 10, "neuron"),
+    )
+    _, plain = _model(recurrent=False)
+    assert [name for name, _, _ in plain.synapses] == ["fc_in", "fc_out"]
