@@ -75,17 +75,30 @@ SPIKE_HOOK: contextvars.ContextVar[SpikeHook | None] = contextvars.ContextVar("s
 perturbation, synapse tracing); unset in training, so a normal call compiles to the same program."""
 
 
+def leak_fields(neuron: Any) -> tuple[str, ...]:
+    """The neuron fields a learnable-decay layer learns: ``('tau',)`` for a ``'tau'`` charge, else the
+    neuron's ``leaks`` (``('decay', 'syn_decay')`` for CubaLIF), by default ``('decay',)``."""
+    if getattr(neuron, "charge", "decay") == "tau":
+        return ("tau",)
+    return tuple(getattr(neuron, "leaks", ("decay",)))
+
+
 class SpikingNeuron(nnx.Module):
     """A neuron layer: runs a neuron record (``snnjax.neurons``) over ``[T, B, ...]`` by ``lax.scan``.
 
     Args:
       neuron: neuron record, e.g. ``LIF(decay=0.5)`` or ``NoisyLIF(...)``.
-      learnable_decay: learn the leak (PLIF). For a ``'decay'`` charge the parameter is the decay
+      learnable_decay: learn the leaks (PLIF). For a ``'decay'`` charge the parameter is the decay
         factor, clipped to [0, 1] in use (NSNN PLIF, snnTorch learnable beta); for a ``'tau'`` charge
-        it is ``w`` with ``1 / tau = sigmoid(w)`` (spikingjelly ParametricLIF).
-      decay_shape: shape of the learnable parameter: ``()`` (one per layer) or e.g. ``(features,)``
-        (one per neuron, broadcast over the trailing axes).
-      decay_init: optional initialiser ``(key, shape) -> Array`` of the decay factor (e.g.
+        it is ``w`` with ``1 / tau = sigmoid(w)`` (spikingjelly ParametricLIF). The membrane leak is
+        ``decay_param``; a neuron with more leaks (:func:`leak_fields`; CubaLIF's synaptic
+        ``syn_decay``) gets one more parameter each, named ``<field>_param``.
+      learnable_threshold: learn the threshold ``v_th`` (snnTorch ``learn_threshold``), stored as
+        ``threshold_param`` and used as is (no constraint). For neurons with a ``v_th`` field (LIF, IF,
+        ALIF's baseline threshold, CubaLIF, NoisyLIF).
+      decay_shape: shape of every learnable parameter: ``()`` (one per layer) or e.g. ``(features,)``
+        (one per channel, broadcast over the trailing axes).
+      decay_init: optional initialiser ``(key, shape) -> Array`` of the membrane decay factor (e.g.
         ``jax.random.uniform`` for snnTorch's per-neuron beta); default: the neuron's own value.
       remat: rematerialise each time step in the backward pass (less memory, more compute).
       unroll: ``lax.scan`` unroll factor of the time loop; ``0`` (default) unrolls all ``T`` steps when
@@ -104,6 +117,7 @@ class SpikingNeuron(nnx.Module):
         neuron: Any,
         *,
         learnable_decay: bool = False,
+        learnable_threshold: bool = False,
         decay_shape: tuple[int, ...] = (),
         decay_init: Callable[[Array, tuple[int, ...]], Array] | None = None,
         remat: bool = False,
@@ -116,29 +130,60 @@ class SpikingNeuron(nnx.Module):
         self.unroll = unroll
         self.window = window
         self.decay_param = nnx.data(None)
+        self.threshold_param = nnx.data(None)
+        self.extra_leaks = leak_fields(neuron)[1:] if learnable_decay else ()
         if learnable_decay:
+            name = leak_fields(neuron)[0]
+            if not hasattr(neuron, name):
+                raise ConfigError(f"{type(neuron).__name__} has no leak {name!r} to learn (learnable_decay)")
             if decay_init is not None:
                 if rngs is None:
                     raise ValueError("a random decay_init needs rngs=nnx.Rngs(...)")
                 decay = decay_init(rngs.params(), decay_shape)
-            elif neuron.charge == "tau":
+            elif name == "tau":
                 decay = jnp.full(decay_shape, 1.0 / neuron.tau, jnp.float32)
             else:
-                decay = jnp.full(decay_shape, neuron.decay, jnp.float32)
-            if neuron.charge == "tau":  # store w = logit(1 / tau)
+                decay = jnp.full(decay_shape, getattr(neuron, name), jnp.float32)
+            if name == "tau":  # store w = logit(1 / tau)
                 decay = jnp.log(decay) - jnp.log1p(-decay)
             self.decay_param = nnx.Param(jnp.asarray(decay, jnp.float32))
+            for name in self.extra_leaks:
+                setattr(
+                    self,
+                    f"{name}_param",
+                    nnx.Param(jnp.full(decay_shape, getattr(neuron, name), jnp.float32)),
+                )
+        if learnable_threshold:
+            if not hasattr(neuron, "v_th"):
+                raise ConfigError(
+                    f"{type(neuron).__name__} has no threshold v_th to learn (learnable_threshold)"
+                )
+            self.threshold_param = nnx.Param(jnp.full(decay_shape, neuron.v_th, jnp.float32))
         stochastic = rngs is not None and neuron.stochastic
         self.rngs = rngs["noise"].fork() if stochastic else nnx.data(None)
 
     def current_neuron(self) -> Any:
-        """The neuron record with the learnable leak substituted in."""
-        if self.decay_param is None:
-            return self.neuron
-        w = self.decay_param[...]
-        if self.neuron.charge == "tau":
-            return dataclasses.replace(self.neuron, tau=1.0 / jax.nn.sigmoid(w))
-        return dataclasses.replace(self.neuron, decay=jnp.clip(w, 0.0, 1.0))
+        """The neuron record with the learnable leaks and threshold substituted in."""
+        changes = {}
+        if self.decay_param is not None:
+            w = self.decay_param[...]
+            if leak_fields(self.neuron)[0] == "tau":
+                changes["tau"] = 1.0 / jax.nn.sigmoid(w)
+            else:
+                changes[leak_fields(self.neuron)[0]] = jnp.clip(w, 0.0, 1.0)
+            for name in self.extra_leaks:
+                changes[name] = jnp.clip(getattr(self, f"{name}_param")[...], 0.0, 1.0)
+        if self.threshold_param is not None:
+            changes["v_th"] = self.threshold_param[...]
+        return dataclasses.replace(self.neuron, **changes) if changes else self.neuron
+
+    def run(
+        self, neuron: Any, x: Array, *, key: Array | None, unroll: int | bool, return_states: bool = False
+    ):
+        """Runs ``neuron`` over ``x [T, B, ...]``: spikes (and the state trace if ``return_states``)."""
+        return dynamics.run_neuron(
+            neuron, x, key=key, remat=self.remat, unroll=unroll, return_states=return_states
+        )
 
     def __call__(self, x: Array, *, key: Array | None = None) -> Array:
         """Spikes ``[T, B, ...]`` for input currents ``x [T, B, ...]``."""
@@ -151,13 +196,11 @@ class SpikingNeuron(nnx.Module):
         unroll = self.unroll or x.shape[0] <= AUTO_UNROLL_MAX_STEPS
         options, hook = RECORDING.get(), SPIKE_HOOK.get()
         if options is None and hook is None:  # the common case: the program is unchanged
-            return pad(dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll))
+            return pad(self.run(neuron, x, key=key, unroll=unroll))
         if options is None:
-            spikes = pad(dynamics.run_neuron(neuron, x, key=key, remat=self.remat, unroll=unroll))
+            spikes = pad(self.run(neuron, x, key=key, unroll=unroll))
         else:
-            spikes, states = dynamics.run_neuron(
-                neuron, x, key=key, remat=self.remat, unroll=unroll, return_states=True
-            )
+            spikes, states = self.run(neuron, x, key=key, unroll=unroll, return_states=True)
             spikes = pad(spikes)
             n = options.samples
             self.sow(Recorded, "spikes", spikes[:, :n])
@@ -218,6 +261,54 @@ class BatchNorm(nnx.BatchNorm):
         # Flax stored m * old + (1 - m) * var; m * old + (1 - m) * c * var = c * stored - (c - 1) * m * old
         self.var[...] = c * self.var[...] - (c - 1) * self.momentum * old
         return y
+
+
+class RecurrentSpikingNeuron(SpikingNeuron):
+    """A neuron layer with all-to-all recurrent weights inside the time loop (snnTorch ``RLeaky``, spyx
+    ``RLIF``), for any neuron record on inputs ``[T, B, ..., features]``::
+
+        s_t = neuron.step(state_{t-1}, x_t + s_{t-1} @ W_rec)      (s_0 = 0)
+
+    ``W_rec`` is ``[features, features]`` (``recurrent.kernel``, no bias: the feed-forward layer's bias
+    already adds a constant each step). Time folding cannot apply to the recurrent product, so the scan
+    carries the previous spikes. A spike hook (``SPIKE_HOOK``) changes what the next layer sees, not the
+    recurrent input. Other arguments as :class:`SpikingNeuron`.
+
+    Args:
+      neuron: neuron record.
+      features: size of the last axis.
+      recurrent_init: initialiser of ``W_rec`` (default: ``nnx.Linear``'s, LeCun normal).
+      rngs: ``nnx.Rngs`` with a ``params`` stream (and ``noise`` for stochastic neurons).
+    """
+
+    def __init__(
+        self,
+        neuron: Any,
+        features: int,
+        *,
+        recurrent_init: Callable | None = None,
+        rngs: nnx.Rngs,
+        **kwargs: Any,
+    ):
+        super().__init__(neuron, rngs=rngs, **kwargs)
+        init = {} if recurrent_init is None else {"kernel_init": recurrent_init}
+        self.recurrent = nnx.Linear(features, features, use_bias=False, rngs=rngs, **init)
+
+    def run(
+        self, neuron: Any, x: Array, *, key: Array | None, unroll: int | bool, return_states: bool = False
+    ):
+        w = self.recurrent.kernel[...].astype(x.dtype)
+        state = (neuron.init_state(x.shape[1:], x.dtype), jnp.zeros_like(x[0]))
+        keys = jax.random.split(key, x.shape[0]) if neuron.stochastic else None
+
+        def step(carry, x_t, k=None):
+            neuron_state, s_prev = carry
+            neuron_state, s = neuron.step(neuron_state, x_t + s_prev @ w, k)
+            carry = (neuron_state, s.astype(x.dtype))
+            return carry, (s, neuron_state) if return_states else s
+
+        _, ys = dynamics.scan(step, state, x, keys=keys, remat=self.remat, unroll=unroll)
+        return ys
 
 
 def batch_norm(

@@ -33,6 +33,7 @@ PARAMS = {
     "nsnn_dvs_cifar10_vgg": 9271498,
     "nsnn_fmnist_small": 203264,
     "quickstart": 19210,
+    "rsnn_digits": 18826,
     "spide_cifar": 3706765,
     "spide_cifar:cifarnetf": 11835149,
     "spide_dvs_cifar_convnetf": 9586189,

@@ -1,5 +1,7 @@
 """Flax NNX building blocks on time-major tensors."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,7 +9,9 @@ import pytest
 from flax import nnx
 
 from snnjax import dynamics, layers
-from snnjax.neurons import LIF, GaussianNoise, NoisyLIF
+from snnjax.analysis import monitor
+from snnjax.errors import ConfigError
+from snnjax.neurons import ALIF, LI, LIF, CubaLIF, GaussianNoise, NoisyLIF, SharedThresholdLIF
 
 
 def test_fold_unfold_round_trip():
@@ -222,3 +226,129 @@ def test_spiking_neuron_fixed_time_window_runs_the_first_steps_and_emits_zeros_a
     out = np.asarray(layers.SpikingNeuron(noisy, window=4)(x, key=k))
     np.testing.assert_array_equal(out[:4], dynamics.run_neuron(noisy, x[:4], key=k))
     np.testing.assert_array_equal(out[4:], 0.0)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Learnable leaks and thresholds of every LIF-like neuron
+# ---------------------------------------------------------------------------------------------------
+def _field_grads(neuron, fields, x):
+    """d(sum of outputs)/d(field) with the fields substituted directly into the neuron record."""
+
+    def loss(values):
+        return dynamics.run_neuron(dataclasses.replace(neuron, **values), x).sum()
+
+    return jax.grad(loss)({f: jnp.float32(getattr(neuron, f)) for f in fields})
+
+
+@pytest.mark.parametrize(
+    "neuron, params",
+    [
+        (LIF(decay=0.5), {"decay_param": "decay", "threshold_param": "v_th"}),
+        (ALIF(decay=0.75, adapt_strength=1.0), {"decay_param": "decay", "threshold_param": "v_th"}),
+        (
+            CubaLIF(decay=0.75, syn_decay=0.5),
+            {"decay_param": "decay", "syn_decay_param": "syn_decay", "threshold_param": "v_th"},
+        ),
+        (NoisyLIF(decay=0.5), {"decay_param": "decay", "threshold_param": "v_th"}),
+    ],
+)
+def test_learnable_leaks_and_threshold_receive_the_neurons_gradient(neuron, params):
+    rngs = nnx.Rngs(0, noise=1) if neuron.stochastic else None
+    layer = layers.SpikingNeuron(neuron, learnable_decay=True, learnable_threshold=True, rngs=rngs)
+    assert sorted(p[0] for p, _ in nnx.to_flat_state(nnx.state(layer, nnx.Param))) == sorted(params)
+    x = jax.random.uniform(jax.random.key(0), (8, 4, 6), maxval=1.2)
+    key = jax.random.key(5)
+    grads = nnx.grad(lambda m: m(x, key=key).sum())(layer)
+    expected = _field_grads_keyed(neuron, list(params.values()), x, key)
+    for param, field in params.items():
+        got = float(grads[param][...])
+        assert got != 0.0, param
+        np.testing.assert_allclose(got, float(expected[field]), rtol=1e-5, err_msg=param)
+
+
+def _field_grads_keyed(neuron, fields, x, key):
+    def loss(values):
+        n = dataclasses.replace(neuron, **values)
+        return dynamics.run_neuron(n, x, key=key if n.stochastic else None).sum()
+
+    return jax.grad(loss)({f: jnp.float32(getattr(neuron, f)) for f in fields})
+
+
+def test_learnable_li_leak():
+    layer = layers.SpikingNeuron(LI(decay=0.5), learnable_decay=True)
+    x = jax.random.normal(jax.random.key(1), (6, 2, 3))
+    got = float(nnx.grad(lambda m: m(x).sum())(layer)["decay_param"][...])
+    np.testing.assert_allclose(got, float(_field_grads(LI(decay=0.5), ["decay"], x)["decay"]), rtol=1e-5)
+    with pytest.raises(ConfigError, match="LI has no threshold"):
+        layers.SpikingNeuron(LI(), learnable_threshold=True)
+
+
+def test_per_channel_threshold_and_synaptic_decay():
+    layer = layers.SpikingNeuron(
+        CubaLIF(decay=0.5, syn_decay=0.5), learnable_decay=True, learnable_threshold=True, decay_shape=(3,)
+    )
+    assert layer.threshold_param.shape == layer.syn_decay_param.shape == (3,)
+    layer.threshold_param[...] = jnp.asarray([0.5, 1.0, 2.0])
+    layer.syn_decay_param[...] = jnp.asarray([0.0, 0.5, 1.5])  # 1.5 is used as 1 (clipped)
+    # x = .75 twice, hard reset: i1 = .75, h1 = .75 -> fires only where v_th = .5; v1 = [0, .75, .75]
+    # i2 = syn_decay * .75 + .75 = [.75, 1.125, 1.5], h2 = .5 v1 + i2 = [.75, 1.5, 1.875] vs [.5, 1, 2]
+    s = layer(jnp.full((2, 1, 3), 0.75))
+    np.testing.assert_array_equal(np.asarray(s[:, 0]), [[1, 0, 0], [1, 1, 0]])
+    grads = nnx.grad(lambda m: m(jnp.full((2, 1, 3), 0.75)).sum())(layer)
+    assert grads["threshold_param"][...].shape == (3,)
+    assert float(grads["syn_decay_param"][...][2]) == 0.0  # outside [0, 1]: the clip's zero derivative
+
+
+def test_no_leak_to_learn_is_a_config_error():
+    with pytest.raises(ConfigError, match="SharedThresholdLIF has no leak 'decay'"):
+        layers.SpikingNeuron(SharedThresholdLIF(), learnable_decay=True)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Recurrent layer
+# ---------------------------------------------------------------------------------------------------
+def _recurrent_reference(neuron, w, x, key=None):
+    """Python loop over time: s_t = step(state, x_t + s_{t-1} @ w)."""
+    state = neuron.init_state(x.shape[1:], x.dtype)
+    keys = jax.random.split(key, x.shape[0]) if neuron.stochastic else [None] * x.shape[0]
+    s, out = jnp.zeros_like(x[0]), []
+    for t in range(x.shape[0]):
+        state, s = neuron.step(state, x[t] + jnp.einsum("bi,ij->bj", s, w), keys[t])
+        out.append(s)
+    return jnp.stack(out)
+
+
+@pytest.mark.parametrize(
+    "neuron", [LIF(decay=0.5), ALIF(decay=0.8, adapt_strength=1.0), CubaLIF(), LI(decay=0.8), NoisyLIF()]
+)
+def test_recurrent_layer_equals_a_python_loop(neuron):
+    layer = layers.RecurrentSpikingNeuron(neuron, 6, rngs=nnx.Rngs(0, noise=1))
+    x = jax.random.uniform(jax.random.key(2), (10, 3, 6), maxval=1.2)
+    key = jax.random.key(3)
+    w = layer.recurrent.kernel[...]
+    assert w.shape == (6, 6) and float(jnp.abs(w).sum()) > 0
+    got = nnx.jit(lambda m, x: m(x, key=key))(layer, x)
+    ref = jax.jit(lambda w, x: _recurrent_reference(neuron, w, x, key))(w, x)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+    assert np.any(np.asarray(got) != np.asarray(layers.SpikingNeuron(neuron)(x, key=key)))
+    # gradients w.r.t. the recurrent weights and the input agree with the loop's
+    g_layer = nnx.grad(lambda m: (m(x, key=key) * jnp.arange(6.0)).sum())(layer)["recurrent"]["kernel"][...]
+    g_ref = jax.grad(lambda w: (_recurrent_reference(neuron, w, x, key) * jnp.arange(6.0)).sum())(w)
+    assert float(jnp.abs(g_ref).sum()) > 0
+    np.testing.assert_allclose(g_layer, g_ref, rtol=1e-4, atol=1e-5)
+
+
+def test_recurrent_layer_learnable_threshold_remat_and_recording():
+    layer = layers.RecurrentSpikingNeuron(
+        ALIF(decay=0.8), 4, learnable_threshold=True, remat=True, unroll=1, rngs=nnx.Rngs(0)
+    )
+    x = jax.random.uniform(jax.random.key(4), (7, 2, 4), maxval=1.5)
+    neuron = dataclasses.replace(ALIF(decay=0.8), v_th=jnp.float32(1.0))
+    np.testing.assert_allclose(
+        layer(x), _recurrent_reference(neuron, layer.recurrent.kernel[...], x), atol=1e-6
+    )
+    assert float(nnx.grad(lambda m: m(x).sum())(layer)["threshold_param"][...]) != 0.0
+    out, rec = monitor.record(layer, x, samples=1, membrane=True)
+    (spikes,), (membrane,) = rec.spikes.values(), rec.membrane.values()
+    np.testing.assert_array_equal(spikes, out[:, :1])
+    assert membrane.shape == (7, 1, 4) and np.any(np.asarray(membrane) != 0)

@@ -45,4 +45,5 @@ from snnjax.models import basic as _basic  # noqa: E402,F401
 from snnjax.models import feedback as _feedback  # noqa: E402,F401
 from snnjax.models import msresnet as _msresnet  # noqa: E402,F401
 from snnjax.models import nsnn as _nsnn  # noqa: E402,F401
+from snnjax.models import recurrent as _recurrent  # noqa: E402,F401
 from snnjax.models import resformer as _resformer  # noqa: E402,F401

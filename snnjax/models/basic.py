@@ -80,7 +80,7 @@ class SpikingMLP(nnx.Module):
         sizes = [math.prod(input_shape), *cfg.hidden]
         self.hidden = nnx.List([nnx.Linear(a, b, rngs=rngs) for a, b in itertools.pairwise(sizes)])
         self.hidden_neurons = nnx.List(
-            [spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat) for _ in cfg.hidden]
+            [spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat, features=w) for w in cfg.hidden]
         )
         self.out = nnx.Linear(sizes[-1], num_classes, rngs=rngs)
         if self.readout == "spikes":
@@ -91,6 +91,7 @@ class SpikingMLP(nnx.Module):
                 remat=cfg.remat,
                 decay_shape=(num_classes,) if per_neuron else (),
                 decay_init=_uniform_decay if per_neuron else None,
+                features=num_classes,
             )
 
     def __call__(self, x: Array) -> Array:
@@ -139,19 +140,19 @@ class SpikingConvNet(nnx.Module):
                 )
             )
             norms.append(layers.batch_norm(width, rngs=rngs))
-            neurons_.append(spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat))
+            neurons_.append(spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat, features=width))
             c, h, w = width, h // 2, w // 2
         self.convs, self.norms, self.neurons = nnx.List(convs), nnx.List(norms), nnx.List(neurons_)
         self.dropout = layers.VariationalDropout(cfg.dropout, rngs=rngs)
         features, hidden, hidden_neurons = h * w * c, [], []
         for width in cfg.hidden:
             hidden.append(nnx.Linear(features, width, rngs=rngs))
-            hidden_neurons.append(spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat))
+            hidden_neurons.append(spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat, features=width))
             features = width
         self.hidden, self.hidden_neurons = nnx.List(hidden), nnx.List(hidden_neurons)
         self.out = nnx.Linear(features, num_classes, rngs=rngs)
         if self.readout == "spikes":
-            self.out_neuron = spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat)
+            self.out_neuron = spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat, features=num_classes)
 
     def __call__(self, x: Array) -> Array:
         blocks = list(zip(self.convs, self.norms, self.neurons, strict=True))

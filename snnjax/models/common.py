@@ -2,7 +2,8 @@
 firing-rate recording.
 
 The neuron section of a model config (:func:`neuron_config`) is ``type`` (a name registered in
-``snnjax.registry.NEURONS``), two options of the neuron layer (``learnable_decay``: PLIF; ``unroll``) and
+``snnjax.registry.NEURONS``), the options of the neuron layer (``learnable_decay``: PLIF,
+``learnable_threshold``, ``per_channel``, ``unroll``) and
 one sub-section per registered neuron type whose keys are that neuron's dataclass fields with their
 defaults, e.g. ``model.neuron.lif.decay`` or ``model.neuron.noisy_lif.noise = 'logistic(scale=0.3)'``.
 Every type's sub-section is present, so ``--config.model.neuron.type=lif`` switches neurons from the
@@ -63,7 +64,9 @@ def neuron_config(type: str = "lif", **sections: dict) -> ml_collections.ConfigD
     cfg = ml_collections.ConfigDict(
         dict(
             type=type,
-            learnable_decay=False,  # layer option: learn the decay / tau per layer (PLIF)
+            learnable_decay=False,  # layer option: learn the decay / tau (PLIF; CubaLIF: both decays)
+            learnable_threshold=False,  # layer option: learn the threshold v_th
+            per_channel=False,  # layer option: the learnt leaks / threshold per channel, not per layer
             unroll=0,  # layer option: time-loop unroll factor; 0 = all T steps up to AUTO_UNROLL_MAX_STEPS
             **{name: neuron_fields(NEURONS.get(name)) for name in NEURONS.names()},
         )
@@ -129,6 +132,24 @@ class RecordedNeuron(layers.SpikingNeuron):
         return s
 
 
+def layer_options(
+    cfg: ml_collections.ConfigDict, *, features: int | None = None, decay_shape: tuple[int, ...] = ()
+) -> dict[str, Any]:
+    """The :class:`~snnjax.layers.SpikingNeuron` options of a neuron config section: learnable leaks and
+    threshold, one per layer, or one per channel (``cfg.per_channel``) of a layer of ``features``
+    channels. An explicit ``decay_shape`` wins over both."""
+    if cfg.per_channel and not decay_shape:
+        if features is None:
+            raise ConfigError("model.neuron.per_channel is not supported by this model; set it to False")
+        decay_shape = (features,)
+    return dict(
+        learnable_decay=bool(cfg.learnable_decay),
+        learnable_threshold=bool(cfg.learnable_threshold),
+        decay_shape=decay_shape,
+        unroll=int(cfg.unroll),
+    )
+
+
 def spiking_neuron(
     cfg: ml_collections.ConfigDict,
     *,
@@ -136,19 +157,32 @@ def spiking_neuron(
     remat: bool = False,
     decay_shape: tuple[int, ...] = (),
     decay_init=None,
+    features: int | None = None,
     window: int = 0,
 ) -> RecordedNeuron:
-    """A recorded neuron layer built from a neuron config section (``window``: see
-    :class:`~snnjax.layers.SpikingNeuron`)."""
+    """A recorded neuron layer built from a neuron config section; ``features`` is the layer's channel
+    count (the last axis), needed for ``cfg.per_channel``; ``window``: see
+    :class:`~snnjax.layers.SpikingNeuron`."""
     return RecordedNeuron(
         make_neuron(cfg),
-        learnable_decay=bool(cfg.learnable_decay),
-        decay_shape=decay_shape,
         decay_init=decay_init,
         remat=remat,
-        unroll=int(cfg.unroll),
         window=window,
         rngs=rngs,
+        **layer_options(cfg, features=features, decay_shape=decay_shape),
+    )
+
+
+class RecordedRecurrentNeuron(RecordedNeuron, layers.RecurrentSpikingNeuron):
+    """A :class:`~snnjax.layers.RecurrentSpikingNeuron` that records its mean firing rate."""
+
+
+def recurrent_spiking_neuron(
+    cfg: ml_collections.ConfigDict, features: int, *, rngs: nnx.Rngs, remat: bool = False
+) -> RecordedRecurrentNeuron:
+    """A recorded recurrent neuron layer of ``features`` neurons built from a neuron config section."""
+    return RecordedRecurrentNeuron(
+        make_neuron(cfg), features, remat=remat, rngs=rngs, **layer_options(cfg, features=features)
     )
 
 

@@ -35,7 +35,14 @@ from snnjax import layers, regularizers
 from snnjax.errors import ConfigError
 from snnjax.models import register
 from snnjax.models.blocks import avg_pool_2x2, kaiming_fan_out_init, torch_default_init
-from snnjax.models.common import Encoder, RecordedNeuron, make_neuron, neuron_config, set_fields
+from snnjax.models.common import (
+    Encoder,
+    RecordedNeuron,
+    layer_options,
+    make_neuron,
+    neuron_config,
+    set_fields,
+)
 from snnjax.models.common import model_config as shared_model_config
 
 # (spikes [T, B, ...], key) -> perturbed spikes
@@ -65,9 +72,7 @@ class PerturbableNeuron(RecordedNeuron):
 
 def nsnn_neuron(cfg: ml_collections.ConfigDict, *, rngs: nnx.Rngs, remat: bool = False) -> PerturbableNeuron:
     """A perturbable recorded neuron layer from a neuron config section."""
-    return PerturbableNeuron(
-        make_neuron(cfg), learnable_decay=bool(cfg.learnable_decay), remat=remat, rngs=rngs
-    )
+    return PerturbableNeuron(make_neuron(cfg), remat=remat, rngs=rngs, **layer_options(cfg))
 
 
 def _kernel_init(cfg: ml_collections.ConfigDict, default: str):

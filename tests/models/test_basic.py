@@ -147,3 +147,15 @@ def test_static_input_block_equals_the_repeated_input(remat):
     run = jax.jit(lambda params, v: nnx.capture(nnx.merge(graphdef, params, rest, copy=True))(v))
     flops = lambda v: run.lower(params, v).compile().cost_analysis()["flops"]
     assert flops(x) < flops(repeated)
+
+
+def test_mlp_learns_thresholds_and_leaks_per_channel_from_the_config():
+    cfg = basic.model_config("mlp", num_steps=2, hidden=(6, 5), readout="spikes")
+    cfg.neuron.update(learnable_decay=True, learnable_threshold=True, per_channel=True)
+    model = models.create(cfg, 3, (2, 2, 1), rngs=nnx.Rngs(0))
+    layers_ = [*model.hidden_neurons, model.out_neuron]
+    shapes = {n.decay_param.shape + n.threshold_param.shape for n in layers_}
+    assert shapes == {(6, 6), (5, 5), (3, 3)}
+    cfg.neuron.per_channel = False
+    model = models.create(cfg, 3, (2, 2, 1), rngs=nnx.Rngs(0))
+    assert model.out_neuron.threshold_param.shape == ()
