@@ -160,14 +160,18 @@ EXPORTERS: dict[type, Callable] = {basic.SpikingMLP: _mlp, basic.SpikingConvNet:
 
 
 def _refuse(model) -> None:
-    """A one-line ConfigError naming the first layer NIR cannot express (or the unsupported model)."""
-    for path, node in nnx.iter_graph(model):
+    """A one-line ConfigError naming the outermost layer NIR cannot express (or the unsupported model)."""
+    found = [
+        (len(path), ".".join(map(str, path)), node)
+        for path, node in nnx.iter_graph(model)
+        if type(node).__name__ in INEXPRESSIBLE or hasattr(node, "current_neuron")
+    ]
+    for _, where, node in sorted(found, key=lambda f: (f[0], f[1])):
         what = INEXPRESSIBLE.get(type(node).__name__)
         if what is not None:
-            where = ".".join(map(str, path)) or type(node).__name__
-            raise ConfigError(f"layer {where}: {what} has no NIR primitive")
-        if hasattr(node, "current_neuron") and type(node.neuron) is not neurons.LIF:
-            semantics.lif_nodes(node.neuron, (1,), semantics.DT, ".".join(map(str, path)))  # raises
+            raise ConfigError(f"layer {where or type(node).__name__}: {what} has no NIR primitive")
+        if type(node.neuron) is not neurons.LIF:
+            semantics.lif_nodes(node.neuron, (1,), semantics.DT, where)  # raises, naming the layer
     supported = ", ".join(f"{cls.__name__}" for cls in EXPORTERS)
     raise ConfigError(f"model {type(model).__name__} has no NIR exporter; exportable: {supported}")
 
