@@ -7,7 +7,7 @@ same step (no delay) and a spike ``v > v_threshold`` resetting ``v`` to ``v_rese
     v[t] = (1 - dt / tau) v[t-1] + (dt / tau) v_leak + (dt r / tau) I[t]
 
 so snnjax's ``h = decay * v + x`` is ``tau = dt / (1 - decay)``, ``r = tau / dt``, ``v_leak = 0``.
-Numbers are converted in float64 and stored as float32 arrays of the neuron's full shape.
+Neuron parameters are converted and stored in float64 arrays of the neuron's full shape.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ DT = 1.0
 
 
 def _full(value, shape: tuple[int, ...]) -> np.ndarray:
-    return np.broadcast_to(np.asarray(value, np.float64), shape).astype(np.float32)
+    """float64, so that ``1 - dt / tau`` gives back snnjax's float32 decay exactly."""
+    return np.array(np.broadcast_to(np.asarray(value, np.float64), shape))
 
 
 def _f64(value) -> np.ndarray:

@@ -119,7 +119,7 @@ def test_dt_sets_the_time_constants():
     np.testing.assert_allclose(node.tau, 4e-4, rtol=1e-6)  # dt / (1 - decay)
     np.testing.assert_allclose(node.r, 4.0, rtol=1e-6)  # tau / dt: unit input gain
     np.testing.assert_array_equal(node.v_leak, 0.0)
-    np.testing.assert_array_equal(node.v_threshold, np.full((4, 12, 10), 0.3, np.float32))
+    np.testing.assert_array_equal(node.v_threshold, np.full((4, 12, 10), 0.3))  # the full layer shape
 
 
 def _model(name: str, *overrides: str):
