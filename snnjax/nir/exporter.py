@@ -9,6 +9,7 @@ maximum is "any spike in the window": ``SumPool2d -> Threshold(0.5)``, exact for
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import numpy as np
@@ -60,7 +61,7 @@ class _Builder:
     def graph(self, metadata: dict):
         names = [*self.nodes, "output"]
         self.nodes["output"] = self.nir.Output(output_type=np.array(self.shape))
-        edges = list(zip(names[:-1], names[1:], strict=True))
+        edges = list(itertools.pairwise(names))
         return self.nir.NIRGraph(nodes=self.nodes, edges=edges, metadata=metadata)
 
 
@@ -194,7 +195,9 @@ def export(model, sample_input, *, dt: float = semantics.DT, metadata: dict | No
         raise ConfigError(f"dt={dt} must be positive")
     shape = tuple(np.shape(sample_input))
     if len(shape) not in (4, 5):
-        raise ConfigError(f"sample_input of shape {shape}: pass [B, H, W, C] images or [T, B, H, W, C] frames")
+        raise ConfigError(
+            f"sample_input of shape {shape}: pass [B, H, W, C] images or [T, B, H, W, C] frames"
+        )
     exporter = EXPORTERS.get(type(model))
     if exporter is None:
         _refuse(model)

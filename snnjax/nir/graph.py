@@ -55,7 +55,9 @@ class Conv2d(nnx.Module):
             padding = str(padding.item().decode() if isinstance(padding.item(), bytes) else padding.item())
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
-                raise ConfigError(f"node {where}: padding={padding!r}; NIR allows 'same', 'valid' or integers")
+                raise ConfigError(
+                    f"node {where}: padding={padding!r}; NIR allows 'same', 'valid' or integers"
+                )
             self.padding = padding.upper()
         else:
             ph, pw = _pair(padding, "padding", where)
@@ -147,6 +149,8 @@ class Neuron(nnx.Module):
         return self.neuron(x)
 
 
+TRIANGLE = sg.Triangle()  # the default surrogate gradient of loaded spiking nodes
+
 STATELESS = ("Affine", "Linear", "Conv2d", "SumPool2d", "AvgPool2d", "Flatten", "Scale", "Threshold")
 
 
@@ -214,7 +218,7 @@ class NIRModel(nnx.Module):
     snnTorch writes its graphs for ``dt = 1e-4``). ``surrogate`` gives spikes their gradient.
     """
 
-    def __init__(self, graph, *, dt: float = semantics.DT, surrogate: sg.Surrogate = sg.Triangle()):
+    def __init__(self, graph, *, dt: float = semantics.DT, surrogate: sg.Surrogate = TRIANGLE):
         import nir
 
         if dt <= 0:
@@ -261,7 +265,6 @@ class NIRModel(nnx.Module):
         out = {name: values[self.names.index(name)] for name in self.outputs}
         return next(iter(out.values())) if len(out) == 1 else out
 
-
     def _check_input(self, name: str, shape: tuple[int, ...]) -> None:
         """``[T, B, *shape]`` of the Input node; a leading batch axis in the node's type (Norse writes the
         export sample's batch size there) is accepted."""
@@ -273,7 +276,7 @@ class NIRModel(nnx.Module):
         )
 
 
-def load(graph, *, dt: float = semantics.DT, surrogate: sg.Surrogate = sg.Triangle()) -> NIRModel:
+def load(graph, *, dt: float = semantics.DT, surrogate: sg.Surrogate = TRIANGLE) -> NIRModel:
     """An snnjax model computing the NIR ``graph`` (a ``nir.NIRGraph`` or a path to a ``.nir`` file)."""
     from snnjax.nir import read
 

@@ -128,12 +128,9 @@ class CurrentState(NamedTuple):
 
 @struct.dataclass
 class CurrentLIF:
-    """NIR ``CubaLIF``: synaptic current then membrane, both Euler steps of the same time step::
-
-        i[t] = syn_decay * i[t-1] + x[t]
-        h    = mem_decay * v[t-1] + mem_gain * i[t] + mem_bias
-        s[t] = H(h - v_th);   v[t] = h (1 - s[t]) + v_reset s[t]
-    """
+    """NIR ``CubaLIF``: synaptic current then membrane, both Euler steps of the same time step:
+    ``i[t] = syn_decay * i[t-1] + x[t]``, ``h = mem_decay * v[t-1] + mem_gain * i[t] + mem_bias``,
+    ``s[t] = H(h - v_th)``, ``v[t] = h (1 - s[t]) + v_reset s[t]``."""
 
     syn_decay: float | Array = 0.5
     mem_decay: float | Array = 0.5

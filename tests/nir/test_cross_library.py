@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("nir")
-import snnjax.nir as snnjax_nir  # noqa: E402
+import snnjax.nir as snnjax_nir
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "nir"
 

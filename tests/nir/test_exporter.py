@@ -23,7 +23,9 @@ T = 6
 
 
 def _mlp(**neuron):
-    cfg = basic.model_config("mlp", num_steps=T, hidden=(32, 24), readout="spikes", per_neuron_output_decay=True)
+    cfg = basic.model_config(
+        "mlp", num_steps=T, hidden=(32, 24), readout="spikes", per_neuron_output_decay=True
+    )
     cfg.neuron.learnable_decay = True
     cfg.neuron.lif.update({"decay": 0.8, "v_th": 0.4, "reset": "hard", **neuron})
     model = basic.SpikingMLP(cfg, 10, (6, 5, 2), rngs=nnx.Rngs(0))
@@ -53,7 +55,9 @@ def _nchw_over_time(images: jax.Array) -> jax.Array:
 
 
 def _loaded_spikes(net, rec) -> dict[str, jax.Array]:
-    return {name: rec.spikes[f"layers.{i}.neuron"] for i, name in enumerate(net.names) if net.kinds[i] == "LIF"}
+    return {
+        name: rec.spikes[f"layers.{i}.neuron"] for i, name in enumerate(net.names) if net.kinds[i] == "LIF"
+    }
 
 
 def test_mlp_round_trip_spikes_identically_in_every_layer(tmp_path):
@@ -151,7 +155,9 @@ def test_neurons_nir_cannot_express_are_named():
     cfg = basic.model_config("mlp", hidden=(8,))
     cfg.neuron.type = "shared_threshold"
     model = basic.SpikingMLP(cfg, 10, (4, 4, 1), rngs=nnx.Rngs(0))
-    with pytest.raises(ConfigError, match=r"^layer hidden_neurons.0: the multi-threshold neuron \w+ has no NIR"):
+    with pytest.raises(
+        ConfigError, match=r"^layer hidden_neurons.0: the multi-threshold neuron \w+ has no NIR"
+    ):
         snnjax_nir.export(model, jnp.zeros((1, 4, 4, 1)))
 
 
@@ -167,5 +173,7 @@ def test_no_reset_exports_as_leaky_integrator_and_threshold():
 
 def test_missing_nir_package_is_one_line(monkeypatch):
     monkeypatch.setitem(sys.modules, "nir", None)
-    with pytest.raises(ConfigError, match=r"^NIR export/import needs the nir package: pip install 'snnjax\[nir\]'$"):
+    with pytest.raises(
+        ConfigError, match=r"^NIR export/import needs the nir package: pip install 'snnjax\[nir\]'$"
+    ):
         snnjax_nir.export(_mlp(), jnp.zeros((1, 6, 5, 2)))

@@ -20,7 +20,9 @@ T, N = 20, 3
 
 def _run_node(node, x: np.ndarray, dt: float) -> np.ndarray:
     """One neuron node as a graph ``Input -> node -> Output`` run on ``x [T, 1, N]``."""
-    graph = nir.NIRGraph.from_list(nir.Input(input_type=np.array([N])), node, nir.Output(output_type=np.array([N])))
+    graph = nir.NIRGraph.from_list(
+        nir.Input(input_type=np.array([N])), node, nir.Output(output_type=np.array([N]))
+    )
     return np.asarray(snnjax_nir.load(graph, dt=dt)(jnp.asarray(x, jnp.float32)))[:, 0]
 
 
@@ -50,9 +52,7 @@ def test_cuba_lif_updates_the_current_before_the_membrane():
     dt = 1e-3
     tau_syn, tau_mem = np.array([2e-3, 4e-3, 3e-3]), np.array([5e-3, 2e-3, 1e-2])
     r, w_in, v_th = np.array([1.0, 1.5, 3.0]), np.array([2.0, 1.0, 3.0]), np.array([0.2, 0.3, 0.25])
-    node = nir.CubaLIF(
-        tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=np.zeros(N), v_threshold=v_th, w_in=w_in
-    )
+    node = nir.CubaLIF(tau_syn=tau_syn, tau_mem=tau_mem, r=r, v_leak=np.zeros(N), v_threshold=v_th, w_in=w_in)
     x = _drive(1)
     i, v, want = np.zeros(N), np.zeros(N), []
     for t in range(T):
