@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 from flax import nnx
+from numpy.typing import ArrayLike
 
 from snnjax import neurons
 from snnjax.errors import ConfigError
@@ -177,7 +178,13 @@ def _refuse(model) -> None:
     raise ConfigError(f"model {type(model).__name__} has no NIR exporter; exportable: {supported}")
 
 
-def export(model, sample_input, *, dt: float = semantics.DT, metadata: dict | None = None):
+def export(
+    model: nnx.Module,
+    sample_input: ArrayLike,
+    *,
+    dt: float = semantics.DT,
+    metadata: dict | None = None,
+):
     """The ``nir.NIRGraph`` of ``model`` from its encoded input to its output.
 
     Args:
