@@ -46,7 +46,8 @@ def test_parse_spec_forms():
 
 def test_every_neuron_type_has_a_section_of_its_fields():
     cfg = neuron_config()
-    assert NEURONS.names() == ["dual_threshold", "lif", "noisy_lif", "shared_threshold"]
+    names = ["alif", "cuba_lif", "dual_threshold", "li", "lif", "noisy_lif", "shared_threshold"]
+    assert NEURONS.names() == names
     assert set(cfg) == {"type", "learnable_decay", "unroll", *NEURONS.names()}
     assert set(cfg.lif) == {"decay", "tau", "v_th", "v_reset", "charge", "decay_input", "reset",
                             "detach_reset", "surrogate", "inclusive"}  # fmt: skip

@@ -95,14 +95,23 @@ def apply_reset(h: Array, s: Array, p: LIF) -> Array:
     raise ValueError(f"unknown reset {p.reset!r}; use 'hard', 'soft', 'soft_delayed' or 'none'")
 
 
-def lif_step(state: LIFState, x: Array, p: LIF) -> tuple[LIFState, Array]:
-    """One LIF step on arrays of any (equal) shape: returns ``(new_state, spike)``."""
-    v = state.v
-    h = integrate(v, x, p).astype(v.dtype)
+def fire(v: Array, h: Array, p) -> tuple[Array, Array]:
+    """``(v_new, s)``: spike and reset of a charged membrane ``h`` whose previous state was ``v``.
+
+    ``p`` is any record with the LIF fields ``v_th``, ``v_reset``, ``reset``, ``detach_reset``,
+    ``surrogate`` and ``inclusive`` (LIF, CubaLIF).
+    """
     if p.reset == "soft_delayed":
         h = h - p.v_th * jax.lax.stop_gradient(sg.heaviside(v - p.v_th, p.inclusive))
     s = sg.spike(h - p.v_th, p.surrogate, p.inclusive)
-    return LIFState(apply_reset(h, s, p).astype(v.dtype)), s
+    return apply_reset(h, s, p).astype(v.dtype), s
+
+
+def lif_step(state: LIFState, x: Array, p: LIF) -> tuple[LIFState, Array]:
+    """One LIF step on arrays of any (equal) shape: returns ``(new_state, spike)``."""
+    v = state.v
+    v_new, s = fire(v, integrate(v, x, p).astype(v.dtype), p)
+    return LIFState(v_new), s
 
 
 def IF(**kwargs) -> LIF:
