@@ -16,7 +16,6 @@ import numpy as np
 from flax import nnx
 from numpy.typing import ArrayLike
 
-from snnjax import neurons
 from snnjax.errors import ConfigError
 from snnjax.models import basic
 from snnjax.nir import require_nir, semantics
@@ -54,8 +53,8 @@ class _Builder:
     def neuron(self, name: str, layer, where: str, dt: float, layout: Callable | None = None) -> None:
         record = layer.current_neuron()
         if layout is not None:
-            record = _relayout(record, layout)
-        nodes = semantics.lif_nodes(record, self.shape, dt, where)
+            record = semantics.relayout(record, layout)
+        nodes = semantics.neuron_nodes(record, self.shape, dt, where)
         for k, node in enumerate(nodes):
             self.add(name if k == 0 else f"{name}_threshold", node)
 
@@ -64,16 +63,6 @@ class _Builder:
         self.nodes["output"] = self.nir.Output(output_type=np.array(self.shape))
         edges = list(itertools.pairwise(names))
         return self.nir.NIRGraph(nodes=self.nodes, edges=edges, metadata=metadata)
-
-
-def _relayout(record, layout: Callable):
-    """The neuron record with array fields moved to NIR's channels-first layout."""
-    import dataclasses
-
-    fields = {}
-    for name in ("decay", "tau", "v_th", "v_reset"):
-        fields[name] = layout(getattr(record, name))
-    return dataclasses.replace(record, **fields)
 
 
 def _affine(builder: _Builder, name: str, linear: nnx.Linear, hwc: tuple[int, int, int] | None) -> None:
@@ -172,8 +161,8 @@ def _refuse(model) -> None:
         what = INEXPRESSIBLE.get(type(node).__name__)
         if what is not None:
             raise ConfigError(f"layer {where or type(node).__name__}: {what} has no NIR primitive")
-        if type(node.neuron) is not neurons.LIF:
-            semantics.lif_nodes(node.neuron, (1,), semantics.DT, where)  # raises, naming the layer
+        if type(node.neuron) not in semantics.EXPORTED:
+            semantics.neuron_nodes(node.neuron, (1,), semantics.DT, where)  # raises, naming the layer
     supported = ", ".join(f"{cls.__name__}" for cls in EXPORTERS)
     raise ConfigError(f"model {type(model).__name__} has no NIR exporter; exportable: {supported}")
 

@@ -135,8 +135,8 @@ class NeuronLayer(layers.SpikingNeuron):
 class Neuron(nnx.Module):
     """A NIR neuron node: the input drive ``gain * x + bias`` then the neuron scanned over ``[T, B, ...]``."""
 
-    def __init__(self, node, dt: float, surrogate: sg.Surrogate):
-        drive, record = semantics.neuron_record(node, dt, surrogate)
+    def __init__(self, node, dt: float, surrogate: sg.Surrogate, where: str):
+        drive, record = semantics.neuron_record(node, dt, surrogate, where)
         self.gain = nnx.data(None if drive.gain is None else jnp.asarray(drive.gain))
         self.bias = nnx.data(None if drive.bias is None else jnp.asarray(drive.bias))
         self.neuron = NeuronLayer(record)
@@ -183,7 +183,7 @@ def _layer(name: str, node, dt: float, surrogate: sg.Surrogate) -> nnx.Module:
     if isinstance(node, nir.Threshold):
         return Threshold(node, surrogate)
     if kind in semantics.NEURON_TYPES:
-        return Neuron(node, dt, surrogate)
+        return Neuron(node, dt, surrogate, name)
     raise ConfigError(f"node {name}: NIR primitive {kind} is not supported by snnjax")
 
 

@@ -80,6 +80,22 @@ def test_mlp_round_trip_spikes_identically_in_every_layer(tmp_path):
     np.testing.assert_allclose(decay, np.clip(model.out_neuron.decay_param[...], 0, 1), rtol=1e-6)
 
 
+def test_current_based_mlp_round_trip():
+    cfg = basic.model_config("mlp", num_steps=T, hidden=(32,), readout="spikes")
+    cfg.neuron.type = "cuba_lif"
+    cfg.neuron.cuba_lif.update(decay=0.85, syn_decay=0.6, v_th=0.5)
+    model = basic.SpikingMLP(cfg, 10, (6, 5, 2), rngs=nnx.Rngs(3))
+    images = jax.random.uniform(jax.random.key(6), (8, 6, 5, 2), maxval=1.5)
+    graph = snnjax_nir.export(model, images)
+    assert [type(graph.nodes[n]).__name__ for n in ("hidden_0_lif", "out_lif")] == ["CubaLIF", "CubaLIF"]
+    net = snnjax_nir.load(graph)
+    out, rec = monitor.record(model, images)
+    out2, rec2 = monitor.record(net, _nchw_over_time(images))
+    np.testing.assert_array_equal(rec.spikes["hidden_neurons.0"], rec2.spikes["layers.3.neuron"])
+    np.testing.assert_array_equal(out, out2)
+    assert 0.02 < float(rec.spikes["hidden_neurons.0"].mean()) < 0.9 and float(out.mean()) > 0.02
+
+
 @pytest.mark.parametrize("readout", ["spikes", "logits"])
 def test_convnet_round_trip_spikes_identically_in_every_layer(readout):
     model = _convnet(readout)

@@ -93,31 +93,61 @@ def test_leaky_integrator_and_integrate_and_fire():
         neurons.IF(v_th=0.7),
         neurons.LIF(charge="tau", tau=2.0, v_th=0.5),
         neurons.LIF(charge="tau", tau=3.0, v_th=0.4, v_reset=0.1, decay_input=False),
+        neurons.CubaLIF(decay=0.8, syn_decay=0.6, v_th=1.2, v_reset=-0.1),
+        neurons.CubaLIF(decay=jnp.array([0.3, 0.9, 0.0]), syn_decay=jnp.array([0.5, 0.0, 0.95]), v_th=0.8),
+        neurons.LI(decay=0.7, v_leak=0.2),
     ],
-    ids=["decay", "v_reset", "per-neuron", "IF", "tau", "tau-no-decay-input"],
+    ids=[
+        "decay",
+        "v_reset",
+        "per-neuron",
+        "IF",
+        "tau",
+        "tau-no-decay-input",
+        "cuba",
+        "cuba-per-neuron",
+        "LI",
+    ],
 )
 @pytest.mark.parametrize("dt", [1.0, 1e-4])
 def test_snnjax_neuron_through_nir_and_back(neuron, dt):
-    (node,) = semantics.lif_nodes(neuron, (N,), dt, "layer")
+    (node,) = semantics.neuron_nodes(neuron, (N,), dt, "layer")
     x = jnp.asarray(_drive(3) * 1.2, jnp.float32)
     want = np.asarray(dynamics.run_neuron(neuron, x))[:, 0]
     out = _run_node(node, np.asarray(x), dt)
-    np.testing.assert_array_equal(out, want)
-    assert 0.05 < float(want.mean()) < 0.95
-    if neuron.charge == "decay" and not isinstance(node, nir.IF):  # the decay itself comes back exactly
-        drive, record = semantics.neuron_record(node, dt, neuron.surrogate)
+    if isinstance(neuron, neurons.LI):  # a membrane readout; (1 - decay) v_leak rounds in float32 here
+        np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)
+        assert np.abs(want).max() > 0.5
+    else:
+        np.testing.assert_array_equal(out, want)
+        assert 0.05 < float(want.mean()) < 0.95
+    if neuron.charge == "decay" and not isinstance(node, nir.IF):  # the decays themselves come back exactly
+        drive, record = semantics.neuron_record(node, dt, getattr(neuron, "surrogate", None), "node")
+        assert type(record) is type(neuron)
         f32 = lambda a: np.broadcast_to(np.asarray(a, np.float32), (N,))  # as snnjax computes with it
-        np.testing.assert_array_equal(f32(record.decay), f32(neuron.decay))
+        for leak in getattr(neuron, "leaks", ("decay",)):
+            np.testing.assert_array_equal(
+                f32(getattr(record, leak)), f32(getattr(neuron, leak)), err_msg=leak
+            )
         assert drive.gain is None and drive.bias is None
 
 
 def test_what_nir_cannot_express():
     with pytest.raises(ConfigError, match=r"^layer L: reset='soft' \(subtract the threshold\) has no NIR"):
-        semantics.lif_nodes(neurons.LIF(reset="soft"), (N,), 1.0, "L")
+        semantics.neuron_nodes(neurons.LIF(reset="soft"), (N,), 1.0, "L")
     with pytest.raises(ConfigError, match=r"^layer L: a decay outside \[0, 1\) beside leaky neurons"):
-        semantics.lif_nodes(neurons.LIF(decay=jnp.array([0.5, 1.0, 0.2])), (N,), 1.0, "L")
+        semantics.neuron_nodes(neurons.LIF(decay=jnp.array([0.5, 1.0, 0.2])), (N,), 1.0, "L")
     with pytest.raises(ConfigError, match=r"^layer L: the stochastic neuron NoisyLIF has no NIR primitive$"):
-        semantics.lif_nodes(neurons.NoisyLIF(), (N,), 1.0, "L")
+        semantics.neuron_nodes(neurons.NoisyLIF(), (N,), 1.0, "L")
+    with pytest.raises(
+        ConfigError, match=r"^layer L: the adaptive-threshold neuron ALIF has no NIR primitive$"
+    ):
+        semantics.neuron_nodes(neurons.ALIF(), (N,), 1.0, "L")
+    with pytest.raises(ConfigError, match=r"^layer L: reset='soft_delayed' \(subtract the threshold\)"):
+        semantics.neuron_nodes(neurons.CubaLIF(reset="soft_delayed"), (N,), 1.0, "L")
+    cuba = dict(tau_syn=np.ones(N), tau_mem=np.ones(N), r=np.ones(N), v_threshold=np.ones(N))
+    with pytest.raises(ConfigError, match=r"^node c: CubaLIF with v_leak != 0 is not supported$"):
+        semantics.neuron_record(nir.CubaLIF(**cuba, v_leak=np.full(N, 0.1)), 1.0, None, "c")
 
 
 def test_loaded_neurons_have_surrogate_gradients():
