@@ -33,6 +33,13 @@ def _pair(value, what: str, where: str) -> tuple[int, int]:
     raise ConfigError(f"node {where}: {what}={value!r} is not one or two integers")
 
 
+def _text(value):
+    """A string field as ``str`` (HDF5 gives bytes or 0-d arrays); other values unchanged."""
+    if isinstance(value, np.ndarray) and value.dtype.kind in "SUO":
+        value = value.item()
+    return value.decode() if isinstance(value, bytes) else value
+
+
 class Pass(nnx.Module):
     """Input / Output node: the identity."""
 
@@ -49,10 +56,7 @@ class Conv2d(nnx.Module):
         self.stride = _pair(node.stride, "stride", where)
         self.dilation = _pair(node.dilation, "dilation", where)
         self.groups = int(node.groups)
-        padding = node.padding
-        padding = padding.decode() if isinstance(padding, bytes) else padding
-        if isinstance(padding, np.ndarray) and padding.dtype.kind in "SUO":
-            padding = str(padding.item().decode() if isinstance(padding.item(), bytes) else padding.item())
+        padding = _text(node.padding)
         if isinstance(padding, str):
             if padding not in ("same", "valid"):
                 raise ConfigError(

@@ -120,3 +120,23 @@ def test_files(tmp_path):
     (tmp_path / "junk.nir").write_text("not hdf5")
     with pytest.raises(ConfigError, match=r"^\S+junk.nir is not a readable NIR file: "):
         snnjax_nir.read(tmp_path / "junk.nir")
+
+
+def test_same_padding_survives_a_file(tmp_path):
+    weight = RNG.normal(size=(2, 1, 3, 3)).astype(np.float32)
+    conv = dict(weight=weight, stride=1, dilation=1, groups=1, bias=np.zeros(2, np.float32))
+    graph = _chain(
+        nir.Input(input_type=np.array([1, 5, 5])),
+        nir.Conv2d(input_shape=(5, 5), padding="same", **conv),
+        nir.Output(output_type=np.array([2, 5, 5])),
+    )
+    snnjax_nir.write(tmp_path / "same.nir", graph)
+    x = jnp.asarray(RNG.normal(size=(1, 2, 1, 5, 5)), jnp.float32)
+    explicit = _chain(
+        nir.Input(input_type=np.array([1, 5, 5])),
+        nir.Conv2d(input_shape=(5, 5), padding=1, **conv),
+        nir.Output(output_type=np.array([2, 5, 5])),
+    )
+    np.testing.assert_allclose(
+        snnjax_nir.load(tmp_path / "same.nir")(x), snnjax_nir.load(explicit)(x), atol=1e-6
+    )
