@@ -191,6 +191,24 @@ def _layer(name: str, node, dt: float, surrogate: sg.Surrogate) -> nnx.Module:
     raise ConfigError(f"node {name}: NIR primitive {kind} is not supported by snnjax")
 
 
+def _shape(types: dict | None, key: str) -> tuple[int, ...] | None:
+    value = None if types is None else types.get(key)
+    return None if value is None else tuple(int(d) for d in np.asarray(value).reshape(-1))
+
+
+def _input_shape(graph, name: str) -> tuple[int, ...]:
+    """The sample shape of Input node ``name``. A type with one more leading axis than the nodes it feeds
+    take is a batch axis the writer kept (Norse writes its export sample's batch size there): dropped."""
+    shape = _shape(graph.nodes[name].input_type, "input")
+    if shape is None:
+        raise ConfigError(f"Input node {name} has no type")
+    for src, dst in graph.edges:
+        fed = _shape(graph.nodes[dst].input_type, "input") if src == name else None
+        if fed is not None and len(shape) == len(fed) + 1 and shape[1:] == fed:
+            return fed
+    return shape
+
+
 def topological_order(nodes: Mapping, edges) -> list[str]:
     """Node names so that every edge points forward; a cycle is a ConfigError naming its nodes."""
     preds = {name: [] for name in nodes}
@@ -241,10 +259,7 @@ class NIRModel(nnx.Module):
         self.outputs = tuple(n for n in order if isinstance(graph.nodes[n], nir.Output))
         if not self.inputs or not self.outputs:
             raise ConfigError("a NIR graph needs at least one Input and one Output node")
-        self.input_shapes = {
-            n: tuple(int(d) for d in np.asarray(graph.nodes[n].input_type["input"]).reshape(-1))
-            for n in self.inputs
-        }
+        self.input_shapes = {n: _input_shape(graph, n) for n in self.inputs}
         for name, srcs in zip(order, self.sources, strict=True):
             if not srcs and name not in self.inputs:
                 raise ConfigError(f"node {name} has no incoming edge and is not an Input node")
@@ -270,10 +285,8 @@ class NIRModel(nnx.Module):
         return next(iter(out.values())) if len(out) == 1 else out
 
     def _check_input(self, name: str, shape: tuple[int, ...]) -> None:
-        """``[T, B, *shape]`` of the Input node; a leading batch axis in the node's type (Norse writes the
-        export sample's batch size there) is accepted."""
         want = self.input_shapes[name]
-        if len(shape) >= 2 and (tuple(shape[2:]) == want or tuple(shape[1:]) == want):
+        if len(shape) >= 2 and tuple(shape[2:]) == want:
             return
         raise ConfigError(
             f"input {name} of shape {tuple(shape)}; the graph takes [T, B, {', '.join(map(str, want))}]"

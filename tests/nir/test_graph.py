@@ -110,6 +110,8 @@ def test_errors_are_one_line():
     ok = _chain(nir.Input(input_type=np.array([2])), nir.LIF(**lif), nir.Output(output_type=np.array([2])))
     with pytest.raises(ConfigError, match=r"^input n0 of shape \(3, 4, 5\); the graph takes \[T, B, 2\]$"):
         snnjax_nir.load(ok)(jnp.zeros((3, 4, 5)))
+    with pytest.raises(ConfigError, match=r"^input n0 of shape \(3, 2\); the graph takes \[T, B, 2\]$"):
+        snnjax_nir.load(ok)(jnp.zeros((3, 2)))  # no batch axis
     with pytest.raises(ConfigError, match=r"^dt=0.0 must be positive$"):
         snnjax_nir.load(ok, dt=0.0)
 
