@@ -13,7 +13,7 @@ CPU runtime options before JAX starts)::
 Core: ``surrogate``, ``neurons``, ``dynamics``, ``encoding``, ``layers``, ``losses``, ``implicit``,
 ``augment``, ``regularizers``, ``conv``. Around it: ``registry`` (named neurons, surrogates, encoders,
 losses, optimisers, mixes, models), ``config``, ``models``, ``data``, ``train``, ``inference`` (``load``,
-``predict``), ``analysis``, ``errors``.
+``predict``), ``analysis``, ``nir`` (NIR export/import), ``errors``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ _SUBMODULES = (
     "losses",
     "models",
     "neurons",
+    "nir",
     "registry",
     "regularizers",
     "surrogate",
