@@ -46,8 +46,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.source is not None and not args.config:
         print("error: --from needs --config: the experiment config the weights belong to", file=sys.stderr)
         return 2
+    import logging
+
     from snnjax import convert
     from snnjax.errors import SnnjaxError
+
+    logging.getLogger().setLevel(logging.ERROR)  # orbax's notes on the checkpoint it is asked to write
 
     try:
         if args.source is not None:

@@ -151,7 +151,7 @@ def read_state_dict(path: epath.PathLike) -> dict[str, np.ndarray]:
 def _safetensors_bytes(tensors: Mapping[str, np.ndarray]) -> bytes:
     header, chunks, offset = {}, [], 0
     for key in sorted(tensors):
-        array = np.ascontiguousarray(tensors[key])
+        array = np.asarray(tensors[key])  # (ascontiguousarray would make a scalar 1-d)
         if array.dtype not in _ST_NAMES:
             array = array.astype(np.float32)
         raw = array.astype(array.dtype.newbyteorder("<")).tobytes()

@@ -46,6 +46,7 @@ def test_authors_state_dict_imports_and_exports_unchanged(name):
     keep = set(tensors) - set(ignored)
     assert keep <= set(back)
     for key in keep:
+        assert back[key].shape == tensors[key].shape, key
         np.testing.assert_array_equal(back[key], tensors[key], err_msg=key)
     if name != "ide_fc":  # IDE's export adds weight_v and the refreshed copy; all others give the same keys
         assert set(back) == set(tensors)

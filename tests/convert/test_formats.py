@@ -25,7 +25,7 @@ def test_write_then_read_is_the_identity(tmp_path, suffix):
     back = formats.read_state_dict(path)
     assert back.keys() == TENSORS.keys()
     for key, value in TENSORS.items():
-        assert back[key].dtype == value.dtype
+        assert back[key].dtype == value.dtype and back[key].shape == value.shape
         np.testing.assert_array_equal(back[key], value)
 
 

@@ -49,6 +49,7 @@ def test_gac_cifar_state_dict_to_workdir_and_back(tmp_path, capsys):
         back, original = formats.read_state_dict(tmp_path / out_name), authors_state_dict("gac_cifar")
         assert back.keys() == original.keys()
         for key in original:
+            assert back[key].shape == original[key].shape, key
             np.testing.assert_array_equal(back[key], original[key], err_msg=key)
 
 
