@@ -95,7 +95,10 @@ def _read_torch(path: epath.Path) -> dict[str, np.ndarray]:
             obj = torch.load(f, map_location="cpu", weights_only=True)
     except Exception as e:
         first = (str(e).splitlines() or [""])[0][:120]
-        raise CheckpointError(f"{path} is not a readable PyTorch file: {type(e).__name__}: {first}") from None
+        raise CheckpointError(
+            f"{path} is not a readable PyTorch file (read with torch.load(weights_only=True)): "
+            f"{type(e).__name__}: {first}"
+        ) from None
     state = _unwrap(obj, path)
     out = {}
     for key, value in state.items():

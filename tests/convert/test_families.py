@@ -69,6 +69,7 @@ ROUND_TRIP = [(spec, overrides) for spec, overrides in FIXTURES.values()] + [
     ("configs/nsnn_dvs_cifar10_vgg.py", ["model.width=4", "model.name=nsnn_vgg_noap"]),
     ("configs/nsnn_fmnist_small.py", ["model.name=nsnn_cifarnet", "data.name=digits"]),
     ("configs/spikingresformer_cifar.py", ["model.variant=dvsg"]),
+    ("configs/spikingresformer_imagenet.py:ti", []),  # the ImageNet stem and every preset's structure
     ("configs/spikingmix_fmnist_small.py", []),
     ("configs/spide_mnist_lenet.py", []),
     ("configs/spide_mnist_convnetf.py", []),
