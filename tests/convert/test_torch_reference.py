@@ -318,3 +318,160 @@ def test_converted_feedback_network_reproduces_pytorch_logits(tmp_path):
     assert ours.shape == (1, *logits.shape)
     assert np.ptp(logits, axis=0).max() > 0.1  # the rates, not just the readout's bias, differ per example
     np.testing.assert_allclose(ours[0], logits, rtol=1e-4, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------------ GAC ImageNet
+def mem_update(x):
+    """GAC-ImageNet ``mem_update`` on ``[T, B, ...]``: ``u = 0.25 u (1 - s) + x``, spike ``u > 0.5``."""
+    u, s, out = torch.zeros_like(x[0]), torch.zeros_like(x[0]), []
+    for t in range(x.shape[0]):
+        u = 0.25 * u * (1 - s) + x[t]
+        s = (u > 0.5).float()
+        out.append(s)
+    return torch.stack(out, 0)
+
+
+class TdBN(nn.Module):
+    """``batch_norm_2d``: a BatchNorm3d over ``[B, C, T, H, W]`` as ``.bn``."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.bn = nn.BatchNorm3d(c)
+
+    def forward(self, x):  # [T, B, C, H, W]
+        return self.bn(x.permute(1, 2, 0, 3, 4)).permute(2, 0, 1, 3, 4)
+
+
+class TConv(nn.Conv2d):
+    def forward(self, x):  # [T, B, C, H, W], per step
+        return torch.stack([super(TConv, self).forward(x_t) for x_t in x])
+
+
+class Block18(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1, self.bn1 = TConv(cin, cout, 3, stride, 1, bias=False), TdBN(cout)
+        self.conv2, self.bn2 = TConv(cout, cout, 3, 1, 1, bias=False), TdBN(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(TConv(cin, cout, 1, stride, bias=False), TdBN(cout))
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(mem_update(self.bn1(self.conv1(mem_update(x))))))
+        return y + self.shortcut(x)
+
+
+class MSResNetImageNet(nn.Module):
+    def __init__(self, stem=8, widths=(8, 8, 16, 16), blocks=(1, 2, 1, 1), classes=1000):
+        super().__init__()
+        self.conv1 = nn.Sequential(TConv(3, stem, 7, 2, 3, bias=False), TdBN(stem))
+        self.encoding = GACModule(4, stem)
+        cin = stem
+        for s, (w, n) in enumerate(zip(widths, blocks, strict=True)):
+            stage = [Block18(cin if j == 0 else w, w, 2 if j == 0 else 1) for j in range(n)]
+            setattr(self, f"conv{s + 2}_x", nn.Sequential(*stage))
+            cin = w
+        self.fc1 = nn.Linear(cin, classes)
+        self.fc1_s = nn.Module()
+        self.fc1_s.layer = Seq(self.fc1)  # the same module registered twice, as the authors' tdLayer does
+
+    def forward(self, x):
+        x = self.conv1(x.unsqueeze(0).repeat(4, 1, 1, 1, 1))
+        x = self.encoding(x.transpose(0, 1), mem_update(x).transpose(0, 1)).transpose(0, 1)
+        x = self.conv5_x(self.conv4_x(self.conv3_x(self.conv2_x(x))))
+        return self.fc1(mem_update(x).mean((3, 4)))  # [T, B, classes]
+
+
+# ----------------------------------------------------------------------------- NSNN ResNet-19 (PLIF)
+def plif(x, tau):
+    """NSNN's PLIF on ``[B, T, ...]``: ``u = tau u + x``, spike ``u > 1``, hard reset (``tau`` = decay)."""
+    u, out = torch.zeros_like(x[:, 0]), []
+    for t in range(x.shape[1]):
+        u = tau * u + x[:, t]
+        s = (u > 1.0).float()
+        u = u * (1 - s)
+        out.append(s)
+    return torch.stack(out, 1)
+
+
+class Sn(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.tau = nn.Parameter(torch.tensor([0.5]))
+
+    def forward(self, x):
+        return plif(x, self.tau.clamp(0, 1))
+
+
+class TdLayer(nn.Module):
+    def __init__(self, layer, c=None):
+        super().__init__()
+        self.layer = Seq(layer)
+        self.bn = None
+        if c is not None:
+            self.bn = nn.Module()
+            self.bn.tdbn = Seq(nn.BatchNorm2d(c))
+
+    def forward(self, x):
+        x = self.layer(x)
+        return x if self.bn is None else self.bn.tdbn(x)
+
+
+class NBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.sn = Sn()
+        self.conv1 = TdLayer(nn.Conv2d(cin, cout, 3, stride, 1, bias=False), cout)
+        self.conv2 = TdLayer(nn.Conv2d(cout, cout, 3, 1, 1, bias=False), cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = TdLayer(nn.Conv2d(cin, cout, 1, stride, bias=False), cout)
+
+    def forward(self, x):
+        out = self.conv2(self.sn(self.conv1(x)))
+        return self.sn(out + (x if self.downsample is None else self.downsample(x)))
+
+
+class NSNNResNet19(nn.Module):
+    def __init__(self, width=4, classes=10, t=2):
+        super().__init__()
+        scale = lambda c: c * width // 64
+        self.T = t
+        self.sn = Sn()
+        self.conv1 = TdLayer(nn.Conv2d(3, scale(64), 3, 1, 1, bias=False), scale(64))
+        cin = scale(64)
+        for s, (w, n, st) in enumerate(zip((128, 256, 512), (3, 3, 2), (1, 2, 2), strict=True)):
+            layers = []
+            for j in range(n):
+                layers.append(NBlock(cin, scale(w), st if j == 0 else 1))
+                cin = scale(w)
+            setattr(self, f"layer{s + 1}", nn.Sequential(*layers))
+        self.fc1 = TdLayer(nn.Linear(cin, scale(256)))
+        self.fc2 = TdLayer(nn.Linear(scale(256), classes))
+
+    def forward(self, x):
+        x = self.sn(self.conv1(x.unsqueeze(1).repeat(1, self.T, 1, 1, 1)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc2(self.sn(self.fc1(x.mean((3, 4)))))  # [B, T, classes]
+
+
+@pytest.mark.parametrize("name", ["gac_imagenet", "nsnn_resnet19_plif"])
+def test_converted_imagenet_and_nsnn_models_reproduce_pytorch_logits(tmp_path, name):
+    net = randomise(MSResNetImageNet() if name == "gac_imagenet" else NSNNResNet19(), seed=5)
+    if name == "nsnn_resnet19_plif":
+        with torch.no_grad():
+            for m in net.modules():
+                if isinstance(m, Sn):
+                    m.tau.uniform_(0.3, 0.9)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        logits = net(x).numpy()
+    if name == "nsnn_resnet19_plif":
+        logits = logits.transpose(1, 0, 2)  # the authors' NSNN code is batch-major [B, T, K]
+    torch.save(net.state_dict(), tmp_path / "w.pth")
+    extra = ["model.num_steps=2"] if name == "nsnn_resnet19_plif" else []
+    config = fixture_config(name, *extra)
+    ours = _snnjax_logits(config, tmp_path / "w.pth", x.numpy().transpose(0, 2, 3, 1))
+    assert ours.shape == logits.shape
+    assert np.ptp(logits, axis=0).max() > 0.1
+    np.testing.assert_allclose(ours, logits, rtol=1e-4, atol=1e-4)
