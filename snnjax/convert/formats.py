@@ -1,8 +1,8 @@
 """Reading and writing flat PyTorch-style state dicts: ``{key: array}``.
 
-* ``.pth`` / ``.pt``: ``torch.load`` (needs the optional ``torch`` extra). The file may hold the state dict
-  itself or a dict that holds it under one of :data:`CONTAINER_KEYS`; a leading ``module.`` of
-  ``DataParallel`` is stripped from every key.
+* ``.pth`` / ``.pt`` / ``.pth.tar``: ``torch.load`` (needs the optional ``torch`` extra). The file may hold
+  the state dict itself or a dict that holds it under one of :data:`CONTAINER_KEYS`; a leading
+  ``module.`` of ``DataParallel`` is stripped from every key.
 * ``.npz``: ``numpy.savez`` archives, one array per key.
 * ``.safetensors``: read and written here (no dependency): an 8-byte little-endian header length, a JSON
   header ``{key: {dtype, shape, data_offsets}}`` and the raw little-endian tensor bytes.
@@ -24,7 +24,7 @@ from snnjax.errors import CheckpointError, ConfigError
 CONTAINER_KEYS = ("state_dict", "model", "net", "model_state_dict", "state")
 """Keys under which training scripts commonly nest the state dict in a saved ``.pth`` dict."""
 
-SUFFIXES = (".pth", ".pt", ".npz", ".safetensors")
+SUFFIXES = (".pth", ".pt", ".tar", ".npz", ".safetensors")  # .tar: the training scripts' .pth.tar
 
 # safetensors dtype name <-> numpy dtype (BF16 has no numpy dtype: read by widening to float32)
 _ST_DTYPES = {
@@ -147,8 +147,8 @@ def read_state_dict(path: epath.PathLike) -> dict[str, np.ndarray]:
     suffix = _suffix(path)
     if not path.exists():
         raise CheckpointError(f"{path} not found")
-    reader = {".pth": _read_torch, ".pt": _read_torch, ".npz": _read_npz, ".safetensors": _read_safetensors}
-    return _strip_module(reader[suffix](path))
+    reader = {".npz": _read_npz, ".safetensors": _read_safetensors}.get(suffix, _read_torch)
+    return _strip_module(reader(path))
 
 
 def _safetensors_bytes(tensors: Mapping[str, np.ndarray]) -> bytes:

@@ -72,13 +72,17 @@ def test_pth_without_torch_names_the_extra(tmp_path, monkeypatch):
 def test_pth_state_dict_nested_and_prefixed(tmp_path):
     torch = pytest.importorskip("torch")
     state = {f"module.{k}": torch.from_numpy(np.array(v)) for k, v in TENSORS.items()}
-    torch.save({"epoch": 3, "state_dict": state, "optimizer": {"lr": 0.1}}, tmp_path / "ckpt.pth")
+    # IDE's training script: {'epoch', 'state_dict' of a DataParallel model, 'best_acc', ...} as .pth.tar
+    torch.save(
+        {"epoch": 3, "state_dict": state, "best_acc": 90.1, "optimizer": {"lr": 0.1}},
+        tmp_path / "ckpt.pth.tar",
+    )
     torch.save(
         {k: v.to(torch.bfloat16) if v.is_floating_point() else v for k, v in state.items()},
         tmp_path / "plain.pt",
     )
     nested, plain = (
-        formats.read_state_dict(tmp_path / "ckpt.pth"),
+        formats.read_state_dict(tmp_path / "ckpt.pth.tar"),
         formats.read_state_dict(tmp_path / "plain.pt"),
     )
     assert nested.keys() == plain.keys() == TENSORS.keys()
