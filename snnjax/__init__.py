@@ -13,7 +13,8 @@ CPU runtime options before JAX starts)::
 Core: ``surrogate``, ``neurons``, ``dynamics``, ``encoding``, ``layers``, ``losses``, ``implicit``,
 ``augment``, ``regularizers``, ``conv``. Around it: ``registry`` (named neurons, surrogates, encoders,
 losses, optimisers, mixes, models), ``config``, ``models``, ``data``, ``train``, ``inference`` (``load``,
-``predict``), ``analysis``, ``nir`` (NIR export/import), ``errors``.
+``predict``), ``convert`` (the authors' PyTorch weights in and out), ``analysis``, ``nir`` (NIR
+export/import), ``errors``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ _SUBMODULES = (
     "augment",
     "config",
     "conv",
+    "convert",
     "data",
     "dynamics",
     "encoding",

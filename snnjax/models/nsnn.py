@@ -8,8 +8,8 @@ on ``[B*T, C, H, W]``); only the neurons scan over time.
 Model config keys (besides the shared ``name``, ``num_steps``, ``encoding``, ``neuron``, ``remat``):
   * ``init``: ``'default'`` (PyTorch's default for the ResNets / ToyNet, kaiming-normal fan-out for VGG and
     CIFARNet, as the seed) or ``'orthogonal'`` (every conv and linear kernel, the seed's ``--init orthog``);
-  * ``bn``: BatchNorm after the convolutions of the ResNets and VGGs (the seed's ``--nobn`` is
-    ``bn=False``; CIFARNet never has BN);
+  * ``bn``: BatchNorm after the convolutions (the seed's ``--nobn`` is ``bn=False`` for its ResNets; its
+    VGGs and CIFARNet always have BN);
   * ``hidden``: ToyNet's hidden width (64 in the seed);
   * ``width``: the ResNets' and VGGs' base width (64 in the seed; every channel count scales by
     ``width / 64``);
@@ -303,25 +303,28 @@ def vggsnn_noap(cfg, num_classes, input_shape, *, rngs):
 
 @register("nsnn_cifarnet")
 class CIFARNet(_NSNNBase):
-    """CIFARNet without BN: ``[Conv3x3(bias) -> sn]`` 128, 256, P, 512, P, 1024, 512, flatten, then
-    ``Linear(1024) -> Linear(512) -> Linear(classes)`` with no neurons between the Linears (as coded)."""
+    """CIFARNet: ``[Conv3x3(bias) -> BN -> sn]`` 128, 256, P, 512, P, 1024, 512, flatten, then
+    ``Linear(1024) -> Linear(512) -> Linear(classes)`` with no neurons between the Linears (as coded). The
+    seed's conv layers (``BasicConvLayer``) include BatchNorm; ``bn=False`` drops it."""
 
     def __init__(self, cfg, num_classes, input_shape, *, rngs: nnx.Rngs):
         self._setup(cfg, rngs)
         h, w, c = input_shape
         spec = (128, 256, "P", 512, "P", 1024, 512)
-        convs, neurons_, pools = [], [], []
+        convs, norms, neurons_, pools = [], [], [], []
         for i, item in enumerate(spec):
             if item == "P":
                 continue
             convs.append(_conv(cfg, c, item, 3, 1, bias=True, default="kaiming", rngs=rngs))
+            norms.append(_norm(cfg, item, rngs=rngs))
             neurons_.append(nsnn_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat))
             down = i + 1 < len(spec) and spec[i + 1] == "P"
             pools.append(down)
             c = item
             if down:
                 h, w = h // 2, w // 2
-        self.convs, self.neurons, self.pools = nnx.List(convs), nnx.List(neurons_), tuple(pools)
+        self.convs, self.norms, self.neurons = nnx.List(convs), nnx.List(norms), nnx.List(neurons_)
+        self.pools = tuple(pools)
         dims = [h * w * c, 1024, 512, num_classes]
         self.fcs = nnx.List(
             [_linear(cfg, a, b, default="kaiming", rngs=rngs) for a, b in itertools.pairwise(dims)]
@@ -329,8 +332,8 @@ class CIFARNet(_NSNNBase):
 
     def __call__(self, x: Array) -> Array:
         s = self.encoder(x)
-        for conv, neuron, down in zip(self.convs, self.neurons, self.pools, strict=True):
-            s = _conv_bn_sn(conv, None, neuron, s)
+        for conv, norm, neuron, down in zip(self.convs, self.norms, self.neurons, self.pools, strict=True):
+            s = _conv_bn_sn(conv, norm, neuron, s)
             if down:
                 s = layers.time_folded(avg_pool_2x2, s)
         s = s.reshape((*s.shape[:2], -1))

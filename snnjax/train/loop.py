@@ -33,6 +33,9 @@ from snnjax.train.steps import Steps
 from snnjax.train.stop import StopSignals
 
 EVAL_KEY_OFFSET = 1 << 30  # eval keys are folded from seed + this, disjoint from training steps
+FIRST_BATCH = {"position": "first batch"}
+"""The data-iterator record of a checkpoint made outside training (``snnjax.convert``): training from it
+starts at the first batch."""
 
 
 def make_mesh() -> jax.sharding.Mesh:
@@ -224,7 +227,8 @@ def resume(run: Run, ckpt: Checkpointer, workdir: epath.Path) -> tuple[int, floa
     step, state, data_state, meta = restored
     check_schedule(run, meta.get("schedule"), step, workdir)
     run.load_state(state)
-    run.train_data.set_state(data_state)
+    if data_state != FIRST_BATCH:
+        run.train_data.set_state(data_state)
     print(f"resuming from step {step} in {workdir}")
     return step, float(meta["wall_time_s"])
 
