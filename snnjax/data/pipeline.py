@@ -16,7 +16,7 @@ A pipeline is a ``grain.MapDataset`` over *step numbers*; step ``s`` maps to one
 
 Batches are dicts of numpy arrays: ``image`` float32 ``[b, H, W, C]`` (``x / 255``, then per-channel
 normalisation if ``config.normalize``), ``label`` int32 ``[b]``, ``mask`` bool ``[b]``. Event datasets
-(:mod:`snnjax.data.events`) give ``image`` float32 ``[T, b, H, W, 2]``: time-major event counts per
+(:mod:`snnjax.data.events`) give ``image`` float32 ``[b, T, H, W, 2]``: event counts per
 polarity, flipped, rolled and cropped the same way for all ``T`` frames of a sample.
 ``get_state()``/``set_state()`` save and restore the position (the next step) as a JSON-able dict.
 """
@@ -190,7 +190,7 @@ class ImageBatchMaker(sampling.StepSampler):
 
 
 class EventBatchMaker(sampling.StepSampler):
-    """Maps a step number to this host's batch of event frames ``[T, b, H, W, 2]``. Picklable."""
+    """Maps a step number to this host's batch of event frames ``[b, T, H, W, 2]``. Picklable."""
 
     def __init__(
         self, settings: ml_collections.ConfigDict, source: event_source.EventSource, info: DataInfo, **kw: Any
@@ -204,7 +204,7 @@ class EventBatchMaker(sampling.StepSampler):
         self.crop_padding = int(settings.crop_padding) if self.train else 0
 
     def __call__(self, step: int) -> dict[str, np.ndarray]:
-        """Host-local batch of step ``step``: image float32 ``[T, b, H, W, 2]``, label int32, mask bool."""
+        """Host-local batch of step ``step``: image float32 ``[b, T, H, W, 2]``, label int32, mask bool."""
         step = int(step)
         indices = self.local_indices(step)
         valid = indices >= 0
@@ -223,7 +223,7 @@ class EventBatchMaker(sampling.StepSampler):
                 offsets=offsets if self.crop_padding else None,
                 pad=self.crop_padding,
             )
-        return {"image": np.ascontiguousarray(frames.swapaxes(0, 1)), "label": labels, "mask": valid}
+        return {"image": np.ascontiguousarray(frames), "label": labels, "mask": valid}
 
 
 def _per_image_augment(settings: Any) -> Any:
@@ -396,7 +396,7 @@ def make_pipeline(
 
     Returns a :class:`Pipeline` yielding ``{'image': float32 [b, H, W, C], 'label': int32 [b],
     'mask': bool [b]}`` with ``b = global_batch_size // process_count``; for event datasets ``image`` is
-    float32 ``[T, b, H, W, 2]`` (time-major event counts).
+    float32 ``[b, T, H, W, 2]`` (event counts; the model makes them time-major).
     """
     settings = _settings(data_config)
     if process_index is None or process_count is None:
