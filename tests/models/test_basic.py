@@ -133,8 +133,8 @@ def test_mlp_time_folded_linear_matches_per_step():
 @pytest.mark.parametrize("remat", [False, True])
 def test_static_input_block_equals_the_repeated_input(remat):
     """A direct-coded image runs the first conv and BN once (``blocks.stem_over_time``); fed as ``T``
-    explicit copies (event frames ``[B, T, H, W, C]``) it takes the time-folded path: same loss, gradients, BN statistics
-    and firing rates, fewer flops."""
+    explicit copies (event frames ``[B, T, H, W, C]``) it takes the time-folded path: same loss, gradients,
+    BN statistics and firing rates, fewer flops."""
     t = 4
     x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1), jnp.float32) * 3.0
     y = jnp.array([1, 3])
