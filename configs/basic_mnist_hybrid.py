@@ -3,8 +3,11 @@
 ``:as_coded`` (default) reproduces the task repository's behaviour (state zeroed every step, inert
 plasticity: only the Linear trains); ``:intended`` carries the state over time and learns
 alpha/eta/beta. tau_u 5, tau_w 1, V_th 0.2, fast-sigmoid surrogate (slope 25), count-MSE(0.8, 0.2), Adam
-2e-3, batch 100, one epoch, pixels in [0, 1]. Expected: the repository reports no number and none was
-measured here; the config documents the model (see ``snnjax.models.basic.HybridPlasticityNet``).
+2e-3, batch 100, one epoch, pixels in [0, 1]. Expected: there is no published number to compare with: the
+task repository reports no accuracy for this model (its only figure is the N-MNIST tutorial's training-batch
+curve, a different network) and does not name the paper's setting it reproduces, so the paper's own
+results do not apply. Not measured here; the config documents the model (see
+``snnjax.models.basic.HybridPlasticityNet``).
 """
 
 from snnjax.config import base_config, parse_arg

@@ -20,7 +20,9 @@ from snnjax.models import nsnn
 def get_config():
     config = base_config()
     config.data.update(name="cifar10_dvs", flip=True, roll=5, num_frames=10)
-    config.model = nsnn.model_config("nsnn_vgg", num_steps=10, neuron=nsnn.noisy_lif_neuron(0.2))
+    config.model = nsnn.model_config(
+        "nsnn_vgg", num_steps=10, encoding="events", neuron=nsnn.noisy_lif_neuron(0.2)
+    )
     config.loss.update(name="tet", tet_lambda=0.0)
     config.optim.update(name="adam", learning_rate=3e-4, weight_decay=0.0, schedule="cosine")
     config.train.update(batch_size=32, eval_batch_size=100, num_epochs=210, log_every=50)

@@ -7,7 +7,9 @@ epochs 50 and 75, 100 epochs, crop + flip. CIFAR-100: ``--config.data.name=cifar
 ``model.scale_factor`` and ``optim.lr_scale``).
 Expected: published (IDE, the same AlexNet-F with the Broyden solver, T=30, 100 epochs) 91.73%; measured
 here with ``--config.model.solver=broyden``: 37.92% after epoch 1 and 50.92% after epoch 2 of 100 (README,
-SPIDE; commands and the SPIDE-solver cost in docs/spide.md). CIFARNet-F: not measured.
+SPIDE; commands and the SPIDE-solver cost in docs/spide.md). CIFARNet-F: SPIDE's own number is not available;
+IDE's README gives 91.94 +- 0.14% (IF, T=30; 92.33% at T=100) on CIFAR-10 and 71.56 +- 0.31% (IF, T=30) on
+CIFAR-100 for the same net with its implicit solver; not measured here.
 
 The shared recipe and the loss-scale semantics: ``snnjax.config.spide_recipe``. Solver:
 ``--config.model.solver=spide|broyden|fixed_point``.

@@ -19,7 +19,7 @@ example mixed with its partner in the reversed batch (``x[::-1]``), labels mixed
   plus). Pixels whose source falls outside the partner are not replaced, so the label weight is the
   area actually pasted.
 
-Batches: ``{"image": [B, H, W, C] float or [T, B, H, W, C] event frames, "label": [B] int or [B, K]}``;
+Batches: ``{"image": [B, H, W, C] float or [B, T, H, W, C] event frames, "label": [B] int or [B, K]}``;
 the result has soft labels ``[B, num_classes]`` (float32). For event frames all time steps share the box.
 """
 
@@ -143,10 +143,10 @@ def paste_mask(box: Box, h: int, w: int) -> Array:
 
 
 def apply_box(images: Array, box: Box) -> tuple[Array, Array]:
-    """Pastes the reversed batch's shifted box into ``images`` ``[..., B, H, W, C]`` (batch axis -4);
+    """Pastes the reversed batch's shifted box into ``images`` ``[B, ..., H, W, C]`` (batch axis 0);
     returns ``(mixed images, lam)`` with ``lam = 1 - pasted area / (H W)``."""
     h, w = images.shape[-3], images.shape[-2]
-    partner = jnp.flip(images, axis=-4)
+    partner = jnp.flip(images, axis=0)
     rows = jnp.clip(jnp.arange(h, dtype=jnp.int32) - box.dy, 0, h - 1)
     cols = jnp.clip(jnp.arange(w, dtype=jnp.int32) - box.dx, 0, w - 1)
     source = jnp.take(jnp.take(partner, rows, axis=-3), cols, axis=-2)
@@ -165,7 +165,7 @@ def mix_labels(labels: Array, lam: Array, num_classes: int, label_smoothing: flo
 
 
 def _mixup(images: Array, lam: Array) -> Array:
-    partner = jnp.flip(images, axis=-4)
+    partner = jnp.flip(images, axis=0)
     return (lam * images + (1.0 - lam) * partner).astype(images.dtype)
 
 
@@ -211,7 +211,7 @@ def make_mix(mix_cfg: ml_collections.ConfigDict, num_classes: int, steps_per_epo
     def fn(batch: dict, key: Array, step: Array) -> dict:
         images, labels = batch["image"], batch["label"]
         if images.ndim not in (4, 5):
-            raise ValueError(f"mix expects images [B,H,W,C] or [T,B,H,W,C], got shape {images.shape}")
+            raise ValueError(f"mix expects images [B,H,W,C] or [B,T,H,W,C], got shape {images.shape}")
         k_coin, k_switch, k_lam, k_box = jax.random.split(key, 4)
         if per_epoch:
             epoch = jnp.asarray(step, jnp.int32) // steps_per_epoch

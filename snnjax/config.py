@@ -100,9 +100,11 @@ def spide_recipe(
     num_epochs: int = 100,
     warmup_steps: int = 0,
     eval_batch_size: int = 500,
+    encoding: str = "direct",
     **model_keys,
 ) -> ml_collections.ConfigDict:
-    """The experiment recipe of the SPIDE / IDE scripts: direct coding, SGD momentum 0.9 with weight decay
+    """The experiment recipe of the SPIDE / IDE scripts: direct coding (``encoding='events'`` for event
+    frames), SGD momentum 0.9 with weight decay
     5e-4 and a x0.1 step schedule at ``decay_epochs``, batch 128 (by default IDE's MNIST-family schedule:
     lr 0.05, x0.1 at epochs 30, 60 and 90 of 100).
 
@@ -115,7 +117,7 @@ def spide_recipe(
     config.model.update(
         name=model,
         num_steps=num_steps,
-        encoding="direct",
+        encoding=encoding,
         **feedback.fsnn_model_config(scale_factor=scale, **model_keys),
     )
     config.optim.update(

@@ -1,5 +1,7 @@
-"""Input encoders: static inputs ``[B, ...]`` to time-major sequences ``[T, B, ...]``, registered in
-``snnjax.registry.ENCODERS`` under the names ``config.model.encoding`` takes."""
+"""Input encoders: a batch to the time-major sequence ``[T, B, ...]`` every model runs on, registered in
+``snnjax.registry.ENCODERS`` under the names ``config.model.encoding`` takes. Static inputs ``[B, ...]`` are
+coded (``direct``, ``rate``, ``latency``); event frames arrive batch-major ``[B, T, ...]`` from the host and
+are only transposed (``events``)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,13 @@ from snnjax.registry import ENCODERS
 def direct(x: Array, num_steps: int) -> Array:
     """Direct coding: the analog input repeated at every step, ``[B, ...] -> [T, B, ...]``."""
     return jnp.broadcast_to(x[None], (num_steps, *x.shape))
+
+
+def events(x: Array, num_steps: int) -> Array:
+    """Event frames, already a sequence: ``[B, T, ...] -> [T, B, ...]`` (``T`` is the data's; ``num_steps``
+    is not used)."""
+    del num_steps
+    return jnp.swapaxes(x, 0, 1)
 
 
 def rate(key: Array, x: Array, num_steps: int, gain: float = 1.0) -> Array:
@@ -74,10 +83,12 @@ class Encoding(NamedTuple):
 ENCODERS.register("direct", Encoding(direct))
 ENCODERS.register("rate", Encoding(rate, stochastic=True))
 ENCODERS.register("latency", Encoding(latency))
+ENCODERS.register("events", Encoding(events))
 
 
 def encode(name: str, x: Array, num_steps: int, *, key: Array | None = None, **kwargs) -> Array:
-    """Encodes ``x [B, ...]`` by the encoder registered as ``name`` (``direct``, ``rate``, ``latency``)."""
+    """Encodes ``x [B, ...]`` by the encoder registered as ``name`` (``direct``, ``rate``, ``latency``,
+    ``events``) into ``[T, B, ...]``."""
     encoder = ENCODERS.get(name)
     if not encoder.stochastic:
         return encoder.fn(x, num_steps, **kwargs)

@@ -68,7 +68,7 @@ class RecordOptions:
 RECORDING: contextvars.ContextVar[RecordOptions | None] = contextvars.ContextVar("recording", default=None)
 
 # (layer, spikes [T, B, ...]) -> spikes the next layer sees
-SpikeHook = Callable[["SpikingNeuron", Array], Array]
+SpikeHook = Callable[[nnx.Module, Array], Array]
 
 SPIKE_HOOK: contextvars.ContextVar[SpikeHook | None] = contextvars.ContextVar("spike_hook", default=None)
 """An opt-in hook every :class:`SpikingNeuron` applies to its output while set (analyses: spike-level
@@ -194,19 +194,39 @@ class SpikingNeuron(nnx.Module):
             key = self.rngs()
         x, pad = self._windowed(x)
         unroll = self.unroll or x.shape[0] <= AUTO_UNROLL_MAX_STEPS
-        options, hook = RECORDING.get(), SPIKE_HOOK.get()
-        if options is None and hook is None:  # the common case: the program is unchanged
+        if not observed():  # the common case: the program is unchanged
             return pad(self.run(neuron, x, key=key, unroll=unroll))
-        if options is None:
-            spikes = pad(self.run(neuron, x, key=key, unroll=unroll))
-        else:
-            spikes, states = self.run(neuron, x, key=key, unroll=unroll, return_states=True)
-            spikes = pad(spikes)
-            n = options.samples
-            self.sow(Recorded, "spikes", spikes[:, :n])
-            if options.membrane:
-                self.sow(Recorded, "membrane", pad(jax.tree.leaves(states)[0])[:, :n])
-        return spikes if hook is None else hook(self, spikes)
+        spikes, states = self.run(neuron, x, key=key, unroll=unroll, return_states=True)
+        return observe(self, pad(spikes), pad(jax.tree.leaves(states)[0]))
+
+
+def observed() -> bool:
+    """Whether an analysis watches the neuron layers (:data:`RECORDING` or :data:`SPIKE_HOOK` set)."""
+    return RECORDING.get() is not None or SPIKE_HOOK.get() is not None
+
+
+def observe(layer: nnx.Module, spikes: Array, membrane: Array | None = None) -> Array:
+    """What a neuron layer does with its spikes ``[T, B, ...]`` while :func:`observed`: sows them (and its
+    membrane ``[T, B, ...]``) under :data:`RECORDING` and returns them through :data:`SPIKE_HOOK`."""
+    options, hook = RECORDING.get(), SPIKE_HOOK.get()
+    if options is not None:
+        layer.sow(Recorded, "spikes", spikes[:, : options.samples])
+        if options.membrane and membrane is not None:
+            layer.sow(Recorded, "membrane", membrane[:, : options.samples])
+    return spikes if hook is None else hook(layer, spikes)
+
+
+class SpikeProbe(nnx.Module):
+    """The neuron layer of a model whose spikes come from its own dynamics rather than a
+    :class:`SpikingNeuron` (e.g. :class:`~snnjax.models.basic.HybridPlasticityNet`): call it on the spikes
+    ``[T, B, ...]`` (and membrane) so that monitors, synapse tracing and spike perturbations see them like
+    any neuron layer's. The identity (and no parameter) while nothing is :func:`observed`."""
+
+    def __init__(self, v_th: float):
+        self.v_th = v_th
+
+    def __call__(self, spikes: Array, membrane: Array | None = None) -> Array:
+        return observe(self, spikes, membrane) if observed() else spikes
 
     def _windowed(self, x: Array) -> tuple[Array, Callable[[Array], Array]]:
         """``x`` cut to the fixed time window (if any) and the function that pads a ``[window, ...]``

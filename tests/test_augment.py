@@ -18,8 +18,8 @@ def _batch(b=6, h=12, w=10, t=None):
     """Image i is the constant i + 1, so every pixel tells which example it came from."""
     vals = jnp.arange(1, b + 1, dtype=jnp.float32)[:, None, None, None]
     img = jnp.broadcast_to(vals, (b, h, w, 2))
-    if t is not None:
-        img = jnp.broadcast_to(img[None], (t, b, h, w, 2))
+    if t is not None:  # event frames [B, T, H, W, C]
+        img = jnp.broadcast_to(img[:, None], (b, t, h, w, 2))
     return {"image": img, "label": jnp.arange(b, dtype=jnp.int32) % K}
 
 
@@ -50,12 +50,12 @@ def test_box_area_matches_label_weight(name, t):
         batch = _batch(b=b, t=t)
         out = _run(name, batch, seed=seed)
         img = out["image"]
-        frames = img if t is not None else img[None]
+        frames = img if t is not None else img[:, None]  # [B, T, H, W, C]
         # same box in every time step
-        np.testing.assert_array_equal(frames, jnp.broadcast_to(frames[:1], frames.shape))
+        np.testing.assert_array_equal(frames, jnp.broadcast_to(frames[:, :1], frames.shape))
         for i in range(b):
             own, partner = i + 1, b - i
-            pix = np.asarray(frames[0, i, :, :, 0])
+            pix = np.asarray(frames[i, 0, :, :, 0])
             assert set(np.unique(pix)) <= {own, partner}
             if own == partner:
                 continue

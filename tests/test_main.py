@@ -12,14 +12,12 @@ import shlex
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from snnjax import main as cli_main
 from tests.train.conftest import REPO, cli, quick_args
 from tests.train.test_checkpoint import flip_data_bytes
 
@@ -35,27 +33,6 @@ def _one_error_line(code: int, err: str) -> str:
 
 def one_error_line(proc: subprocess.CompletedProcess) -> str:
     return _one_error_line(proc.returncode, proc.stderr)
-
-
-@pytest.fixture
-def run_main(capsys):
-    """Runs ``snnjax.main.main(argv)`` in this process; returns ``(exit code, stdout, stderr)``."""
-    saved = (
-        signal.getsignal(signal.SIGTERM),
-        signal.getsignal(signal.SIGINT),
-        threading.excepthook,
-        sys.unraisablehook,
-    )
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = cli_main.main(["snnjax.main", *map(str, argv)])
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    yield run
-    signal.signal(signal.SIGTERM, saved[0])
-    signal.signal(signal.SIGINT, saved[1])
-    threading.excepthook, sys.unraisablehook = saved[2:]
 
 
 def main_error(run_main, *argv) -> str:
@@ -77,10 +54,10 @@ def write_config(tmp_path: Path, body: str) -> Path:
 
 def test_train_then_eval_reproduces_results(tmp_path, run_main):
     workdir = tmp_path / "run"
-    proc = cli(*quick_args(workdir))
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    code, out, err = run_main(*quick_args(workdir))
+    assert code == 0, err[-3000:]
     results = json.loads((workdir / "results.json").read_text())
-    assert json.loads(proc.stdout[proc.stdout.index("{") :]) == results
+    assert json.loads(out[out.index("{") :]) == results
     code, out, err = run_main(*quick_args(workdir, "--mode=eval"))
     assert code == 0, err
     evaluation = json.loads(out[out.index("{") :])
@@ -157,23 +134,29 @@ LONG = ("--config.train.checkpoint_every_steps=7",)  # 44 steps, checkpoints eve
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory) -> Path:
+    """The uninterrupted run, trained in this process (the interrupted ones need a real process)."""
+    from snnjax import config as config_lib
+    from snnjax.train import loop
+
     workdir = tmp_path_factory.mktemp("reference") / "run"
-    assert cli(*quick_args(workdir, *LONG)).returncode == 0
+    args = quick_args(workdir, *LONG)
+    config = config_lib.load_config(str(REPO / args[1]), [a.removeprefix("--config.") for a in args[4:]])
+    loop.train_and_evaluate(config, str(workdir))
     return workdir
 
 
 @pytest.mark.slow
-def test_sigkill_then_restart_matches_uninterrupted_run(reference, tmp_path):
+def test_sigkill_then_restart_matches_uninterrupted_run(reference, tmp_path, run_main):
     killed = tmp_path / "killed"
     proc = start(killed, *LONG)
     wait_for_step(proc, killed, 14)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert not (killed / "results.json").exists()
-    resumed = cli(*quick_args(killed, *LONG))
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
-    assert "resuming from step" in resumed.stdout
-    assert "taking over the lock" in resumed.stderr  # the killed run's lock was stale
+    code, out, err = run_main(*quick_args(killed, *LONG))
+    assert code == 0, err[-3000:]
+    assert "resuming from step" in out
+    assert "taking over the lock" in err  # the killed run's lock was stale
     assert_same_params(reference, killed)
 
 

@@ -184,16 +184,16 @@ def run_mode(config, workdir: str, checkpoint: str = "latest") -> dict[str, Any]
     e = config.get("energy", {})
     run.test_data.reset()
     first = jnp.asarray(next(iter(run.test_data))["image"])
-    steps = first.shape[0] if first.ndim == 5 else int(config.model.num_steps)
-    syn, traced = model_synapses(model, first[:, :2] if first.ndim == 5 else first[:2], steps)
-    if traced and all(s == ANALOG for _, _, s in syn):
-        raise ConfigError(
-            f"--mode=energy: no synapse of {config.model.name!r} is fed by snnjax.layers.SpikingNeuron "
-            "layers and the model lists no synapses"
-        )
+    steps = run.info.num_frames or int(config.model.num_steps)  # event frames bring their own T
+    syn, traced = model_synapses(model, first[:2], steps)
     run.test_data.reset()
     own_rates = traced or hasattr(model, "synapse_rates")
     rates = measure_recorded_rates(model, run.test_data) if own_rates else measure_rates(model, run.test_data)
+    if traced and not rates:
+        raise ConfigError(
+            f"--mode=energy: {config.model.name!r} has no neuron layer that reports its spikes "
+            "(snnjax.layers.SpikingNeuron or SpikeProbe) and lists no synapses"
+        )
     costs = dict(e_mac_pj=float(e.get("e_mac_pj", E_MAC_PJ)), e_ac_pj=float(e.get("e_ac_pj", E_AC_PJ)))
     table = energy_table(syn, rates, steps, **costs)
     table.update(step=int(meta["step"]), checkpoint=checkpoint, firing_rates=rates)

@@ -43,7 +43,7 @@ def record(
 
     Args:
       model: any NNX model whose neurons are :class:`snnjax.layers.SpikingNeuron` layers.
-      x: the model input (e.g. images ``[B, H, W, C]`` or frames ``[T, B, H, W, C]``).
+      x: the model input (e.g. images ``[B, H, W, C]`` or frames ``[B, T, H, W, C]``).
       samples: keep only the first ``samples`` examples of the batch (bounds memory); all if None.
       membrane: also record each layer's membrane potential after the step (its first state array).
     Returns:
@@ -142,12 +142,12 @@ def run_mode(config, workdir: str, checkpoint: str = "latest", num_images: int =
     model = run.steps.model()
     run.test_data.reset()
     images = next(iter(run.test_data))["image"]
-    images = images[:, :num_images] if images.ndim == 5 else images[:num_images]  # events: [T, B, ...]
-    _, rec = record(model, jnp.asarray(images), membrane=True)
+    _, rec = record(model, jnp.asarray(images[:num_images]), membrane=True)
     if not rec.spikes:
         raise ConfigError(f"model {config.model.name!r} has no snnjax.layers.SpikingNeuron layer to monitor")
     first = next(iter(rec.spikes))
-    v_th = getattr(_layer(model, first).neuron, "v_th", None)
+    layer = _layer(model, first)
+    v_th = getattr(getattr(layer, "neuron", layer), "v_th", None)  # a SpikingNeuron's record, or a SpikeProbe
     table = write_report(rec, epath.Path(workdir) / "monitor", v_th=None if v_th is None else float(v_th))
     rates = {k: v["firing_rate"] for k, v in table.items()}
     return {"step": int(meta["step"]), "checkpoint": checkpoint, "layers": len(table), "firing_rates": rates,

@@ -145,14 +145,14 @@ class _Walker:
 
 
 def trace_synapses(model: nnx.Module, x: Array, num_steps: int) -> list[tuple[str, float, str]]:
-    """``[(name, MACs, source)]`` of ``model`` on input ``x`` (``[B, ...]`` images or ``[T, B, ...]``
+    """``[(name, MACs, source)]`` of ``model`` on a batch ``x`` (``[B, ...]`` images or ``[B, T, ...]``
     frames; only the shape matters), per example: per time step for spike-fed rows, in total for analog
     ones (see the module docstring)."""
     graphdef, state = nnx.split(model)
     flat, treedef = jax.tree_util.tree_flatten_with_path(state)
     paths = [[_key_name(k) for k in path] for path, _ in flat]
     paths = [".".join(p[:-2] if p[-1] in ("value", "raw_value") else p[:-1]) for p in paths]
-    batch = x.shape[1] if x.ndim == 5 else x.shape[0]
+    batch = x.shape[0]
 
     def forward(leaves, x):
         m = nnx.merge(graphdef, jax.tree.unflatten(treedef, leaves))

@@ -11,7 +11,7 @@ Typical use (the trainer passes ``config.data``)::
 Every dataset is one :class:`DatasetSpec` in :data:`DATASETS` (:mod:`snnjax.data.specs` says how to add
 one); :func:`input_info` gives a dataset's classes and input shape without any data. Event datasets
 (``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``; :mod:`snnjax.data.events`) give ``image`` float32
-``[T, b, H, W, 2]``. :mod:`snnjax.data.testing` writes fake datasets in every supported format.
+``[b, T, H, W, 2]``. :mod:`snnjax.data.testing` writes fake datasets in every supported format.
 """
 
 from snnjax.data.pipeline import Pipeline, default_data_config, make_pipeline

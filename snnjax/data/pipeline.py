@@ -16,7 +16,7 @@ A pipeline is a ``grain.MapDataset`` over *step numbers*; step ``s`` maps to one
 
 Batches are dicts of numpy arrays: ``image`` float32 ``[b, H, W, C]`` (``x / 255``, then per-channel
 normalisation if ``config.normalize``), ``label`` int32 ``[b]``, ``mask`` bool ``[b]``. Event datasets
-(:mod:`snnjax.data.events`) give ``image`` float32 ``[T, b, H, W, 2]``: time-major event counts per
+(:mod:`snnjax.data.events`) give ``image`` float32 ``[b, T, H, W, 2]``: event counts per
 polarity, flipped, rolled and cropped the same way for all ``T`` frames of a sample.
 ``get_state()``/``set_state()`` save and restore the position (the next step) as a JSON-able dict.
 """
@@ -59,21 +59,10 @@ def default_data_config() -> ml_collections.ConfigDict:
     - ``prefetch``: batches prepared ahead by background threads (0 = synchronous).
     - ``num_workers``: grain worker processes (0 = in-process; >0 needs a picklable data source).
 
-    Event datasets (``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``; see :mod:`snnjax.data.events.source`)
-    read ``dir`` (the original files), ``flip``, ``crop_padding``, ``cache`` (frames in host memory),
-    ``prefetch``, ``num_workers`` and:
-
-    - ``num_frames``: ``T`` frames per sample; 0 = the model's ``num_steps`` (passed by the trainer).
-    - ``split_by``: 'number' (T slices of equal event count, as NSNN and SPIDE) or 'time' (equal windows).
-    - ``frame_size``: side of the square frames; 0 = the dataset's default (CIFAR10-DVS 48 as NSNN and SPIDE,
-      N-MNIST 34, DVS128 Gesture 128 = the sensor sizes).
-    - ``resize``: 'area' (conserves the event count) or 'bilinear' (as ``F.interpolate``).
-    - ``denoise_us``: drop events without a neighbour event in the last this many us (0 = off).
-    - ``roll``: training circular shift by up to +-roll pixels in y and x, the same for every frame.
-    - ``train_ratio``: CIFAR10-DVS per-class train fraction (0.9 as NSNN and SPIDE: 900/100 per class).
-    - ``cache_dir``: folder of the cached frames ('' = ``<dir>/frames_cache`` if writable, else
-      ``~/.cache/snnjax/event_frames/<name>``).
-    ``normalize`` is ignored for event data (frames are event counts).
+    Event datasets (``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``) read ``dir`` (the original files),
+    ``flip``, ``crop_padding``, ``cache``, ``prefetch``, ``num_workers`` and ``num_frames`` (0 = the model's
+    ``num_steps``), ``split_by``, ``frame_size``, ``resize``, ``denoise_us``, ``roll``, ``train_ratio``,
+    ``cache_dir`` (docs/events.md, "Config keys"); not ``normalize`` (frames are event counts).
     """
     return ml_collections.ConfigDict(
         dict(name="mnist", dir="", tfds_dir="", normalize=True, crop_padding=0, flip=False, autoaugment="",
@@ -182,15 +171,11 @@ class ImageBatchMaker(sampling.StepSampler):
             )
         if self.per_image is not None:
             images = transforms.apply_per_image(images, seeds, self.per_image)
-        return {
-            "image": transforms.normalize(images, self.mean, self.std),
-            "label": labels.astype(np.int32),
-            "mask": valid,
-        }
+        return {"image": transforms.normalize(images, self.mean, self.std), "label": labels, "mask": valid}
 
 
 class EventBatchMaker(sampling.StepSampler):
-    """Maps a step number to this host's batch of event frames ``[T, b, H, W, 2]``. Picklable."""
+    """Maps a step number to this host's batch of event frames ``[b, T, H, W, 2]``. Picklable."""
 
     def __init__(
         self, settings: ml_collections.ConfigDict, source: event_source.EventSource, info: DataInfo, **kw: Any
@@ -204,7 +189,7 @@ class EventBatchMaker(sampling.StepSampler):
         self.crop_padding = int(settings.crop_padding) if self.train else 0
 
     def __call__(self, step: int) -> dict[str, np.ndarray]:
-        """Host-local batch of step ``step``: image float32 ``[T, b, H, W, 2]``, label int32, mask bool."""
+        """Host-local batch of step ``step``: image float32 ``[b, T, H, W, 2]``, label int32, mask bool."""
         step = int(step)
         indices = self.local_indices(step)
         valid = indices >= 0
@@ -217,13 +202,10 @@ class EventBatchMaker(sampling.StepSampler):
             shifts = rng.integers(-self.roll, self.roll + 1, size=(b, 2))[lo:hi]
             offsets = rng.integers(0, 2 * self.crop_padding + 1, size=(b, 2))[lo:hi]
             frames = transforms.flip_roll_crop(
-                frames,
-                flips=flips if self.flip else None,
-                shifts=shifts if self.roll else None,
-                offsets=offsets if self.crop_padding else None,
-                pad=self.crop_padding,
-            )
-        return {"image": np.ascontiguousarray(frames.swapaxes(0, 1)), "label": labels, "mask": valid}
+                frames, flips=flips if self.flip else None, shifts=shifts if self.roll else None,
+                offsets=offsets if self.crop_padding else None, pad=self.crop_padding,
+            )  # fmt: skip
+        return {"image": np.ascontiguousarray(frames), "label": labels, "mask": valid}
 
 
 def _per_image_augment(settings: Any) -> Any:
@@ -338,14 +320,8 @@ class Pipeline:
 
     def _fingerprint(self) -> dict[str, Any]:
         m = self._maker
-        return {
-            "dataset": m.name,
-            "split": self.split,
-            "train": self.train,
-            "seed": m.seed,
-            "global_batch_size": self.global_batch_size,
-            "num_examples": m.num_examples,
-        }
+        return dict(dataset=m.name, split=self.split, train=self.train, seed=m.seed,
+                    global_batch_size=self.global_batch_size, num_examples=m.num_examples)  # fmt: skip
 
     def get_state(self) -> dict[str, Any]:
         """JSON-serialisable position: ``{'format', 'step', ...fingerprint}``."""
@@ -396,7 +372,7 @@ def make_pipeline(
 
     Returns a :class:`Pipeline` yielding ``{'image': float32 [b, H, W, C], 'label': int32 [b],
     'mask': bool [b]}`` with ``b = global_batch_size // process_count``; for event datasets ``image`` is
-    float32 ``[T, b, H, W, 2]`` (time-major event counts).
+    float32 ``[b, T, H, W, 2]`` (event counts; the model makes them time-major).
     """
     settings = _settings(data_config)
     if process_index is None or process_count is None:
@@ -412,13 +388,8 @@ def make_pipeline(
     if not 0 <= process_index < process_count:
         raise DataError(f"process_index {process_index} is outside 0..{process_count - 1}")
     spec = dataset_spec(settings.name)
-    sampler = dict(
-        train=train,
-        seed=seed,
-        global_batch_size=global_batch_size,
-        process_index=process_index,
-        process_count=process_count,
-    )
+    sampler = dict(train=train, seed=seed, global_batch_size=global_batch_size, process_index=process_index,
+                   process_count=process_count)  # fmt: skip
     if spec.kind == "event":
         maker, info = _event_maker(settings, spec, split, model_num_steps, sampler)
     else:

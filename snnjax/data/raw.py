@@ -154,11 +154,8 @@ def load_idx_split(directory: PathLike, split: str, *, name: str = "mnist") -> t
     images = read_idx(paths["images"], expected_magic=_IDX_IMAGES_MAGIC, name=name)
     labels = read_idx(paths["labels"], expected_magic=_IDX_LABELS_MAGIC, name=name)
     if images.shape[0] != labels.shape[0]:
-        raise _fail(
-            name,
-            paths["labels"],
-            f"holds {labels.shape[0]} labels but {paths['images'].name} holds {images.shape[0]} images",
-        )
+        problem = f"holds {labels.shape[0]} labels but {paths['images'].name} holds {images.shape[0]} images"
+        raise _fail(name, paths["labels"], problem)
     if labels.size and labels.max() > 9:
         raise _fail(name, paths["labels"], f"has label {labels.max()} outside 0..9")
     return images[..., None], labels.astype(np.int64)
@@ -232,19 +229,10 @@ def _cifar10_files(d: epath.Path, split: str) -> _Layout | None:
     binary = lambda p: read_cifar_binary(p, label_bytes=1, label_index=0, name="cifar10")
     pickled = lambda p: read_cifar_pickle(p, label_key="labels", name="cifar10")
     train = split == "train"
-    layouts = [
-        (
-            [f"train_unordered_{i}" for i in range(1, 6)] if train else ["test_unordered"],
-            (".bin.xz", ".bin"),
-            binary,
-        ),
-        (
-            [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"],
-            (".bin", ".bin.xz", ".bin.gz"),
-            binary,
-        ),
-        ([f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"], ("",), pickled),
-    ]
+    batches = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
+    unordered = [f"train_unordered_{i}" for i in range(1, 6)] if train else ["test_unordered"]
+    layouts = [(unordered, (".bin.xz", ".bin"), binary), (batches, (".bin", ".bin.xz", ".bin.gz"), binary),
+               (batches, ("",), pickled)]  # fmt: skip
     for stems, suffixes, reader in layouts:
         first = _first_existing(d, stems[:1], suffixes)
         if first is None:
@@ -258,12 +246,10 @@ def _cifar100_files(d: epath.Path, split: str) -> _Layout | None:
     """The CIFAR-100 file of ``split`` in folder ``d`` and its reader (fine labels), or None."""
     binary = lambda p: read_cifar_binary(p, label_bytes=2, label_index=1, name="cifar100")
     pickled = lambda p: read_cifar_pickle(p, label_key="fine_labels", name="cifar100")
-    p = _first_existing(d, [split], (".bin", ".bin.xz", ".bin.gz"))
-    if p is not None:
-        return [p], binary
-    p = _first_existing(d, [split], ("",))
-    if p is not None:
-        return [p], pickled
+    for suffixes, reader in (((".bin", ".bin.xz", ".bin.gz"), binary), (("",), pickled)):
+        p = _first_existing(d, [split], suffixes)
+        if p is not None:
+            return [p], reader
     return None
 
 

@@ -59,7 +59,7 @@ class DatasetSpec:
         giving it (ImageNet crops follow ``image_size``, event frames ``frame_size``).
       read: the local reader (module docstring); None if only tfds provides the data.
       kind: ``'image'`` (uint8 records, batches ``[B, H, W, C]``) or ``'event'`` (event files integrated
-        into frames, batches ``[T, B, H, W, 2]``).
+        into frames, batches ``[B, T, H, W, 2]``; the model's ``events`` encoder makes them time-major).
       mean, std: per-channel normalisation of pixels in [0, 1] (None: none).
       tfds_name: tfds's official dataset, read when ``config.data.dir`` is '' ('' = none).
       tfds_test_split: the tfds split that serves as ``'test'`` (imagenet2012: ``'validation'``).

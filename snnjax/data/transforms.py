@@ -84,97 +84,58 @@ def _signed(rng: np.random.Generator, value: float) -> float:
     return value if rng.random() < 0.5 else -value
 
 
-def _affine(image: np.ndarray, coeffs: tuple[float, ...], fill: int) -> np.ndarray:
-    """Applies a PIL affine map (output -> input coordinates) with nearest sampling and constant fill."""
-    img = _to_pil(image)
-    fillcolor = fill if image.shape[-1] == 1 else (fill,) * image.shape[-1]
-    out = img.transform(
-        img.size, Image.Transform.AFFINE, coeffs, Image.Resampling.NEAREST, fillcolor=fillcolor
-    )
-    return _from_pil(out, image.shape[-1])
+def _pil_op(fn: Callable[..., Image.Image]) -> Callable:
+    """An op from ``fn(pil_image, f, rng, fillcolor) -> pil_image``."""
 
-
-def _identity(image, f, rng, fill):
-    return image
-
-
-def _autocontrast(image, f, rng, fill):
-    return _from_pil(ImageOps.autocontrast(_to_pil(image)), image.shape[-1])
-
-
-def _equalize(image, f, rng, fill):
-    return _from_pil(ImageOps.equalize(_to_pil(image)), image.shape[-1])
-
-
-def _invert(image, f, rng, fill):
-    return 255 - image
-
-
-def _solarize(image, f, rng, fill):
-    threshold = 256 - round(256 * f)  # f=0: no pixel inverted; f=1: all
-    return np.where(image >= threshold, 255 - image, image).astype(np.uint8)
-
-
-def _posterize(image, f, rng, fill):
-    bits = 8 - round(4 * f)  # 8 bits (identity) .. 4 bits
-    mask = np.uint8((0xFF << (8 - bits)) & 0xFF)
-    return image & mask
-
-
-def _enhancer(cls: type) -> Callable:
     def op(image, f, rng, fill):
-        factor = 1.0 + _signed(rng, 0.9 * f)
-        return _from_pil(cls(_to_pil(image)).enhance(factor), image.shape[-1])
+        fillcolor = fill if image.shape[-1] == 1 else (fill,) * image.shape[-1]
+        return _from_pil(fn(_to_pil(image), f, rng, fillcolor), image.shape[-1])
 
     return op
 
 
-def _rotate(image, f, rng, fill):
-    angle = _signed(rng, 30.0 * f)
-    img = _to_pil(image)
-    fillcolor = fill if image.shape[-1] == 1 else (fill,) * image.shape[-1]
-    return _from_pil(img.rotate(angle, Image.Resampling.NEAREST, fillcolor=fillcolor), image.shape[-1])
+def _affine(coeffs: Callable[[float, int, int], tuple[float, ...]], scale: float, of_size: int | None = None):
+    """A geometric op: a PIL affine map (output -> input coordinates) ``coeffs(v, H, W)`` of a signed
+    ``v = +-scale f`` (times the image size along axis ``of_size``), nearest sampling, constant fill."""
+
+    def transform(img, f, rng, fillcolor):
+        w, h = img.size
+        v = _signed(rng, scale * f * (1 if of_size is None else (h, w)[of_size]))
+        return img.transform(
+            img.size, Image.Transform.AFFINE, coeffs(v, h, w), Image.Resampling.NEAREST, fillcolor=fillcolor
+        )
+
+    return _pil_op(transform)
 
 
-def _shear_x(image, f, rng, fill):
-    s = _signed(rng, 0.3 * f)
-    cy = (image.shape[0] - 1) / 2
-    return _affine(image, (1.0, s, -s * cy, 0.0, 1.0, 0.0), fill)
+def _enhancer(cls: type) -> Callable:
+    return _pil_op(lambda img, f, rng, _: cls(img).enhance(1.0 + _signed(rng, 0.9 * f)))
 
 
-def _shear_y(image, f, rng, fill):
-    s = _signed(rng, 0.3 * f)
-    cx = (image.shape[1] - 1) / 2
-    return _affine(image, (1.0, 0.0, 0.0, s, 1.0, -s * cx), fill)
-
-
-def _translate_x(image, f, rng, fill):
-    t = _signed(rng, 0.45 * f * image.shape[1])
-    return _affine(image, (1.0, 0.0, t, 0.0, 1.0, 0.0), fill)
-
-
-def _translate_y(image, f, rng, fill):
-    t = _signed(rng, 0.45 * f * image.shape[0])
-    return _affine(image, (1.0, 0.0, 0.0, 0.0, 1.0, t), fill)
+def _rotate(img, f, rng, fillcolor):
+    return img.rotate(_signed(rng, 30.0 * f), Image.Resampling.NEAREST, fillcolor=fillcolor)
 
 
 # name -> op(image uint8 [H, W, C], severity f in [0, 1], rng, fill) -> uint8 [H, W, C]
 OPS: dict[str, Callable[[np.ndarray, float, np.random.Generator, int], np.ndarray]] = {
-    "identity": _identity,
-    "autocontrast": _autocontrast,
-    "equalize": _equalize,
-    "invert": _invert,
-    "rotate": _rotate,
-    "solarize": _solarize,
+    "identity": lambda image, f, rng, fill: image,
+    "autocontrast": _pil_op(lambda img, *_: ImageOps.autocontrast(img)),
+    "equalize": _pil_op(lambda img, *_: ImageOps.equalize(img)),
+    "invert": lambda image, f, rng, fill: 255 - image,
+    "rotate": _pil_op(_rotate),
+    # threshold 256 (1 - f): f = 0 inverts no pixel, f = 1 all
+    "solarize": lambda image, f, rng, fill: np.where(
+        image >= 256 - round(256 * f), 255 - image, image
+    ).astype(np.uint8),
     "color": _enhancer(ImageEnhance.Color),
-    "posterize": _posterize,
+    "posterize": lambda image, f, rng, fill: image & np.uint8((0xFF << round(4 * f)) & 0xFF),  # 8 - 4 f bits
     "contrast": _enhancer(ImageEnhance.Contrast),
     "brightness": _enhancer(ImageEnhance.Brightness),
     "sharpness": _enhancer(ImageEnhance.Sharpness),
-    "shear_x": _shear_x,
-    "shear_y": _shear_y,
-    "translate_x": _translate_x,
-    "translate_y": _translate_y,
+    "shear_x": _affine(lambda s, h, w: (1.0, s, -s * (h - 1) / 2, 0.0, 1.0, 0.0), 0.3),
+    "shear_y": _affine(lambda s, h, w: (1.0, 0.0, 0.0, s, 1.0, -s * (w - 1) / 2), 0.3),
+    "translate_x": _affine(lambda t, h, w: (1.0, 0.0, t, 0.0, 1.0, 0.0), 0.45, of_size=1),
+    "translate_y": _affine(lambda t, h, w: (1.0, 0.0, 0.0, 0.0, 1.0, t), 0.45, of_size=0),
 }
 """Severity ``f`` in [0, 1] maps to: rotate ±30°·f, shear ±0.3·f, translate ±0.45·f of the size,
 colour/contrast/brightness/sharpness factor 1 ± 0.9·f, solarize threshold 256·(1 - f), posterize

@@ -1,7 +1,7 @@
 """SNN basic task models (docs/basics.md): snnTorch-style MLP, a direct-coded conv SNN, and the
 "Nat. Commun. 2022" hybrid-plasticity neuron in its as-coded and intended forms.
 
-Every model maps static images ``[B, H, W, C]`` (or event frames ``[T, B, H, W, C]``) to time-major
+Every model maps static images ``[B, H, W, C]`` (or event frames ``[B, T, H, W, C]``) to time-major
 outputs ``[T, B, classes]``: output spikes (for the count loss) or per-step logits.
 """
 
@@ -22,7 +22,7 @@ from snnjax import dynamics, layers
 from snnjax import surrogate as sg
 from snnjax.errors import ConfigError
 from snnjax.models import register
-from snnjax.models.blocks import broadcast_over_time, max_pool_2x2, repeats_over_time, stem_over_time
+from snnjax.models.blocks import broadcast_over_time, max_pool_2x2, stem_over_time
 from snnjax.models.common import Encoder, chosen_neuron, set_fields, spiking_neuron
 from snnjax.models.common import model_config as shared_model_config
 
@@ -158,7 +158,7 @@ class SpikingConvNet(nnx.Module):
         blocks = list(zip(self.convs, self.norms, self.neurons, strict=True))
         if not blocks:
             s = self.encoder(x)  # [T, B, H, W, C]
-        elif self.remat:
+        elif self.remat and not layers.observed():  # analyses run the plain path: same values
             s = self._chunked_blocks(blocks, x)
         else:
             (conv, norm, neuron), *rest = blocks
@@ -177,7 +177,7 @@ class SpikingConvNet(nnx.Module):
         t = self.encoder.num_steps
         chunk = time_chunk(t, self.remat_chunk)
         (conv, norm, neuron), *rest = blocks
-        if repeats_over_time(x, self.encoder):
+        if self.encoder.repeats:
             s = _static_input_block_chunked(conv, norm, neuron, x, t, chunk)
         else:
             s = _conv_block_chunked(conv, norm, neuron, self.encoder(x), chunk)
@@ -309,6 +309,7 @@ class HybridPlasticityNet(nnx.Module):
         self.tau_u, self.tau_w, self.dt, self.v_th = cfg.tau_u, cfg.tau_w, 1.0, neuron.v_th
         self.surrogate = sg.parse(neuron.surrogate)
         self.linear = nnx.Linear(math.prod(input_shape), num_classes, rngs=rngs)
+        self.neuron = layers.SpikeProbe(self.v_th)  # shows the spikes to monitors and analyses
         if self.variant == "intended":
             self.alpha = nnx.Param(jnp.zeros((), jnp.float32))
             self.eta = nnx.Param(jnp.zeros((), jnp.float32))
@@ -323,6 +324,7 @@ class HybridPlasticityNet(nnx.Module):
         if self.variant == "as_coded":
             u = k * drive[None] * decay_in[:, None, None]  # memoryless: state zeroed every step
             spikes = sg.spike(u - self.v_th, self.surrogate)
+            us = u
         else:
             alpha, eta, beta = self.alpha[...], self.eta[...], self.beta[...]
             p_decay = math.exp(-self.dt / self.tau_w)
@@ -333,7 +335,7 @@ class HybridPlasticityNet(nnx.Module):
                 hebb = sg.spike(u, self.surrogate) + beta
                 trace = trace * p_decay + eta * hebb[:, :, None] * x[:, None, :]
                 s = sg.spike(u - self.v_th, self.surrogate)
-                return (u, s, trace), s
+                return (u, s, trace), (s, u)
 
             b, c = drive.shape
             init = (
@@ -341,6 +343,7 @@ class HybridPlasticityNet(nnx.Module):
                 jnp.zeros((b, c), x.dtype),
                 jnp.zeros((b, c, x.shape[1]), x.dtype),
             )
-            _, spikes = jax.lax.scan(step, init, decay_in)
+            _, (spikes, us) = jax.lax.scan(step, init, decay_in)
+        spikes = self.neuron(spikes, us)
         self.sow(nnx.Intermediate, "firing_rate", jnp.mean(spikes.astype(jnp.float32)))
         return spikes

@@ -82,12 +82,6 @@ def avg_pool_2x2(x: Array) -> Array:
 
 
 # ------------------------------------------------------------------------------------------ static stem
-def repeats_over_time(x: Array, encoder) -> bool:
-    """Whether ``encoder`` turns ``x`` into ``T`` identical steps: a static image ``[B, H, W, C]`` with
-    direct coding. A time-invariant prologue (conv + BN) may then run once instead of ``T`` times."""
-    return x.ndim == 4 and encoder.name == "direct"
-
-
 def broadcast_over_time(z: Array, num_steps: int) -> Array:
     """``[B, ...] -> [T, B, ...]``: the same value at every step."""
     return jnp.broadcast_to(z[None], (num_steps, *z.shape))
@@ -96,12 +90,12 @@ def broadcast_over_time(z: Array, num_steps: int) -> Array:
 def stem_over_time(stem: Callable[[Array], Array], x: Array, encoder) -> tuple[Array, Array | None]:
     """A stateless ``stem`` applied to every step of the encoded input: ``([T, B, ...], static)``.
 
-    For a static input (:func:`repeats_over_time`) the stem runs once on ``x [B, H, W, C]`` and its output
-    is broadcast over time: the same values, gradients and BN statistics as on ``T`` identical copies at
-    ``1 / T`` of the cost; ``static`` is that once-computed output ``[B, ...]``. Otherwise the stem runs on
-    the time-folded encoded input and ``static`` is ``None``.
+    When ``encoder`` repeats a static input over time (direct coding) the stem runs once on
+    ``x [B, H, W, C]`` and its output is broadcast over time: the same values, gradients and BN statistics
+    as on ``T`` identical copies at ``1 / T`` of the cost; ``static`` is that once-computed output
+    ``[B, ...]``. Otherwise the stem runs on the time-folded encoded input and ``static`` is ``None``.
     """
-    if repeats_over_time(x, encoder):
+    if encoder.repeats:
         with layers.repeated_input(encoder.num_steps):  # BN's running variance counts T copies
             z = stem(x)
         return broadcast_over_time(z, encoder.num_steps), z

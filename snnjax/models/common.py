@@ -187,8 +187,9 @@ def recurrent_spiking_neuron(
 
 
 class Encoder(nnx.Module):
-    """Encodes static inputs ``[B, ...]`` into ``[T, B, ...]`` (direct / rate / latency); event data
-    that is already time-major (``ndim == expected + 1``) passes through."""
+    """The model's input path: a host batch to the time-major ``[T, B, ...]`` the layers run on, by the
+    encoder ``name`` (:mod:`snnjax.encoding`): static inputs ``[B, ...]`` coded over ``num_steps`` steps
+    (direct / rate / latency), event frames ``[B, T, ...]`` transposed (``events``)."""
 
     def __init__(self, name: str, num_steps: int, *, rngs: nnx.Rngs | None = None):
         stochastic = ENCODERS.get(name).stochastic
@@ -196,8 +197,11 @@ class Encoder(nnx.Module):
         self.num_steps = num_steps
         self.rngs = rngs["encoding"].fork() if (rngs is not None and stochastic) else nnx.data(None)
 
+    @property
+    def repeats(self) -> bool:
+        """Whether every step of the encoded input is the same value (direct coding of a static input)."""
+        return self.name == "direct"
+
     def __call__(self, x: Array) -> Array:
-        if x.ndim == 5:  # event frames [T, B, H, W, C] are already a sequence (images are [B, H, W, C])
-            return x
         key = self.rngs() if self.rngs is not None else None
         return encoding.encode(self.name, x, self.num_steps, key=key)

@@ -83,7 +83,8 @@ class GAC(nnx.Module):
       kernel: SCA kernel size (4 as shipped; the seed's comment "34 K=8" is not what its code does).
       kernel_init: SCA conv initialiser (default PyTorch's).
     Call:
-      ``x``: stem output ``[T, B, H, W, C]``, or ``[B, H, W, C]`` when it is the same for every step;
+      ``x``: stem output ``[T, B, H, W, C]``, or ``[B, H, W, C]`` with ``static=True`` when it is the same
+      for every step;
       ``s``: spikes of the encoding neuron ``[T, B, H, W, C]``.
     Returns:
       gated spikes ``[T, B, H, W, C]``; the gate itself is available from :meth:`gate`.
@@ -96,9 +97,10 @@ class GAC(nnx.Module):
         self.ta = TemporalAttention(num_steps, rngs=rngs)
         self.sca = SpatialChannelAttention(channels, kernel, kernel_init=kernel_init, rngs=rngs)
 
-    def gate(self, x: Array) -> Array:
-        """The gate ``sigmoid(TA * SCA)``, ``[T, B, H, W, C]`` (``x`` may be static, ``[B, H, W, C]``)."""
-        if x.ndim == 4:  # static input: SCA once, broadcast over time
+    def gate(self, x: Array, *, static: bool = False) -> Array:
+        """The gate ``sigmoid(TA * SCA)``, ``[T, B, H, W, C]``; ``static``: ``x`` is ``[B, H, W, C]``, the
+        same at every step."""
+        if static:  # SCA once, broadcast over time
             ta = self.ta.static(x)
             sca = self.sca(x)[None]
         else:
@@ -106,5 +108,5 @@ class GAC(nnx.Module):
             sca = layers.time_folded(self.sca, x)
         return jax.nn.sigmoid(ta[:, :, None, None, None] * sca)
 
-    def __call__(self, x: Array, s: Array) -> Array:
-        return self.gate(x) * s
+    def __call__(self, x: Array, s: Array, *, static: bool = False) -> Array:
+        return self.gate(x, static=static) * s

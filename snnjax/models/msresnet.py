@@ -228,7 +228,7 @@ class Stem(nnx.Module):
 
 @register("msresnet")
 class MSResNet(nnx.Module):
-    """MS-ResNet (+ GAC): images ``[B, H, W, C]`` (or frames ``[T, B, H, W, C]``) -> logits ``[T, B, K]``.
+    """MS-ResNet (+ GAC): images ``[B, H, W, C]`` (or frames ``[B, T, H, W, C]``) -> logits ``[T, B, K]``.
 
     ``config.model`` keys (see :func:`model_config`): ``variant``, ``depth``, ``gac``, ``gac_kernel``,
     ``widths``, ``blocks``, ``stem_width``, ``bn_init``, ``zero_init_residual``, ``conv_init``,
@@ -283,14 +283,16 @@ class MSResNet(nnx.Module):
         self.synapses = tuple(syn)
 
     def features(self, x: Array) -> Array:
-        """Stem and GAC: ``[B, H, W, C]`` (or ``[T, B, H, W, C]``) -> block input ``[T, B, H', W', C']``."""
+        """Stem and GAC: ``[B, H, W, C]`` (or frames ``[B, T, H, W, C]``) -> block input
+        ``[T, B, H', W', C']``."""
         z, z_static = stem_over_time(self.stem, x, self.encoder)  # a static image: the stem runs once
         z = self.stem.spiking_tail(z)
         if not self.use_gac:
             return z
         s = self.encode_lif(z)
-        gate_input = z_static if (z_static is not None and self.stem.kind != "imagenet104") else z
-        return self.gac(gate_input, s)
+        if z_static is not None and self.stem.kind != "imagenet104":
+            return self.gac(z_static, s, static=True)
+        return self.gac(z, s)
 
     def __call__(self, x: Array) -> Array:
         z = self.features(x)

@@ -223,7 +223,7 @@ def resolve(cfg: ml_collections.ConfigDict):
 
 @register("spikingresformer")
 class SpikingResformer(nnx.Module):
-    """SpikingResformer: ``[B, H, W, C]`` images (or ``[T, B, H, W, C]`` frames) -> logits ``[T, B, K]``.
+    """SpikingResformer: ``[B, H, W, C]`` images (or ``[B, T, H, W, C]`` frames) -> logits ``[T, B, K]``.
 
     ``config.model`` keys: ``variant`` (ti | s | m | l | cifar | dvsg | custom), for ``custom``:
     ``planes``, ``num_heads``, ``patch_sizes``, ``depths`` (DSSA+GWFFN pairs per stage), ``stem``,

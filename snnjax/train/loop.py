@@ -103,7 +103,7 @@ class Run:
         rngs = nnx.Rngs(
             params=config.seed, noise=config.seed + 1, dropout=config.seed + 2, encoding=config.seed + 3
         )
-        self.model = models.create(config.model, self.info.num_classes, self.info.image_shape, rngs=rngs)
+        self.model = create_model(config, self.info.num_classes, self.info.image_shape, rngs=rngs)
         tx, self.schedule = make_optimizer(config.optim, self.total_steps, steps_per_epoch)
         self.schedule_record = {
             **schedule_record(config.optim, self.total_steps, steps_per_epoch),
@@ -459,7 +459,22 @@ def evaluate_workdir(
     return {"step": meta["step"], "checkpoint": which, **run.evaluate()}
 
 
+def create_model(
+    config: ml_collections.ConfigDict, num_classes: int, shape: tuple[int, ...], *, rngs: nnx.Rngs
+) -> nnx.Module:
+    """``config.model`` built for ``config.data``; event frames need the ``events`` encoder, which is the only
+    one that reads them (:class:`~snnjax.models.common.Encoder`)."""
+    events = data.dataset_spec(config.data.name).kind == "event"
+    if events != (config.model.encoding == "events"):
+        need = "'events'" if events else "a static-input encoder such as 'direct'"
+        raise ConfigError(
+            f"dataset {config.data.name!r} gives {'event frames' if events else 'images'}: set "
+            f"config.model.encoding to {need} (it is {config.model.encoding!r})"
+        )
+    return models.create(config.model, num_classes, shape, rngs=rngs)
+
+
 def model_for_summary(config: ml_collections.ConfigDict) -> nnx.Module:
     """The model of ``config`` built without loading any data."""
     num_classes, shape = data.input_info(config.data)
-    return models.create(config.model, num_classes, shape, rngs=nnx.Rngs(config.seed))
+    return create_model(config, num_classes, shape, rngs=nnx.Rngs(config.seed))

@@ -1,15 +1,19 @@
 """Optimisers and learning-rate schedules from ``config.optim`` (``snnjax.registry.OPTIMIZERS``,
-``SCHEDULES``)."""
+``SCHEDULES``). The section is flat: shared keys (``learning_rate``, ``weight_decay``, warm-up, ...) and the
+keys of each entry (``momentum`` for sgd, ``min_lr`` for cosine, ...); setting a key of an entry that is not
+chosen is a one-line :class:`~snnjax.errors.ConfigError`."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 import optax
 
+from snnjax.errors import ConfigError
 from snnjax.registry import OPTIMIZERS, SCHEDULES
 
 
@@ -38,22 +42,32 @@ def optim_config(**overrides) -> ml_collections.ConfigDict:
     return cfg
 
 
+class Entry(NamedTuple):
+    """A registered schedule or optimizer: its function and the ``config.optim`` keys that only it reads
+    (a key of another entry set away from its default is an error, see :func:`check_keys`)."""
+
+    fn: Callable
+    keys: tuple[str, ...] = ()
+
+
 # Schedules: (config.optim, peak lr, total steps after warm-up, steps per epoch) -> optax schedule.
-@SCHEDULES.register("constant")
 def _constant(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch: int) -> optax.Schedule:
     return optax.constant_schedule(lr)
 
 
-@SCHEDULES.register("cosine")
 def _cosine(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch: int) -> optax.Schedule:
     return optax.cosine_decay_schedule(lr, max(steps, 1), alpha=cfg.min_lr / lr if lr else 0.0)
 
 
-@SCHEDULES.register("step")
 def _step(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch: int) -> optax.Schedule:
     warmup = int(cfg.warmup_steps)
     boundaries = {int(e * steps_per_epoch) - warmup: cfg.decay_factor for e in cfg.decay_epochs}
     return optax.piecewise_constant_schedule(lr, {b: f for b, f in boundaries.items() if b > 0})
+
+
+SCHEDULES.register("constant", Entry(_constant))
+SCHEDULES.register("cosine", Entry(_cosine, ("min_lr",)))
+SCHEDULES.register("step", Entry(_step, ("decay_epochs", "decay_factor")))
 
 
 def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int) -> optax.Schedule:
@@ -61,7 +75,7 @@ def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int, steps_per_ep
     warm-up of ``cfg.warmup_steps`` steps."""
     lr = cfg.learning_rate / cfg.lr_scale
     warmup = int(cfg.warmup_steps)
-    main = SCHEDULES.get(cfg.schedule)(cfg, lr, total_steps - warmup, steps_per_epoch)
+    main = SCHEDULES.get(cfg.schedule).fn(cfg, lr, total_steps - warmup, steps_per_epoch)
     if not warmup:
         return main
     ramp = optax.linear_schedule(cfg.warmup_init * lr, lr, warmup)
@@ -70,21 +84,40 @@ def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int, steps_per_ep
 
 # Optimizers: (config.optim, schedule) -> optax transformation. sgd and adam take PyTorch's coupled
 # weight decay (added to the gradient, in make_optimizer); adamw its own decoupled one.
+def _sgd(cfg: ml_collections.ConfigDict, lr: optax.Schedule) -> optax.GradientTransformation:
+    return optax.sgd(lr, momentum=cfg.momentum or None, nesterov=cfg.nesterov)
+
+
+OPTIMIZERS.register("sgd", Entry(_sgd, ("momentum", "nesterov")))
+OPTIMIZERS.register("adam", Entry(lambda cfg, lr: optax.adam(lr, b1=cfg.b1, b2=cfg.b2), ("b1", "b2")))
 OPTIMIZERS.register(
-    "sgd", lambda cfg, lr: optax.sgd(lr, momentum=cfg.momentum or None, nesterov=cfg.nesterov)
-)
-OPTIMIZERS.register("adam", lambda cfg, lr: optax.adam(lr, b1=cfg.b1, b2=cfg.b2))
-OPTIMIZERS.register(
-    "adamw", lambda cfg, lr: optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
+    "adamw",
+    Entry(lambda cfg, lr: optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay), ("b1", "b2")),
 )
 COUPLED_WEIGHT_DECAY = ("sgd", "adam")
+
+
+def check_keys(cfg: ml_collections.ConfigDict) -> None:
+    """Raises :class:`ConfigError` for a key of another optimizer or schedule set away from its default
+    (``momentum`` with ``adam``, ``min_lr`` with the ``step`` schedule): it would be silently ignored."""
+    used = (*OPTIMIZERS.get(cfg.name).keys, *SCHEDULES.get(cfg.schedule).keys)
+    defaults = optim_config()
+    for registry, chosen in ((OPTIMIZERS, cfg.name), (SCHEDULES, cfg.schedule)):
+        for name in registry.names():
+            for key in registry.get(name).keys:
+                if key not in used and key in cfg and cfg[key] != defaults[key]:
+                    raise ConfigError(
+                        f"config.optim.{key} is used by {registry.kind} {name!r}, not by {registry.kind} "
+                        f"{chosen!r} (its keys: {', '.join(registry.get(chosen).keys) or 'none'})"
+                    )
 
 
 def make_optimizer(
     cfg: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int
 ) -> tuple[optax.GradientTransformation, optax.Schedule]:
     """``(optimizer, schedule)`` for ``config.optim``."""
-    optimizer = OPTIMIZERS.get(cfg.name)
+    check_keys(cfg)
+    optimizer = OPTIMIZERS.get(cfg.name).fn
     schedule = make_schedule(cfg, total_steps, steps_per_epoch)
     chain = []
     if cfg.grad_clip:

@@ -167,12 +167,10 @@ class Steps:
         return nnx.merge(self.train_def if train else self.eval_def, self.rng_state, self.state)[0]
 
     def shard_batch(self, local_batch: dict) -> dict:
-        """Assembles this host's slice of the global batch into globally sharded arrays (event frames
-        ``[T, B, H, W, C]`` are sharded on their batch axis 1)."""
-        events = NamedSharding(self.mesh, PartitionSpec(None, "data"))
+        """Assembles this host's slice of the global batch into arrays sharded on their leading (batch)
+        axis."""
         return {
-            k: jax.make_array_from_process_local_data(events if v.ndim == 5 else self.batch_sharding, v)
-            for k, v in local_batch.items()
+            k: jax.make_array_from_process_local_data(self.batch_sharding, v) for k, v in local_batch.items()
         }
 
 

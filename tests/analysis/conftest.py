@@ -24,6 +24,7 @@ FAMILIES = {
     "nsnn_fmnist_small": ("model.num_steps=2", "model.hidden=16"),
     "spikingmix_fmnist_small": ("model.num_steps=2", "model.planes=(8,16)", "model.group_size=16"),
     "spide_mnist_lenet": ("model.num_steps=4", "model.backward_steps=4", "model.dropout=0.0"),
+    "basic_mnist_hybrid": (),
 }  # fmt: skip
 
 

@@ -79,6 +79,43 @@ def test_traced_synapses_of_a_small_conv_net_by_hand():
     ]
 
 
+def test_chunked_remat_conv_net_traces_like_the_plain_one():
+    """Analyses run a remat conv net on its plain path (same values), so its layers keep their sources."""
+    from snnjax.analysis import monitor, synapses
+    from snnjax.models import basic
+
+    x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1))
+    rows, rates = [], []
+    for remat in (False, True):
+        cfg = basic.model_config("convnet", num_steps=4, remat=remat, channels=(4, 8), hidden=(16,))
+        model = models.create(cfg, 10, (8, 8, 1), rngs=nnx.Rngs(0))
+        model.eval()
+        rows.append(synapses.trace_synapses(model, x, 4))
+        rates.append(monitor.layer_rates(monitor.record(model, x)[1]))
+    assert rows[1] == rows[0] and [s for _, _, s in rows[1]] == [
+        "analog",
+        "neurons.0",
+        "neurons.1",
+        "hidden_neurons.0",
+    ]
+    assert rates[1].keys() == rates[0].keys() and all(
+        float(rates[1][k]) == float(rates[0][k]) for k in rates[0]
+    )
+
+
+def test_energy_mode_on_the_hybrid_plasticity_net(trained_workdirs):
+    """Its only synapse layer sees the analog image (MACs); its spikes feed nothing, but are measured."""
+    from snnjax import main
+    from tests.analysis.conftest import family_config
+
+    workdir = trained_workdirs("basic_mnist_hybrid")
+    out = main.run(family_config("basic_mnist_hybrid"), workdir, "energy")
+    saved = json.loads(open(f"{workdir}/energy.json").read())  # noqa: SIM115
+    assert [(r["name"], r["source"], r["macs"]) for r in saved["layers"]] == [("linear", "analog", 64 * 10)]
+    assert out["energy_mj"] == pytest.approx(64 * 10 * energy.E_MAC_PJ * 1e-9) and out["sops"] == 0
+    assert list(saved["firing_rates"]) == ["neuron"] and 0.0 <= saved["firing_rates"]["neuron"] <= 1.0
+
+
 def test_attention_products_count_at_the_rate_of_their_spiking_operand():
     from snnjax.analysis import synapses
     from snnjax.models import resformer

@@ -103,6 +103,8 @@ FAMILIES = {
     "configs/nsnn_fmnist_small.py": [],  # NSNN noisy LIF (toy net: one hidden layer)
     "configs/nsnn_cifar10_small.py": [],  # NSNN conv net
     "configs/spikingmix_fmnist_small.py": [],  # SpikingResformer with the Spiking-Mix neuron
+    "configs/basic_mnist_hybrid.py": [],  # the hybrid-plasticity net: its own dynamics, a SpikeProbe
+    "configs/basic_mnist_hybrid.py:intended": [],
 }
 
 

@@ -1,5 +1,5 @@
 """NSNN's DVS-CIFAR10 VGG config (configs/nsnn_dvs_cifar10_vgg.py) trains a few steps on a tiny synthetic
-CIFAR10-DVS set through the event pipeline (``[T, B, H, W, 2]`` frames)."""
+CIFAR10-DVS set through the event pipeline (``[B, T, H, W, 2]`` frames)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Event datasets through make_pipeline: [T, B, H, W, 2] batches, caching, splits, augmentation, resume."""
+"""Event datasets through make_pipeline: [B, T, H, W, 2] batches, caching, splits, augmentation, resume."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def _eval_frames(pipe) -> tuple[np.ndarray, np.ndarray]:
     pipe.reset()
     for batch in pipe:
         m = batch["mask"]
-        xs.append(batch["image"].swapaxes(0, 1)[m])
+        xs.append(batch["image"][m])
         ys.append(batch["label"][m])
     return np.concatenate(xs), np.concatenate(ys)
 
@@ -68,7 +68,7 @@ def test_every_format_reads_into_time_major_batches(datasets, name):
     assert (info.num_train, info.num_test) == (len(truth["train"]["labels"]), len(truth["test"]["labels"]))
     assert info.num_classes == (11 if name == "dvs128_gesture" else 10)
     batch = next(iter(pipe))
-    assert batch["image"].shape == (3, 4, side, side, 2) and batch["image"].dtype == np.float32
+    assert batch["image"].shape == (4, 3, side, side, 2) and batch["image"].dtype == np.float32
     assert batch["label"].dtype == np.int32 and batch["mask"].dtype == bool
     frames, labels = _eval_frames(pipe)
     assert labels.tolist() == truth["test"]["labels"]  # dataset order, each example exactly once
@@ -143,9 +143,9 @@ def test_train_augmentation_consistent_over_frames_and_resumable(datasets):
     crops = [lambda x, a=(oy, ox, f): crop(x, *a) for oy in range(5) for ox in range(5) for f in (0, 1)]
     changed = 0
     for step in range(3):
-        base = plain.batch_at(step)["image"].swapaxes(0, 1)  # [B, T, H, W, 2], same examples
+        base = plain.batch_at(step)["image"]  # [B, T, H, W, 2], same examples
         for aug_pipe, candidates in ((rolled, rolls), (flip_crop, crops)):
-            aug = aug_pipe.batch_at(step)["image"].swapaxes(0, 1)
+            aug = aug_pipe.batch_at(step)["image"]
             for a, b in zip(aug, base, strict=True):
                 # one transform for all frames of the sample (frames differ, so a per-frame draw fails)
                 assert _matches_some(a, b, candidates)
@@ -172,7 +172,7 @@ def test_hosts_slice_the_same_global_batch(datasets):
     kw = dict(split="train", global_batch_size=8, seed=3, train=True, model_num_steps=2)
     one = make_pipeline(cfg, process_index=0, process_count=1, **kw).batch_at(5)
     halves = [make_pipeline(cfg, process_index=i, process_count=2, **kw).batch_at(5) for i in (0, 1)]
-    np.testing.assert_array_equal(np.concatenate([h["image"] for h in halves], axis=1), one["image"])
+    np.testing.assert_array_equal(np.concatenate([h["image"] for h in halves], axis=0), one["image"])
     np.testing.assert_array_equal(np.concatenate([h["label"] for h in halves]), one["label"])
 
 
@@ -225,7 +225,7 @@ def test_real_nmnist_recording_through_the_pipeline(tmp_path, real_data):
     )
     cfg = _cfg("nmnist", tmp_path / "nm", split_by="time")
     batch = next(iter(_pipe(cfg, batch=2, steps=3)))
-    x = batch["image"][:, 0]  # [T, 34, 34, 2]
+    x = batch["image"][0]  # [T, 34, 34, 2]
     assert batch["mask"].tolist() == [True, False] and batch["label"][0] == 7
     assert x.sum() == 4325 and x[..., 1].sum() == 2145  # README: 4325 events, 2145 ON
     # three saccades of ~100 ms: each third of the recording holds about a third of the events

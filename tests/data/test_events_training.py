@@ -11,6 +11,7 @@ from flax import nnx
 
 from snnjax.config import base_config
 from snnjax.data import testing
+from snnjax.errors import ConfigError
 from snnjax.models import basic
 from snnjax.train import loop
 from snnjax.train.checkpoint import Checkpointer
@@ -29,7 +30,9 @@ def dvs_config(root, num_steps: int):
         name="cifar10_dvs", dir=str(root), cache_dir=str(root.parent / "cache"), frame_size=16,
         flip=True, roll=2, crop_padding=2, normalize=False, prefetch=0,
     )  # fmt: skip
-    config.model = basic.model_config("convnet", num_steps=3, channels=(4, 8), hidden=(), dropout=0.0)
+    config.model = basic.model_config(
+        "convnet", num_steps=3, encoding="events", channels=(4, 8), hidden=(), dropout=0.0
+    )
     config.optim.update(name="adam", learning_rate=3e-3, schedule="constant")
     config.train.update(
         batch_size=10, eval_batch_size=8, num_steps=num_steps, log_every=1, checkpoint_every_steps=2
@@ -60,12 +63,23 @@ def test_convnet_trains_on_events_and_resumes(c10dvs, tmp_path, capsys):
 
 def test_summary_shapes_of_event_datasets():
     config = base_config()
-    config.model = basic.model_config("convnet", channels=(4, 8), hidden=(), dropout=0.0)
+    config.model = basic.model_config("convnet", encoding="events", channels=(4, 8), hidden=(), dropout=0.0)
     for name, (classes, shape) in {
         "cifar10_dvs": (10, (48, 48, 2)),
         "dvs128_gesture": (11, (128, 128, 2)),
     }.items():
         config.data.name = name
         model = loop.model_for_summary(config)
-        x = np.zeros((config.model.num_steps, 2, *shape), np.float32)  # [T, B, H, W, 2] event frames
+        x = np.zeros((2, config.model.num_steps, *shape), np.float32)  # [B, T, H, W, 2] event frames
         assert nnx.capture(model)(x).shape == (config.model.num_steps, 2, classes)
+
+
+def test_event_data_and_encoding_must_agree():
+    config = base_config()
+    config.data.name = "cifar10_dvs"
+    config.model = basic.model_config("convnet", channels=(4, 8), hidden=(), dropout=0.0)
+    with pytest.raises(ConfigError, match=r"set config\.model\.encoding to 'events'"):
+        loop.model_for_summary(config)
+    config.data.name, config.model.encoding = "mnist", "events"
+    with pytest.raises(ConfigError, match="gives images"):
+        loop.model_for_summary(config)

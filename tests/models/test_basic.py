@@ -17,10 +17,13 @@ from snnjax import models
 from snnjax.models import basic
 
 
-def _convnet(remat: bool, conv_impl: str = "matmul", t: int = 3, chunk: int = 0, noisy: bool = False):
+def _convnet(
+    remat: bool, conv_impl: str = "matmul", t: int = 3, chunk: int = 0, noisy: bool = False, encoding="direct"
+):
     cfg = basic.model_config(
         "convnet",
         num_steps=t,
+        encoding=encoding,
         remat=remat,
         remat_chunk=chunk,
         channels=(4, 8),
@@ -96,10 +99,11 @@ def test_remat_stores_only_block_inputs(static, fraction):
     conv/BN/neuron/pool activation to a small fraction. ``static``: the image ``[B, H, W, C]`` (the first
     block's conv and BN run once, on ``B`` samples, in both modes), else its ``T`` copies."""
     x = jnp.ones((4, 8, 8, 1), jnp.float32)
-    x = x if static else jnp.broadcast_to(x, (8, *x.shape))
+    x = x if static else jnp.broadcast_to(x[:, None], (4, 8, *x.shape[1:]))  # event frames [B, T, ...]
     saved = {}
     for r in (False, True):
-        graphdef, params, rest = nnx.split(_convnet(r, t=8), nnx.Param, ...)
+        model = _convnet(r, t=8, encoding="direct" if static else "events")
+        graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
         def loss_fn(params, graphdef=graphdef, rest=rest):
             return nnx.capture(nnx.merge(graphdef, params, rest, copy=True))(x).sum()
@@ -129,13 +133,16 @@ def test_mlp_time_folded_linear_matches_per_step():
 @pytest.mark.parametrize("remat", [False, True])
 def test_static_input_block_equals_the_repeated_input(remat):
     """A direct-coded image runs the first conv and BN once (``blocks.stem_over_time``); fed as ``T``
-    explicit copies ``[T, B, H, W, C]`` it takes the time-folded path: same loss, gradients, BN statistics
-    and firing rates, fewer flops."""
+    explicit copies (event frames ``[B, T, H, W, C]``) it takes the time-folded path: same loss, gradients,
+    BN statistics and firing rates, fewer flops."""
     t = 4
     x = jax.random.uniform(jax.random.key(0), (2, 8, 8, 1), jnp.float32) * 3.0
     y = jnp.array([1, 3])
-    repeated = jnp.broadcast_to(x, (t, *x.shape))
-    (l0, g0, s0, r0), (l1, g1, s1, r1) = (_loss_and_grads(_convnet(remat, t=t), v, y) for v in (x, repeated))
+    repeated = jnp.broadcast_to(x[:, None], (2, t, *x.shape[1:]))  # as event frames [B, T, H, W, C]
+    inputs = ((x, "direct"), (repeated, "events"))
+    (l0, g0, s0, r0), (l1, g1, s1, r1) = (
+        _loss_and_grads(_convnet(remat, t=t, encoding=e), v, y) for v, e in inputs
+    )
     np.testing.assert_allclose(l0, l1, rtol=1e-6)
     for a, b in zip(jax.tree.leaves(g0), jax.tree.leaves(g1), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
@@ -143,10 +150,13 @@ def test_static_input_block_equals_the_repeated_input(remat):
     for a, b in zip(jax.tree.leaves(s0), jax.tree.leaves(s1), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     np.testing.assert_allclose(jax.tree.leaves(r0), jax.tree.leaves(r1), rtol=1e-6)
-    graphdef, params, rest = nnx.split(_convnet(remat, t=t), nnx.Param, ...)
-    run = jax.jit(lambda params, v: nnx.capture(nnx.merge(graphdef, params, rest, copy=True))(v))
-    flops = lambda v: run.lower(params, v).compile().cost_analysis()["flops"]
-    assert flops(x) < flops(repeated)
+
+    def flops(v, encoding):
+        graphdef, params, rest = nnx.split(_convnet(remat, t=t, encoding=encoding), nnx.Param, ...)
+        run = jax.jit(lambda params, v: nnx.capture(nnx.merge(graphdef, params, rest, copy=True))(v))
+        return run.lower(params, v).compile().cost_analysis()["flops"]
+
+    assert flops(*inputs[0]) < flops(*inputs[1])
 
 
 def test_mlp_learns_thresholds_and_leaks_per_channel_from_the_config():

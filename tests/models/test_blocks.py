@@ -58,10 +58,12 @@ def test_stem_over_time_runs_a_static_image_once():
     assert calls == [(2, 4, 4, 1)] and z.shape == (3, 2, 4, 4, 1)
     np.testing.assert_array_equal(static, 2.0 * x)
     np.testing.assert_array_equal(z[2], 2.0 * x)
-    frames = jnp.stack([x, x + 1.0, x - 1.0])  # event frames: one stem call on the folded steps
-    z, static = blocks.stem_over_time(stem, frames, Encoder("direct", 3))
+    frames = jnp.stack(
+        [x, x + 1.0, x - 1.0], axis=1
+    )  # event frames [B, T, ...]: one call on the folded steps
+    z, static = blocks.stem_over_time(stem, frames, Encoder("events", 3))
     assert static is None and calls[-1] == (6, 4, 4, 1)
-    np.testing.assert_array_equal(z, 2.0 * frames)
+    np.testing.assert_array_equal(z, 2.0 * frames.swapaxes(0, 1))
 
 
 def test_static_stem_batch_norm_statistics_equal_those_of_t_copies():

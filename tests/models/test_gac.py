@@ -63,7 +63,9 @@ def test_static_input_equals_repeated_input():
     gac = GAC(c, t, 4, rngs=nnx.Rngs(3))
     x = jax.random.normal(jax.random.key(0), (2, 4, 4, c))
     np.testing.assert_allclose(
-        np.asarray(gac.gate(x)), np.asarray(gac.gate(jnp.broadcast_to(x[None], (t, *x.shape)))), rtol=1e-5
+        np.asarray(gac.gate(x, static=True)),
+        np.asarray(gac.gate(jnp.broadcast_to(x[None], (t, *x.shape)))),
+        rtol=1e-5,
     )
 
 

@@ -93,7 +93,9 @@ def test_static_stem_equals_repeated_input_and_output_shape():
     x = jax.random.normal(jax.random.key(2), (2, 8, 8, 3))
     out = nnx.capture(model)(x)
     assert out.shape == (3, 2, 5)
-    repeated = nnx.capture(model)(jnp.broadcast_to(x[None], (3, *x.shape)))  # frames path: stem per time step
+    frames = _tiny("cifar", encoding="events")  # the same parameters; the stem runs per time step
+    frames.eval()
+    repeated = nnx.capture(frames)(jnp.broadcast_to(x[:, None], (2, 3, *x.shape[1:])))
     np.testing.assert_allclose(np.asarray(out), np.asarray(repeated), rtol=1e-5, atol=1e-5)
     sources = {s for _, _, s in model.synapses}
     assert {"analog", "blocks.0.lif1", "blocks.1.lif2", "head_lif"} <= sources

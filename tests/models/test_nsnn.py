@@ -41,15 +41,17 @@ def abstract_output_shape(cfg, num_classes, input_shape, x_shape):
         ("nsnn_resnet19", (32, 32, 3), (2, 32, 32, 3)),
         ("nsnn_resnet18", (32, 32, 3), (2, 32, 32, 3)),
         ("nsnn_resnet34", (64, 64, 3), (2, 64, 64, 3)),
-        ("nsnn_vgg", (48, 48, 2), (3, 2, 48, 48, 2)),  # event frames [T, B, H, W, 2]
-        ("nsnn_vgg_noap", (48, 48, 2), (3, 2, 48, 48, 2)),
+        ("nsnn_vgg", (48, 48, 2), (2, 3, 48, 48, 2)),  # event frames [B, T, H, W, 2]
+        ("nsnn_vgg_noap", (48, 48, 2), (2, 3, 48, 48, 2)),
         ("nsnn_cifarnet", (32, 32, 3), (2, 32, 32, 3)),
     ],
 )
 def test_architectures_output_per_step_logits(name, input_shape, x_shape):
-    t = x_shape[0] if len(x_shape) == 5 else 2
-    shape, model = abstract_output_shape(model_cfg(name, num_steps=t), 10, input_shape, x_shape)
-    assert shape == (t, x_shape[-4], 10)
+    events = len(x_shape) == 5
+    t = x_shape[1] if events else 2
+    cfg = model_cfg(name, num_steps=t, encoding="events" if events else "direct")
+    shape, model = abstract_output_shape(cfg, 10, input_shape, x_shape)
+    assert shape == (t, x_shape[0], 10)
     assert len(nsnn.perturbable_layers(model)) > 0
 
 

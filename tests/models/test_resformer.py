@@ -167,7 +167,8 @@ def test_forward_images_and_event_frames_quantised_and_plif():
     assert logits.shape == (2, 3, 10) and bool(jnp.all(jnp.isfinite(logits)))
     # the whole model runs on graded outputs: the running input rate is a mean of levels in (0, 0.75]
     assert 0 < float(model.blocks[0].rate_x[...][0]) <= 0.75
-    assert forward(model, jnp.ones((2, 3, 8, 8, 2))).shape == (2, 3, 10)  # event frames [T, B, H, W, C]
+    events = models.create(_tiny(SHARED, encoding="events"), 10, (8, 8, 2), rngs=nnx.Rngs(0))
+    assert forward(events, jnp.ones((3, 2, 8, 8, 2))).shape == (2, 3, 10)  # event frames [B, T, H, W, C]
     plif = nnx.eval_shape(
         lambda: models.create(_tiny({"learnable_decay": True}), 10, (8, 8, 2), rngs=nnx.Rngs(0))
     )

@@ -1,5 +1,7 @@
 """Learning-rate schedules and optimizers from ``config.optim`` (snnjax.train.optim)."""
 
+import re
+
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -85,3 +87,30 @@ def test_same_schedule_compares_the_rates_still_to_come():
     warm = dict(schedule="constant", warmup_steps=20, warmup_init=0.1)
     assert not same_schedule(record(100, **warm), record(100, schedule="constant", warmup_steps=30), 0)
     assert same_schedule(record(100, **warm), record(100, schedule="constant", warmup_steps=10), 30)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            dict(name="adam", momentum=0.5),
+            "config.optim.momentum is used by optimizer 'sgd', not by optimizer 'adam'",
+        ),
+        (dict(name="sgd", b2=0.99), "config.optim.b2 is used by optimizer 'adam'"),
+        (
+            dict(schedule="step", min_lr=0.1),
+            "config.optim.min_lr is used by schedule 'cosine', not by schedule 'step'",
+        ),
+        (dict(schedule="cosine", decay_epochs=(3,)), "config.optim.decay_epochs is used by schedule 'step'"),
+    ],
+)
+def test_a_key_of_another_optimizer_or_schedule_is_an_error(overrides, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        make_optimizer(optim_config(**overrides), 100, 10)
+
+
+def test_keys_at_their_defaults_and_shared_keys_are_accepted():
+    make_optimizer(optim_config(name="adamw", schedule="step", decay_epochs=(2,), weight_decay=0.1), 100, 10)
+    make_optimizer(
+        optim_config(name="sgd", momentum=0.0, nesterov=True, warmup_steps=5, grad_clip=1.0), 100, 10
+    )

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from snnjax.train.progress import ActiveClock, Progress, Throughput, format_duration
-from tests.train.conftest import cli, quick_args
+from tests.train.conftest import quick_args
 
 
 class FakeClock:
@@ -116,10 +116,10 @@ def progress_steps(stderr: str) -> list[int]:
     return [int(m.group(1)) for line in stderr.splitlines() if (m := PROGRESS_LINE.match(line))]
 
 
-def test_cli_without_a_terminal_prints_compile_notice_first_step_and_progress_lines(tmp_path):
-    proc = cli(*quick_args(tmp_path / "run", "--config.train.num_epochs=1"))
-    assert proc.returncode == 0, proc.stderr
-    lines = proc.stderr.splitlines()
+def test_cli_without_a_terminal_prints_compile_notice_first_step_and_progress_lines(tmp_path, run_main):
+    code, _, err = run_main(*quick_args(tmp_path / "run", "--config.train.num_epochs=1"))
+    assert code == 0, err
+    lines = err.splitlines()
     compile_at = lines.index("compiling the train step...")
     first = [
         i
@@ -129,14 +129,14 @@ def test_cli_without_a_terminal_prints_compile_notice_first_step_and_progress_li
     assert len(first) == 1 and first[0] > compile_at
     # the 20 s period never elapses in this short run: a line at the checkpoint of step 22 only, not at
     # every log point (log_every=5)
-    assert progress_steps(proc.stderr) == [22]
-    assert "\r" not in proc.stderr and "it/s" not in proc.stderr  # no tqdm bar without a terminal
+    assert progress_steps(err) == [22]
+    assert "\r" not in err and "it/s" not in err  # no tqdm bar without a terminal
 
 
-def test_cli_small_progress_period_adds_lines_between_log_points(tmp_path):
+def test_cli_small_progress_period_adds_lines_between_log_points(tmp_path, run_main):
     overrides = ("--config.train.num_epochs=1", "--config.train.log_every=1000")
-    quiet = cli(*quick_args(tmp_path / "quiet", *overrides, "--config.train.progress_every_s=1000"))
-    often = cli(*quick_args(tmp_path / "often", *overrides, "--config.train.progress_every_s=0"))
-    assert quiet.returncode == 0 and often.returncode == 0, quiet.stderr + often.stderr
-    assert progress_steps(quiet.stderr) == [22]  # only the checkpoint / evaluation point
-    assert progress_steps(often.stderr) == list(range(2, 23))  # every step after the first
+    quiet = run_main(*quick_args(tmp_path / "quiet", *overrides, "--config.train.progress_every_s=1000"))
+    often = run_main(*quick_args(tmp_path / "often", *overrides, "--config.train.progress_every_s=0"))
+    assert quiet[0] == 0 and often[0] == 0, quiet[2] + often[2]
+    assert progress_steps(quiet[2]) == [22]  # only the checkpoint / evaluation point
+    assert progress_steps(often[2]) == list(range(2, 23))  # every step after the first

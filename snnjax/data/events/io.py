@@ -105,20 +105,14 @@ def _check_range(path: PathLike, x: np.ndarray, y: np.ndarray, sensor_size) -> N
     bad = (x >= w) | (y >= h)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise _fail(
-            path,
-            f"event {i} at (x={int(x[i])}, y={int(y[i])}) is outside the {w}x{h} sensor",
-        )
+        raise _fail(path, f"event {i} at (x={int(x[i])}, y={int(y[i])}) is outside the {w}x{h} sensor")
 
 
 # ----------------------------------------------------------------------------- N-MNIST
 
 
 def read_nmnist(
-    path: PathLike,
-    *,
-    sensor_size: tuple[int, int] = NMNIST_SENSOR_SIZE,
-    check_order: bool = True,
+    path: PathLike, *, sensor_size: tuple[int, int] = NMNIST_SENSOR_SIZE, check_order: bool = True
 ) -> np.ndarray:
     """Read an N-MNIST ``.bin`` file (40-bit records) -> ``[N]`` :data:`EVENT_DTYPE` array.
 
@@ -127,10 +121,7 @@ def read_nmnist(
     """
     buf = _read_bytes(path)
     if len(buf) % 5:
-        raise _fail(
-            path,
-            f"truncated record: {len(buf)} bytes is not a multiple of the 5-byte N-MNIST event",
-        )
+        raise _fail(path, f"truncated record: {len(buf)} bytes is not a multiple of the 5-byte N-MNIST event")
     b = np.frombuffer(buf, dtype=np.uint8).reshape(-1, 5)
     x = b[:, 0]
     y = b[:, 1]
@@ -162,10 +153,7 @@ def _split_header(path: PathLike, buf: bytes) -> tuple[list[bytes], int]:
 
 
 def read_cifar10_dvs(
-    path: PathLike,
-    *,
-    orientation: Orientation = "jaer",
-    check_order: bool = True,
+    path: PathLike, *, orientation: Orientation = "jaer", check_order: bool = True
 ) -> np.ndarray:
     """Read a CIFAR10-DVS AEDAT 2.0 file (DVS128) -> ``[N]`` :data:`EVENT_DTYPE` array.
 
@@ -260,8 +248,7 @@ def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
         pos += hsize
         if esize <= 0 or enum < 0:
             raise _fail(
-                path,
-                f"corrupt packet header at byte {pos - hsize} (eventSize={esize}, eventNumber={enum})",
+                path, f"corrupt packet header at byte {pos - hsize} (eventSize={esize}, eventNumber={enum})"
             )
         nb = esize * enum
         if pos + nb > n:
@@ -290,8 +277,7 @@ def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
         body = np.concatenate([raw[off : off + 8 * cnt] for off, cnt, _ in chunks])
     words = body.view("<u4")
     ovf = np.repeat(
-        np.array([c[2] for c in chunks], dtype=np.int64),
-        np.array([c[1] for c in chunks], dtype=np.int64),
+        np.array([c[2] for c in chunks], dtype=np.int64), np.array([c[1] for c in chunks], dtype=np.int64)
     )
     data = words[0::2]
     ts = words[1::2].view("<i4").astype(np.int64)
@@ -333,8 +319,7 @@ def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
             c, a, b = (int(f) for f in fields)
         except ValueError:
             raise _fail(
-                path,
-                f"line {k + 1}: expected 'class,startTime_usec,endTime_usec', got {line[:60]!r}",
+                path, f"line {k + 1}: expected 'class,startTime_usec,endTime_usec', got {line[:60]!r}"
             ) from None
         if not 1 <= c <= 11 or b <= a:
             raise _fail(path, f"line {k + 1}: invalid label row {line!r}")

@@ -143,10 +143,7 @@ def validate(settings: Any) -> None:
     if not 0.0 < float(settings.train_ratio) < 1.0:
         raise DataError(f"config.data.train_ratio={settings.train_ratio} must lie strictly between 0 and 1")
     if not settings.dir:
-        raise DataError(
-            f"event dataset {settings.name} is read from its original files: "
-            "set config.data.dir to their folder"
-        )
+        raise DataError(f"event dataset {settings.name} is read from its original files: set config.data.dir")
 
 
 def resolve_num_frames(settings: Any, model_num_steps: int | None) -> int:
@@ -172,14 +169,9 @@ def frame_options(
     """Keyword arguments of :func:`frames.events_to_frames` (all of them enter the cache key)."""
     h, w = frame_shape[:2]
     denoise = float(settings.denoise_us)
-    return {
-        "num_frames": int(num_frames),
-        "split_by": str(settings.split_by),
-        "sensor_size": tuple(sensor_size),
-        "size": (w, h) if (w, h) != tuple(sensor_size) else None,
-        "resize_mode": str(settings.resize),
-        "filter_time": denoise if denoise > 0 else None,
-    }
+    return dict(num_frames=int(num_frames), split_by=str(settings.split_by), sensor_size=tuple(sensor_size),
+                size=(w, h) if (w, h) != tuple(sensor_size) else None, resize_mode=str(settings.resize),
+                filter_time=denoise if denoise > 0 else None)  # fmt: skip
 
 
 def resolve_cache_dir(settings: Any) -> epath.Path:
@@ -206,15 +198,9 @@ def _cache_file(sample: Sample, cache_dir: epath.Path, options: dict[str, Any]) 
         size, mtime = (st.st_size, st.st_mtime_ns) if local else (path.stat().length, path.stat().mtime)
     except OSError:
         raise DataError(f"{path}: file not found") from None
-    ident = {
-        "version": _CACHE_VERSION,
-        "file": os.fspath(path.resolve()) if local else os.fspath(path),
-        "size": size,
-        "mtime_ns": mtime,
-        "time_range": None if sample.time_range is None else [int(v) for v in sample.time_range],
-        "reader": {},
-        "frames": options,
-    }
+    segment = None if sample.time_range is None else [int(v) for v in sample.time_range]
+    ident = dict(version=_CACHE_VERSION, file=os.fspath(path.resolve()) if local else os.fspath(path),
+                 size=size, mtime_ns=mtime, time_range=segment, reader={}, frames=options)  # fmt: skip
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()
     return cache_dir / f"{path.stem}-{digest[:20]}.npz"
 

@@ -12,7 +12,7 @@ import ml_collections
 from flax import nnx
 from jax import Array
 
-from snnjax import implicit
+from snnjax import encoding, implicit
 from snnjax.errors import ConfigError
 from snnjax.layers import BackwardStats
 from snnjax.models.feedback.restrict import frobenius_restrict, spectral_norm, spectral_restrict, unit
@@ -68,8 +68,9 @@ class FeedbackSNN(nnx.Module):
         ``'spectral'`` (IDE-FSNN's FC model, :func:`~snnjax.models.feedback.restrict.spectral_restrict`,
         with a learned gain ``fb_gain`` and a power-iteration vector ``fb_u``).
     Call:
-      images ``[B, H, W, C]`` (a constant current every step) or event frames ``[T, B, H, W, C]`` (one frame
-      per step) -> logits ``[1, B, classes]`` (one "time step": the rate is already a time average).
+      images ``[B, H, W, C]`` (a constant current every step; ``model.encoding='direct'``) or event frames
+      ``[B, T, H, W, C]`` (one frame per step; ``model.encoding='events'``) -> logits ``[1, B, classes]``
+      (one "time step": the rate is already a time average).
     """
 
     def __init__(
@@ -86,7 +87,13 @@ class FeedbackSNN(nnx.Module):
     ):
         if restriction not in RESTRICTIONS:
             raise ValueError(f"unknown feedback restriction {restriction!r}; use one of {RESTRICTIONS}")
-        self.fsnn_cfg = solver_config(cfg, spiking_input=False)
+        if cfg.encoding not in ("direct", "events"):
+            raise ConfigError(
+                f"feedback models take model.encoding 'direct' (images) or 'events' (frames), "
+                f"not {cfg.encoding!r}"
+            )
+        self.spiking_input = cfg.encoding == "events"
+        self.fsnn_cfg = solver_config(cfg, spiking_input=self.spiking_input)
         self.inp, self.layers, self.feedback = inp, nnx.List(layers), feedback
         self.shapes = tuple(tuple(op.out_shape) for op in (inp, *layers))
         self.dropout_layers = tuple(dropout_layers)
@@ -158,11 +165,10 @@ class FeedbackSNN(nnx.Module):
 
     def _solve(self, x: Array) -> tuple[Array, tuple[Array, ...], int]:
         """``(a_last, per-layer rates, batch size)`` of the spiking layers for input ``x``."""
-        spiking_input = x.ndim == 5
-        cfg = self.fsnn_cfg
-        if spiking_input:
-            cfg = dataclasses.replace(cfg, spiking_input=True, num_steps=x.shape[0])
-        batch = x.shape[1] if spiking_input else x.shape[0]
+        cfg, batch = self.fsnn_cfg, x.shape[0]
+        if self.spiking_input:
+            x = encoding.encode("events", x, cfg.num_steps)  # [T, B, ...]
+            cfg = dataclasses.replace(cfg, num_steps=x.shape[0])
         fb, fb_t, fb_state = None, None, None
         if self.feedback is not None:
             fb, fb_t, fb_state = _functional(self.feedback)
