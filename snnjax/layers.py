@@ -199,6 +199,19 @@ class SpikingNeuron(nnx.Module):
         spikes, states = self.run(neuron, x, key=key, unroll=unroll, return_states=True)
         return observe(self, pad(spikes), pad(jax.tree.leaves(states)[0]))
 
+    def _windowed(self, x: Array) -> tuple[Array, Callable[[Array], Array]]:
+        """``x`` cut to the fixed time window (if any) and the function that pads a ``[window, ...]``
+        result with zeros back to ``x``'s length (the identity without a window)."""
+        t, w = x.shape[0], self.window
+        if not w or w == t:
+            return x, lambda a: a
+        if t < w:
+            raise ConfigError(
+                f"the neuron's fixed time window of {w} steps (config.model.time_window) exceeds the "
+                f"input's {t} steps: set config.model.time_window <= config.model.num_steps, or 0"
+            )
+        return x[:w], lambda a: jnp.concatenate([a, jnp.zeros((t - w, *a.shape[1:]), a.dtype)])
+
 
 def observed() -> bool:
     """Whether an analysis watches the neuron layers (:data:`RECORDING` or :data:`SPIKE_HOOK` set)."""
@@ -227,19 +240,6 @@ class SpikeProbe(nnx.Module):
 
     def __call__(self, spikes: Array, membrane: Array | None = None) -> Array:
         return observe(self, spikes, membrane) if observed() else spikes
-
-    def _windowed(self, x: Array) -> tuple[Array, Callable[[Array], Array]]:
-        """``x`` cut to the fixed time window (if any) and the function that pads a ``[window, ...]``
-        result with zeros back to ``x``'s length (the identity without a window)."""
-        t, w = x.shape[0], self.window
-        if not w or w == t:
-            return x, lambda a: a
-        if t < w:
-            raise ConfigError(
-                f"the neuron's fixed time window of {w} steps (config.model.time_window) exceeds the "
-                f"input's {t} steps: set config.model.time_window <= config.model.num_steps, or 0"
-            )
-        return x[:w], lambda a: jnp.concatenate([a, jnp.zeros((t - w, *a.shape[1:]), a.dtype)])
 
 
 STATIC_REPEATS: contextvars.ContextVar[int] = contextvars.ContextVar("static_repeats", default=1)
