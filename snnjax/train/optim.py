@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import ml_collections
 import optax
 
+from snnjax.errors import ConfigError
 from snnjax.registry import OPTIMIZERS, SCHEDULES
 
 
@@ -13,19 +15,22 @@ def optim_config(**overrides) -> ml_collections.ConfigDict:
     """The ``optim`` config section with its defaults."""
     cfg = ml_collections.ConfigDict(
         dict(
-            name="adam",  # a name in snnjax.registry.OPTIMIZERS: sgd | adam | adamw
+            name="adam",  # a name in snnjax.registry.OPTIMIZERS: sgd | adam | adamw | radam
             learning_rate=1e-3,
             momentum=0.9,  # sgd
             nesterov=False,
             b1=0.9,
             b2=0.999,
-            weight_decay=0.0,  # coupled (added to the gradient) for sgd/adam, decoupled for adamw
-            schedule="constant",  # a name in snnjax.registry.SCHEDULES: constant | cosine | step
+            weight_decay=0.0,  # coupled (added to the gradient) for sgd/adam/radam, decoupled for adamw
+            schedule="constant",  # a name in snnjax.registry.SCHEDULES: constant | cosine | step | cyclic
             warmup_steps=0,  # linear warm-up from warmup_init * lr
             warmup_init=0.0,
             min_lr=0.0,  # cosine floor
             decay_epochs=(),  # step schedule: multiply by decay_factor at these epochs
             decay_factor=0.1,
+            cyclic_base_lr=5e-3,  # cyclic: the lr at the start of every cycle (NSNN's CyclicLR base_lr)
+            cyclic_step_size=2000,  # cyclic: updates from base_lr to learning_rate (half a cycle)
+            cyclic_per_epoch=True,  # cyclic: one update per epoch (as the NSNN scripts step it), else per step
             lr_scale=1.0,  # divides the learning rate (SPIDE's loss scale factor)
             grad_clip=0.0,  # global-norm clipping, 0 = off
         )
@@ -52,6 +57,26 @@ def _step(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch
     return optax.piecewise_constant_schedule(lr, {b: f for b, f in boundaries.items() if b > 0})
 
 
+@SCHEDULES.register("cyclic")
+def _cyclic(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch: int) -> optax.Schedule:
+    """PyTorch's ``CyclicLR(mode='triangular')``: from ``cyclic_base_lr`` linearly to ``lr`` in
+    ``cyclic_step_size`` updates and back, repeated; an update is an epoch (``cyclic_per_epoch``) or a step.
+    ``lr < cyclic_base_lr`` is allowed (the triangle then points down, as in PyTorch)."""
+    base = cfg.cyclic_base_lr / cfg.lr_scale
+    half = float(cfg.cyclic_step_size)
+    per = max(int(steps_per_epoch), 1) if cfg.cyclic_per_epoch else 1
+    if half <= 0:
+        raise ConfigError(f"config.optim.cyclic_step_size must be > 0, got {cfg.cyclic_step_size}")
+
+    def schedule(step):
+        n = jnp.floor_divide(jnp.asarray(step), per).astype(jnp.float32)
+        cycle = jnp.floor(1.0 + n / (2.0 * half))
+        height = jnp.maximum(0.0, 1.0 - jnp.abs(n / half - 2.0 * cycle + 1.0))
+        return base + (lr - base) * height
+
+    return schedule
+
+
 def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int) -> optax.Schedule:
     """The learning-rate schedule over ``total_steps`` optimiser steps: ``cfg.schedule`` after a linear
     warm-up of ``cfg.warmup_steps`` steps."""
@@ -64,7 +89,7 @@ def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int, steps_per_ep
     return optax.join_schedules([ramp, main], [warmup])
 
 
-# Optimizers: (config.optim, schedule) -> optax transformation. sgd and adam take PyTorch's coupled
+# Optimizers: (config.optim, schedule) -> optax transformation. sgd, adam and radam take PyTorch's coupled
 # weight decay (added to the gradient, in make_optimizer); adamw its own decoupled one.
 OPTIMIZERS.register(
     "sgd", lambda cfg, lr: optax.sgd(lr, momentum=cfg.momentum or None, nesterov=cfg.nesterov)
@@ -73,7 +98,9 @@ OPTIMIZERS.register("adam", lambda cfg, lr: optax.adam(lr, b1=cfg.b1, b2=cfg.b2)
 OPTIMIZERS.register(
     "adamw", lambda cfg, lr: optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
 )
-COUPLED_WEIGHT_DECAY = ("sgd", "adam")
+# PyTorch's RAdam (rectified Adam; un-adapted momentum steps while the variance estimate's length rho_t <= 5)
+OPTIMIZERS.register("radam", lambda cfg, lr: optax.radam(lr, b1=cfg.b1, b2=cfg.b2))
+COUPLED_WEIGHT_DECAY = ("sgd", "adam", "radam")
 
 
 def make_optimizer(
