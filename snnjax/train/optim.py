@@ -30,7 +30,7 @@ def optim_config(**overrides) -> ml_collections.ConfigDict:
             decay_factor=0.1,
             cyclic_base_lr=5e-3,  # cyclic: the lr at the start of every cycle (NSNN's CyclicLR base_lr)
             cyclic_step_size=2000,  # cyclic: updates from base_lr to learning_rate (half a cycle)
-            cyclic_per_epoch=True,  # cyclic: one update per epoch (as the NSNN scripts step it), else per step
+            cyclic_per_epoch=True,  # cyclic: one update per epoch (as NSNN steps it), else per step
             lr_scale=1.0,  # divides the learning rate (SPIDE's loss scale factor)
             grad_clip=0.0,  # global-norm clipping, 0 = off
         )

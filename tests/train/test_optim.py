@@ -86,7 +86,8 @@ def test_radam_follows_pytorchs_algorithm_through_the_rectification_switch():
     rng = np.random.default_rng(0)
     grads = rng.normal(size=(10, 4)).astype(np.float32)
     params = {"w": jnp.asarray(rng.normal(size=4), jnp.float32)}
-    expected = _torch_radam(np.asarray(params["w"], np.float64), grads.astype(np.float64), 0.01, 0.9, 0.999, 0.1)
+    start = np.asarray(params["w"], np.float64)
+    expected = _torch_radam(start, grads.astype(np.float64), 0.01, 0.9, 0.999, 0.1)
     state = tx.init(params)
     for t in range(10):
         updates, state = tx.update({"w": jnp.asarray(grads[t])}, state, params)
