@@ -29,8 +29,13 @@ PARAMS = {
     "msresnet_imagenet:34": 21932984,
     "msresnet_imagenet:104": 77481656,
     "nsnn_cifar10_resnet18": 11173962,
+    # hand-counted from the authors' layer lists (PyTorch counting: BN weight + bias)
+    "nsnn_cifar10_resnet18:resnet19": 12630858,
+    "nsnn_cifar10_resnet18:resnet34": 21282122,
+    "nsnn_cifar10_resnet18:cifarnet": 45003018,
     "nsnn_cifar10_small": 701466,
     "nsnn_dvs_cifar10_vgg": 9271498,
+    "nsnn_dvs_cifar10_vgg:noap": 9271498,
     "nsnn_fmnist_small": 203264,
     "quickstart": 19210,
     "spide_cifar": 3706765,
