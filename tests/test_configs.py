@@ -52,6 +52,8 @@ PARAMS = {
     "spikingmix_fmnist_small:lif": 131632,
     "spikingresformer_cifar": 10793152,
     "spikingresformer_cifar:cifar100": 10827712,
+    "spikingresformer_dvs": 10793152,  # the reference's 3-channel stem ([OFF, ON, OFF + ON])
+    "spikingresformer_dvs:gesture": 2709830,
     "spikingresformer_imagenet:ti": 11180992,
     "spikingresformer_imagenet:s": 17813824,
     "spikingresformer_imagenet:m": 35601472,
