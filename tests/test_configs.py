@@ -20,6 +20,8 @@ PARAMS = {
     "basic_mnist_hybrid:as_coded": 7850,
     "basic_mnist_hybrid:intended": 7853,
     "basic_mnist_mlp": 238521,
+    "basic_nmnist_conv": 18254,  # 2*12*25 + 12 + 12*32*25 + 32 + 800*10 + 10, as the task's net
+    "basic_nmnist_conv:notebook": 18254,
     "basic_mnist_mlp:poisson": 238521,
     "ide_fmnist_fc400": 478814,
     "msresnet_cifar": 12633198,
