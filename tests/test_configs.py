@@ -24,6 +24,8 @@ PARAMS = {
     "basic_nmnist_conv:notebook": 18254,
     "basic_mnist_mlp:poisson": 238521,
     "ide_fmnist_fc400": 478814,
+    "ide_mnist_conv": 229646,
+    "ide_mnist_conv:if": 229646,
     "msresnet_cifar": 12633198,
     "msresnet_cifar:cifar100": 12679368,
     "msresnet_cifar_small": 86250,
