@@ -7,7 +7,7 @@ Linear(800 -> 10) -> Leaky`` on 34x34 two-polarity event frames; snnTorch ``Leak
 equal time windows over each ~300 ms recording); spike-count MSE loss (correct 0.8, incorrect 0.2); Adam
 2e-2, betas (0.9, 0.999). The task trains with batch 128 (its notebook; ``spike_counter.py`` uses batch 1
 on every 100th training sample) for 10 epochs, with a random rotation by up to 10 degrees, which snnjax does
-not implement; the denoise filter looks at the 8 neighbours (tonic's at the 8 neighbours and the pixel).
+not implement; the denoise filter looks at the 8 neighbours (tonic's at the 4 direct ones).
 18,254 parameters.
 
 ``:notebook``: the order of ``neuromorphic_datasets.ipynb``, each Leaky before its MaxPool.
