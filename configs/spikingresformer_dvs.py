@@ -10,10 +10,10 @@ for event data (no mixing, no label smoothing happens there). CIFAR10-DVS: ``spi
 (the Ti widths with the 3x3 stem), 90/10 per-class split; DVS128 Gesture: ``spikingresformer_dvsg``
 (planes 32/96/192, group size 32, PLIF neurons), its official trial split.
 
-Training augmentation: random horizontal flip. The reference's DVS augmentation then applies one of a
-random roll by up to 21 px, a rotation by up to 30 degrees or a 20x20 cutout per sample; snnjax does not
-implement that step (``--config.data.roll=21`` always rolls instead). Resizing: the reference's antialiased
-bilinear ``Resize`` (a 1-3-3-1 filter at 128 -> 64 px); snnjax's ``area`` resize averages 2x2 blocks.
+Training augmentation (the reference's ``DVSAugment``): random horizontal flip, then one of a roll by up to
+21 px, a rotation by up to 30 degrees (nearest neighbour) or a 20x20 cutout per sample, the same for all
+frames (``data.nda``). Resizing: the reference's antialiased bilinear ``Resize`` (a 1-3-3-1 filter at
+128 -> 64 px); snnjax's ``area`` resize averages 2x2 blocks.
 
 Expected (published top-1): CIFAR10-DVS 84.8, DVS128 Gesture 98.6; not trained here (out of reach on a
 CPU). Parameters: 10,793,152 (CIFAR10-DVS), 2,709,830 (Gesture, 38 of them PLIF taus). Needs the event
@@ -35,7 +35,7 @@ RECIPES = {
 def get_config(dataset: str = "cifar10_dvs"):
     name, variant, lr, train_examples = RECIPES[parse_arg(dataset, tuple(RECIPES), "cifar10_dvs")]
     config = base_config()
-    config.data.update(name=name, num_frames=16, frame_size=64, split_by="number", flip=True)
+    config.data.update(name=name, num_frames=16, frame_size=64, split_by="number", flip=True, nda=True)
     config.model = model_config(variant, num_steps=16, sum_channel=True)
     config.loss.update(name="mean_ce", label_smoothing=0.0)
     steps_per_epoch = train_examples // 8

@@ -70,6 +70,8 @@ def default_data_config() -> ml_collections.ConfigDict:
     - ``resize``: 'area' (conserves the event count) or 'bilinear' (as ``F.interpolate``).
     - ``denoise_us``: drop events without a neighbour event in the last this many us (0 = off).
     - ``roll``: training circular shift by up to +-roll pixels in y and x, the same for every frame.
+    - ``nda``: training, after the flip: one of a roll by up to a third of the frame, a rotation by up to
+      30 degrees or a cutout of a third of the side per sample (SpikingResformer's ``DVSAugment``).
     - ``train_ratio``: CIFAR10-DVS per-class train fraction (0.9 as NSNN and SPIDE: 900/100 per class).
     - ``cache_dir``: folder of the cached frames ('' = ``<dir>/frames_cache`` if writable, else
       ``~/.cache/snnjax/event_frames/<name>``).
@@ -78,8 +80,8 @@ def default_data_config() -> ml_collections.ConfigDict:
     return ml_collections.ConfigDict(
         dict(name="mnist", dir="", tfds_dir="", normalize=True, crop_padding=0, flip=False, autoaugment="",
              randaugment="", image_size=224, cache=True, prefetch=2, num_workers=0, num_frames=0,
-             split_by="number", frame_size=0, resize="area", denoise_us=0.0, roll=0, train_ratio=0.9,
-             cache_dir="")
+             split_by="number", frame_size=0, resize="area", denoise_us=0.0, roll=0, nda=False,
+             train_ratio=0.9, cache_dir="")
     )  # fmt: skip
 
 
@@ -93,6 +95,8 @@ def _settings(data_config: Any) -> ml_collections.ConfigDict:
     settings.update(given)
     if dataset_spec(settings.name).kind == "event":
         event_source.validate(settings)
+    elif settings.nda:
+        raise DataError(f"config.data.nda augments event frames, not {settings.name} images: set it to False")
     if settings.autoaugment and settings.randaugment:
         raise DataError("config.data.autoaugment and config.data.randaugment are exclusive: set one to ''")
     _per_image_augment(settings)  # validates the augmentation strings before any data is read
@@ -202,6 +206,7 @@ class EventBatchMaker(sampling.StepSampler):
         self.flip = bool(settings.flip) and self.train
         self.roll = int(settings.roll) if self.train else 0
         self.crop_padding = int(settings.crop_padding) if self.train else 0
+        self.nda = bool(settings.nda) and self.train
 
     def __call__(self, step: int) -> dict[str, np.ndarray]:
         """Host-local batch of step ``step``: image float32 ``[T, b, H, W, 2]``, label int32, mask bool."""
@@ -223,6 +228,10 @@ class EventBatchMaker(sampling.StepSampler):
                 offsets=offsets if self.crop_padding else None,
                 pad=self.crop_padding,
             )
+        if self.nda:  # after the flip (its draws follow the others, so they stay as they were)
+            rng = np.random.default_rng([self.seed, 2, step])
+            ops, params = transforms.draw_nda(rng, self.global_batch_size, *frames.shape[-3:-1])
+            frames = transforms.nda(frames, ops[self.lo : self.hi], params[self.lo : self.hi])
         return {"image": np.ascontiguousarray(frames.swapaxes(0, 1)), "label": labels, "mask": valid}
 
 
