@@ -4,7 +4,8 @@ Vision Transformer in Spiking Neural Networks", CVPR 2024): CIFAR10-DVS (default
 Setting of the authors' ``configs/direct_training/cifar10dvs.yaml`` / ``dvs128gesture.yaml``: T=16 frames of
 equal event count (spikingjelly ``split_by='number'``) resized to 64x64, fed as ``[OFF, ON, OFF + ON]``
 (``model.sum_channel``, their DVS transform's third channel), batch 8, 300 epochs, AdamW (lr 5e-4 for
-CIFAR10-DVS, 1e-4 for Gesture; weight decay 0.05), cosine schedule with 3 warm-up epochs from 1e-5 and
+CIFAR10-DVS, 1e-4 for Gesture; weight decay 0.05, none on biases, BN parameters and PLIF taus, as timm's
+optimizer factory), cosine schedule with 3 warm-up epochs from 1e-5 and
 min lr 1e-5, cross-entropy of the time-mean logits. Their ``mixup: True`` only selects the soft-target loss
 for event data (no mixing, no label smoothing happens there). CIFAR10-DVS: ``spikingresformer_cifar``
 (the Ti widths with the 3x3 stem), 90/10 per-class split; DVS128 Gesture: ``spikingresformer_dvsg``
@@ -40,7 +41,7 @@ def get_config(dataset: str = "cifar10_dvs"):
     config.loss.update(name="mean_ce", label_smoothing=0.0)
     steps_per_epoch = train_examples // 8
     config.optim.update(
-        name="adamw", learning_rate=lr, weight_decay=0.05, schedule="cosine", min_lr=1e-5,
+        name="adamw", learning_rate=lr, weight_decay=0.05, decay_1d=False, schedule="cosine", min_lr=1e-5,
         warmup_steps=3 * steps_per_epoch, warmup_init=1e-5 / lr,
     )  # fmt: skip
     config.train.update(batch_size=8, eval_batch_size=32, num_epochs=300, log_every=100)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import ml_collections
 import optax
@@ -22,6 +23,7 @@ def optim_config(**overrides) -> ml_collections.ConfigDict:
             b1=0.9,
             b2=0.999,
             weight_decay=0.0,  # coupled (added to the gradient) for sgd/adam/radam, decoupled for adamw
+            decay_1d=True,  # False: no weight decay for parameters of < 2 dims (biases, BN, taus), as timm
             schedule="constant",  # a name in snnjax.registry.SCHEDULES: constant | cosine | step | cyclic
             warmup_steps=0,  # linear warm-up from warmup_init * lr
             warmup_init=0.0,
@@ -96,11 +98,22 @@ OPTIMIZERS.register(
 )
 OPTIMIZERS.register("adam", lambda cfg, lr: optax.adam(lr, b1=cfg.b1, b2=cfg.b2))
 OPTIMIZERS.register(
-    "adamw", lambda cfg, lr: optax.adamw(lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay)
+    "adamw",
+    lambda cfg, lr: optax.adamw(
+        lr, b1=cfg.b1, b2=cfg.b2, weight_decay=cfg.weight_decay, mask=decay_mask(cfg)
+    ),
 )
 # PyTorch's RAdam (rectified Adam; un-adapted momentum steps while the variance estimate's length rho_t <= 5)
 OPTIMIZERS.register("radam", lambda cfg, lr: optax.radam(lr, b1=cfg.b1, b2=cfg.b2))
 COUPLED_WEIGHT_DECAY = ("sgd", "adam", "radam")
+
+
+def decay_mask(cfg: ml_collections.ConfigDict):
+    """None (every parameter decays) or, with ``decay_1d=False``, a mask function that leaves parameters of
+    fewer than two dimensions undecayed (timm's ``filter_bias_and_bn``)."""
+    if cfg.decay_1d:
+        return None
+    return lambda params: jax.tree.map(lambda p: jnp.ndim(p) >= 2, params)
 
 
 def make_optimizer(
@@ -113,6 +126,6 @@ def make_optimizer(
     if cfg.grad_clip:
         chain.append(optax.clip_by_global_norm(cfg.grad_clip))
     if cfg.name in COUPLED_WEIGHT_DECAY and cfg.weight_decay:
-        chain.append(optax.add_decayed_weights(cfg.weight_decay))
+        chain.append(optax.add_decayed_weights(cfg.weight_decay, mask=decay_mask(cfg)))
     chain.append(optimizer(cfg, schedule))
     return optax.chain(*chain), schedule

@@ -27,7 +27,7 @@ def test_recipes():
     for config in (c10, gesture):
         assert (config.data.num_frames, config.data.frame_size, config.data.split_by) == (16, 64, "number")
         assert config.model.sum_channel and config.model.num_steps == 16 and config.mix.name == "none"
-        assert config.data.flip and config.data.nda and config.data.roll == 0
+        assert config.data.flip and config.data.nda and config.data.roll == 0 and not config.optim.decay_1d
         assert (config.optim.name, config.optim.weight_decay, config.train.batch_size) == ("adamw", 0.05, 8)
         assert config.optim.learning_rate * config.optim.warmup_init == pytest.approx(1e-5)
     assert (c10.data.name, c10.model.variant, c10.optim.learning_rate) == ("cifar10_dvs", "cifar", 5e-4)

@@ -1,5 +1,6 @@
 """Learning-rate schedules and optimizers from ``config.optim`` (snnjax.train.optim)."""
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
@@ -121,3 +122,42 @@ def test_sgd_coupled_weight_decay_is_added_to_the_gradient():
 def test_unknown_names_are_config_errors(key, value, message):
     with pytest.raises(ConfigError, match=message):
         make_optimizer(optim_config(**{key: value}), 10, 5)
+
+
+@pytest.mark.parametrize("name", ["adamw", "sgd"])
+def test_decay_1d_false_leaves_vectors_and_scalars_undecayed(name):
+    """timm's ``filter_bias_and_bn``: with zero gradients only the matrix moves (decays towards 0)."""
+    cfg = optim_config(name=name, learning_rate=0.5, momentum=0.0, weight_decay=0.1, decay_1d=False)
+    tx, _ = make_optimizer(cfg, 10, 5)
+    params = {"w": jnp.full((2, 2), 2.0), "b": jnp.full(2, 2.0), "tau": jnp.asarray(2.0)}
+    zeros = {k: jnp.zeros_like(v) for k, v in params.items()}
+    updates, _ = tx.update(zeros, tx.init(params), params)
+    np.testing.assert_allclose(updates["w"], -0.5 * 0.1 * 2.0, rtol=1e-6)  # -lr * wd * w, both flavours
+    assert float(jnp.abs(updates["b"]).max()) == 0.0 and float(updates["tau"]) == 0.0
+    cfg.decay_1d = True
+    tx, _ = make_optimizer(cfg, 10, 5)
+    updates, _ = tx.update(zeros, tx.init(params), params)
+    np.testing.assert_allclose(updates["b"], -0.1, rtol=1e-6)
+
+
+def test_decay_mask_applies_to_an_nnx_model():
+    from flax import nnx
+
+    class Net(nnx.Module):
+        def __init__(self):
+            self.fc = nnx.Linear(2, 3, rngs=nnx.Rngs(0))
+            self.bn = nnx.BatchNorm(3, rngs=nnx.Rngs(0))
+
+    model = Net()
+    cfg = optim_config(name="adamw", learning_rate=0.5, weight_decay=0.1, decay_1d=False)
+    optimizer = nnx.Optimizer(model, make_optimizer(cfg, 10, 5)[0], wrt=nnx.Param)
+    before = {k: np.asarray(v[...]) for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+    zeros = jax.tree.map(jnp.zeros_like, nnx.state(model, nnx.Param))
+    optimizer.update(model, zeros)
+    after = {k: np.asarray(v[...]) for k, v in nnx.to_flat_state(nnx.state(model, nnx.Param))}
+    for key, value in before.items():
+        if value.ndim >= 2:
+            np.testing.assert_allclose(after[key], value * (1 - 0.5 * 0.1), rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(after[key], value)
+    assert sum(v.ndim >= 2 for v in before.values()) == 1 and len(before) == 4
