@@ -33,6 +33,7 @@ def optim_config(**overrides) -> ml_collections.ConfigDict:
             cyclic_base_lr=5e-3,  # cyclic: the lr at the start of every cycle (NSNN's CyclicLR base_lr)
             cyclic_step_size=2000,  # cyclic: updates from base_lr to learning_rate (half a cycle)
             cyclic_per_epoch=True,  # cyclic: one update per epoch (as NSNN steps it), else per step
+            cyclic_momentum=(0.8, 0.9),  # cyclic + sgd: momentum cycles inversely between these; () = off
             lr_scale=1.0,  # divides the learning rate (SPIDE's loss scale factor)
             grad_clip=0.0,  # global-norm clipping, 0 = off
         )
@@ -59,24 +60,41 @@ def _step(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch
     return optax.piecewise_constant_schedule(lr, {b: f for b, f in boundaries.items() if b > 0})
 
 
-@SCHEDULES.register("cyclic")
-def _cyclic(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch: int) -> optax.Schedule:
-    """PyTorch's ``CyclicLR(mode='triangular')``: from ``cyclic_base_lr`` linearly to ``lr`` in
-    ``cyclic_step_size`` updates and back, repeated; an update is an epoch (``cyclic_per_epoch``) or a step.
-    ``lr < cyclic_base_lr`` is allowed (the triangle then points down, as in PyTorch)."""
-    base = cfg.cyclic_base_lr / cfg.lr_scale
+def cyclic_height(cfg: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule:
+    """PyTorch ``CyclicLR``'s triangle in [0, 1] at an optimiser step: rising over ``cyclic_step_size``
+    updates, falling over as many, repeated; an update is an epoch (``cyclic_per_epoch``) or a step."""
     half = float(cfg.cyclic_step_size)
     per = max(int(steps_per_epoch), 1) if cfg.cyclic_per_epoch else 1
     if half <= 0:
         raise ConfigError(f"config.optim.cyclic_step_size must be > 0, got {cfg.cyclic_step_size}")
 
-    def schedule(step):
+    def height(step):
         n = jnp.floor_divide(jnp.asarray(step), per).astype(jnp.float32)
         cycle = jnp.floor(1.0 + n / (2.0 * half))
-        height = jnp.maximum(0.0, 1.0 - jnp.abs(n / half - 2.0 * cycle + 1.0))
-        return base + (lr - base) * height
+        return jnp.maximum(0.0, 1.0 - jnp.abs(n / half - 2.0 * cycle + 1.0))
 
-    return schedule
+    return height
+
+
+@SCHEDULES.register("cyclic")
+def _cyclic(cfg: ml_collections.ConfigDict, lr: float, steps: int, steps_per_epoch: int) -> optax.Schedule:
+    """PyTorch's ``CyclicLR(mode='triangular')``: from ``cyclic_base_lr`` linearly to ``lr`` and back
+    (:func:`cyclic_height`). ``lr < cyclic_base_lr`` is allowed (the triangle then points down, as in
+    PyTorch)."""
+    base = cfg.cyclic_base_lr / cfg.lr_scale
+    height = cyclic_height(cfg, steps_per_epoch)
+    return lambda step: base + (lr - base) * height(step)
+
+
+def cyclic_momentum(cfg: ml_collections.ConfigDict, steps_per_epoch: int) -> optax.Schedule | None:
+    """SGD's momentum under the cyclic schedule, as PyTorch's ``CyclicLR(cycle_momentum=True)`` sets it:
+    ``max - (max - min) * height`` with ``(min, max) = cyclic_momentum`` (0.8, 0.9), at ``max`` during the
+    warm-up; None where it does not apply (another schedule or optimizer, no momentum, or ``()``)."""
+    if cfg.schedule != "cyclic" or cfg.name != "sgd" or not cfg.momentum or not cfg.cyclic_momentum:
+        return None
+    low, high = (float(m) for m in cfg.cyclic_momentum)
+    height, warmup = cyclic_height(cfg, steps_per_epoch), int(cfg.warmup_steps)
+    return lambda step: high - (high - low) * height(jnp.maximum(jnp.asarray(step) - warmup, 0))
 
 
 def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int, steps_per_epoch: int) -> optax.Schedule:
@@ -127,5 +145,10 @@ def make_optimizer(
         chain.append(optax.clip_by_global_norm(cfg.grad_clip))
     if cfg.name in COUPLED_WEIGHT_DECAY and cfg.weight_decay:
         chain.append(optax.add_decayed_weights(cfg.weight_decay, mask=decay_mask(cfg)))
-    chain.append(optimizer(cfg, schedule))
+    momentum = cyclic_momentum(cfg, steps_per_epoch)
+    if momentum is None:
+        chain.append(optimizer(cfg, schedule))
+    else:  # PyTorch's CyclicLR also cycles SGD's momentum
+        sgd = optax.inject_hyperparams(optax.sgd, static_args=("nesterov",))
+        chain.append(sgd(learning_rate=schedule, momentum=momentum, nesterov=cfg.nesterov))
     return optax.chain(*chain), schedule

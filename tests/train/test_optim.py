@@ -161,3 +161,32 @@ def test_decay_mask_applies_to_an_nnx_model():
         else:
             np.testing.assert_array_equal(after[key], value)
     assert sum(v.ndim >= 2 for v in before.values()) == 1 and len(before) == 4
+
+
+def test_cyclic_sgd_cycles_the_momentum_as_pytorch():
+    """SGD + cyclic: lr 0.5 -> 1.0 -> 0.5 and momentum 0.9 -> 0.8 -> 0.9 over steps (step size 2), and the
+    updates of PyTorch's SGD (``buf = m buf + g``, ``p -= lr buf``) computed by hand."""
+    cfg = optim_config(
+        name="sgd", learning_rate=1.0, momentum=0.9, schedule="cyclic", cyclic_base_lr=0.5,
+        cyclic_step_size=2, cyclic_per_epoch=False,
+    )  # fmt: skip
+    tx, _ = make_optimizer(cfg, 10, 3)
+    lrs, moms = [0.5, 0.75, 1.0, 0.75, 0.5], [0.9, 0.85, 0.8, 0.85, 0.9]
+    grads = [1.0, -2.0, 0.5, 3.0, 1.0]
+    params = {"w": jnp.asarray(0.0)}
+    state, p, buf = tx.init(params), 0.0, None
+    for lr, m, g in zip(lrs, moms, grads, strict=True):
+        buf = g if buf is None else m * buf + g
+        p -= lr * buf
+        updates, state = tx.update({"w": jnp.asarray(g)}, state, params)
+        params = optax.apply_updates(params, updates)
+        np.testing.assert_allclose(float(params["w"]), p, rtol=1e-6)
+    cfg.cyclic_momentum = ()  # off: the plain momentum 0.9
+    tx, _ = make_optimizer(cfg, 10, 3)
+    params, state, p, buf = {"w": jnp.asarray(0.0)}, tx.init({"w": jnp.asarray(0.0)}), 0.0, None
+    for lr, g in zip(lrs, grads, strict=True):
+        buf = g if buf is None else 0.9 * buf + g
+        p -= lr * buf
+        updates, state = tx.update({"w": jnp.asarray(g)}, state, params)
+        params = optax.apply_updates(params, updates)
+    np.testing.assert_allclose(float(params["w"]), p, rtol=1e-6)
