@@ -15,18 +15,32 @@ Bernoulli draw with the noise CDF), so the firing rate follows the CDF of the su
 (docs/nsnn.md).
 Deterministic baseline: ``--config.model.neuron.type=lif`` (erf surrogate, alpha 1, as the authors' LIF).
 Expected: the authors publish no accuracy for this run; not trained here (out of reach on a CPU).
+
+Other architectures of the authors' ``main_cifar10.py --model`` with the same recipe (their parameter
+counts are checked in ``tests/test_configs.py``):
+  * ``:resnet19`` (``sresnet19``, the scripts' default model): 3x3 stem 64, stages 128x3, 256x3, 512x2,
+    head ``Linear(512, 256) -> sn -> Linear(256, 10)``; 12,630,858 parameters.
+  * ``:resnet34`` (``spiking_resnet34``, defined in the authors' ``snn.py`` but not offered by the script):
+    64-width ResNet-34 with the 3x3 stem; 21,282,122 parameters.
+  * ``:cifarnet`` (``cifarnet``): convs 128, 256, P, 512, P, 1024, 512 without BN, then three Linears
+    without neurons between them (as coded); 45,003,018 parameters.
+Expected for every variant: no published accuracy; not trained here.
 """
 
 from snnjax.analysis.robustness import robustness_config
-from snnjax.config import base_config
+from snnjax.config import base_config, parse_arg
 from snnjax.models import nsnn
 
+MODELS = {"resnet18": "nsnn_resnet18", "resnet19": "nsnn_resnet19", "resnet34": "nsnn_resnet34",
+          "cifarnet": "nsnn_cifarnet"}  # fmt: skip
 
-def get_config():
+
+def get_config(model: str = "resnet18"):
+    model = MODELS[parse_arg(model, tuple(MODELS), "resnet18")]
     config = base_config()
     config.seed = 1
     config.data.update(name="cifar10", normalize=True, crop_padding=4, flip=True, autoaugment="cifar10")
-    config.model = nsnn.model_config("nsnn_resnet18", num_steps=2, neuron=nsnn.noisy_lif_neuron(0.3))
+    config.model = nsnn.model_config(model, num_steps=2, neuron=nsnn.noisy_lif_neuron(0.3))
     config.loss.update(name="tet", tet_lambda=0.0)
     config.optim.update(name="adam", learning_rate=3e-3, weight_decay=0.0, schedule="cosine", min_lr=0.0)
     config.train.update(batch_size=256, eval_batch_size=500, num_epochs=300, log_every=50)

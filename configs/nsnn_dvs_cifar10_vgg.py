@@ -10,18 +10,24 @@ Bernoulli draw with the noise CDF), so the firing rate follows the CDF of the su
 ``--config.model.neuron.noisy_lif.noise_mode=paper`` applies it once, as the paper describes
 (docs/nsnn.md).
 Expected: the authors publish no accuracy for this run; not trained here (out of reach on a CPU).
+
+``:noap`` swaps in TET's VGGSNNwoAP (defined in the authors' ``snn.py``, not offered by their script): the
+conv before each average pool has stride 2 instead (48 -> 24 -> 12 -> 6 -> 3) and there are no pools;
+same recipe and parameter count (9,271,498). Expected: no published accuracy; not trained here.
 """
 
 from snnjax.analysis.robustness import robustness_config
-from snnjax.config import base_config
+from snnjax.config import base_config, parse_arg
 from snnjax.models import nsnn
 
 
-def get_config():
+def get_config(pooling: str = "avgpool"):
+    pooling = parse_arg(pooling, ("avgpool", "noap"), "avgpool")
+    model = "nsnn_vgg" if pooling == "avgpool" else "nsnn_vgg_noap"
     config = base_config()
     config.data.update(name="cifar10_dvs", flip=True, roll=5, num_frames=10)
     config.model = nsnn.model_config(
-        "nsnn_vgg", num_steps=10, encoding="events", neuron=nsnn.noisy_lif_neuron(0.2)
+        model, num_steps=10, encoding="events", neuron=nsnn.noisy_lif_neuron(0.2)
     )
     config.loss.update(name="tet", tet_lambda=0.0)
     config.optim.update(name="adam", learning_rate=3e-4, weight_decay=0.0, schedule="cosine")

@@ -73,6 +73,17 @@ def mix_config(**overrides) -> ml_collections.ConfigDict:
     return cfg
 
 
+def eval_config(**overrides) -> ml_collections.ConfigDict:
+    """The ``eval`` section: how the test split is evaluated (during training and by ``--mode=eval``)."""
+    cfg = ml_collections.ConfigDict(
+        dict(
+            ensemble=1,  # stochastic passes averaged per prediction (noisy neurons; NSNN's --n_ensembles)
+        )
+    )
+    cfg.update(overrides)
+    return cfg
+
+
 def base_config() -> ml_collections.ConfigDict:
     """Every section with its defaults; ``model`` holds only the keys all models share (a config sets
     ``config.model`` to its family's ``model_config()``)."""
@@ -85,6 +96,7 @@ def base_config() -> ml_collections.ConfigDict:
             optim=optim_config(),
             mix=mix_config(),
             train=train_config(),
+            eval=eval_config(),
         )
     )
 

@@ -61,14 +61,14 @@ def default_data_config() -> ml_collections.ConfigDict:
 
     Event datasets (``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``) read ``dir`` (the original files),
     ``flip``, ``crop_padding``, ``cache``, ``prefetch``, ``num_workers`` and ``num_frames`` (0 = the model's
-    ``num_steps``), ``split_by``, ``frame_size``, ``resize``, ``denoise_us``, ``roll``, ``train_ratio``,
-    ``cache_dir`` (docs/events.md, "Config keys"); not ``normalize`` (frames are event counts).
+    ``num_steps``), ``split_by``, ``frame_size``, ``resize``, ``denoise_us``, ``roll``, ``nda``,
+    ``train_ratio``, ``cache_dir`` (docs/events.md, "Config keys"); not ``normalize`` (event counts).
     """
     return ml_collections.ConfigDict(
         dict(name="mnist", dir="", tfds_dir="", normalize=True, crop_padding=0, flip=False, autoaugment="",
              randaugment="", image_size=224, cache=True, prefetch=2, num_workers=0, num_frames=0,
-             split_by="number", frame_size=0, resize="area", denoise_us=0.0, roll=0, train_ratio=0.9,
-             cache_dir="")
+             split_by="number", frame_size=0, resize="area", denoise_us=0.0, roll=0, nda=False,
+             train_ratio=0.9, cache_dir="")
     )  # fmt: skip
 
 
@@ -82,6 +82,8 @@ def _settings(data_config: Any) -> ml_collections.ConfigDict:
     settings.update(given)
     if dataset_spec(settings.name).kind == "event":
         event_source.validate(settings)
+    elif settings.nda:
+        raise DataError(f"config.data.nda augments event frames, not {settings.name} images: set it to False")
     if settings.autoaugment and settings.randaugment:
         raise DataError("config.data.autoaugment and config.data.randaugment are exclusive: set one to ''")
     _per_image_augment(settings)  # validates the augmentation strings before any data is read
@@ -187,6 +189,7 @@ class EventBatchMaker(sampling.StepSampler):
         self.flip = bool(settings.flip) and self.train
         self.roll = int(settings.roll) if self.train else 0
         self.crop_padding = int(settings.crop_padding) if self.train else 0
+        self.nda = bool(settings.nda) and self.train
 
     def __call__(self, step: int) -> dict[str, np.ndarray]:
         """Host-local batch of step ``step``: image float32 ``[b, T, H, W, 2]``, label int32, mask bool."""
@@ -202,9 +205,16 @@ class EventBatchMaker(sampling.StepSampler):
             shifts = rng.integers(-self.roll, self.roll + 1, size=(b, 2))[lo:hi]
             offsets = rng.integers(0, 2 * self.crop_padding + 1, size=(b, 2))[lo:hi]
             frames = transforms.flip_roll_crop(
-                frames, flips=flips if self.flip else None, shifts=shifts if self.roll else None,
-                offsets=offsets if self.crop_padding else None, pad=self.crop_padding,
-            )  # fmt: skip
+                frames,
+                flips=flips if self.flip else None,
+                shifts=shifts if self.roll else None,
+                offsets=offsets if self.crop_padding else None,
+                pad=self.crop_padding,
+            )
+        if self.nda:  # after the flip (its draws follow the others, so they stay as they were)
+            rng = np.random.default_rng([self.seed, 2, step])
+            ops, params = transforms.draw_nda(rng, self.global_batch_size, *frames.shape[-3:-1])
+            frames = transforms.nda(frames, ops[self.lo : self.hi], params[self.lo : self.hi])
         return {"image": np.ascontiguousarray(frames), "label": labels, "mask": valid}
 
 

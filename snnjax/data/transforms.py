@@ -67,6 +67,62 @@ def flip_roll_crop(
     return out
 
 
+NDA_OPS = ("roll", "rotate", "cutout")
+
+
+def rotate_nearest(x: np.ndarray, degrees: float) -> np.ndarray:
+    """``[..., H, W, C]`` rotated by ``degrees`` about the image centre, nearest-neighbour sampling, zeros
+    where the source falls outside (torchvision's ``rotate`` with ``NEAREST`` and fill 0; positive angles
+    turn counter-clockwise on screen, y pointing down)."""
+    h, w = x.shape[-3:-1]
+    a = np.deg2rad(degrees)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    # output pixel (y, x) takes the input pixel the rotation moved there
+    src_x = np.cos(a) * (xx - cx) - np.sin(a) * (yy - cy) + cx
+    src_y = np.sin(a) * (xx - cx) + np.cos(a) * (yy - cy) + cy
+    iy, ix = np.floor(src_y + 0.5).astype(np.int64), np.floor(src_x + 0.5).astype(np.int64)
+    inside = (iy >= 0) & (iy < h) & (ix >= 0) & (ix < w)
+    out = x[..., np.clip(iy, 0, h - 1), np.clip(ix, 0, w - 1), :]
+    return out * inside[:, :, None].astype(x.dtype)
+
+
+def nda(batch: np.ndarray, ops: np.ndarray, params: np.ndarray) -> np.ndarray:
+    """SpikingResformer's event augmentation after the flip (its ``DVSAugment``: NDA with one op, strength
+    2) on ``[N, ..., H, W, C]``, the same transform for all leading axes of a sample (the ``T`` frames).
+
+    Sample ``i`` gets op ``NDA_OPS[ops[i]]`` with ``params[i] = (a, b)``: ``roll`` circularly shifts by
+    ``(a, b)`` pixels (drawn in ``[-H // 3, H // 3]``), ``rotate`` turns by ``a`` degrees (drawn in
+    ``[-30, 30]``) with :func:`rotate_nearest`, ``cutout`` zeroes rows ``[a - H//3//2, a + H//3//2)`` and
+    columns ``[b - W//3//2, b + W//3//2)`` (clipped; ``a, b`` drawn in ``[0, H)``, ``[0, W)``)."""
+    h, w = batch.shape[-3:-1]
+    out = np.empty_like(batch)
+    for i, x in enumerate(batch):
+        op, (a, b) = NDA_OPS[int(ops[i])], params[i]
+        if op == "roll":
+            out[i] = np.roll(x, (int(a), int(b)), axis=(-3, -2))
+        elif op == "rotate":
+            out[i] = rotate_nearest(x, float(a))
+        else:
+            half_h, half_w = int(h / 3) // 2, int(w / 3) // 2
+            out[i] = x
+            y1, y2 = np.clip([int(a) - half_h, int(a) + half_h], 0, h)
+            x1, x2 = np.clip([int(b) - half_w, int(b) + half_w], 0, w)
+            out[i, ..., y1:y2, x1:x2, :] = 0
+    return out
+
+
+def draw_nda(rng: np.random.Generator, n: int, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ops [n], params [n, 2])`` of :func:`nda` for ``n`` samples of ``h x w`` frames."""
+    ops = rng.integers(0, len(NDA_OPS), size=n)
+    shift = int(h / 3)
+    rolls = rng.integers(-shift, shift + 1, size=(n, 2))
+    angles = rng.uniform(-30.0, 30.0, size=n)
+    centres = np.stack([rng.integers(0, h, size=n), rng.integers(0, w, size=n)], axis=1)
+    params = np.where((ops == 0)[:, None], rolls, np.where((ops == 1)[:, None], angles[:, None], centres))
+    return ops, params.astype(np.float64)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Per-image ops for AutoAugment / RandAugment: uint8 [H, W, C] and a severity in [0, 1]
 

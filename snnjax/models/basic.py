@@ -22,7 +22,13 @@ from snnjax import dynamics, layers
 from snnjax import surrogate as sg
 from snnjax.errors import ConfigError
 from snnjax.models import register
-from snnjax.models.blocks import broadcast_over_time, max_pool_2x2, stem_over_time
+from snnjax.models.blocks import (
+    broadcast_over_time,
+    max_pool_2x2,
+    stem_over_time,
+    torch_bias_init,
+    torch_default_init,
+)
 from snnjax.models.common import Encoder, chosen_neuron, set_fields, spiking_neuron
 from snnjax.models.common import model_config as shared_model_config
 
@@ -41,6 +47,12 @@ MODEL_KEYS = {
         conv_impl="auto",  # auto | xla | matmul (snnjax.conv.conv_fn)
         remat_chunk=0,  # with remat: time steps per checkpointed chunk (0 = ~sqrt(T))
     ),
+    "snntorch_convnet": dict(
+        channels=(12, 32),  # conv widths (snnTorch's N-MNIST tutorial net)
+        kernel_size=5,  # unpadded ("valid") convolutions with bias
+        pool_first=True,  # Conv -> MaxPool -> LIF (spike_counter.py); False: Conv -> LIF -> MaxPool
+        readout="spikes",  # spikes (output LIF, for the count loss) | logits
+    ),
     "hybrid_plasticity": dict(
         variant="as_coded",  # as_coded | intended
         tau_u=5.0,
@@ -50,7 +62,7 @@ MODEL_KEYS = {
 
 
 def model_config(name: str = "mlp", **overrides) -> ml_collections.ConfigDict:
-    """A complete ``config.model`` section for the basic model ``name`` (mlp | convnet |
+    """A complete ``config.model`` section for the basic model ``name`` (mlp | convnet | snntorch_convnet |
     hybrid_plasticity), with ``overrides`` of its keys."""
     if name not in MODEL_KEYS:
         raise ConfigError(f"unknown basic model {name!r}; choose one of {sorted(MODEL_KEYS)}")
@@ -184,6 +196,55 @@ class SpikingConvNet(nnx.Module):
         for conv, norm, neuron in rest:
             s = _conv_block_chunked(conv, norm, neuron, s, chunk)
         return s
+
+
+@register("snntorch_convnet")
+class SnnTorchConvNet(nnx.Module):
+    """The basic task's N-MNIST conv SNN (snnTorch tutorial style), on event frames ``[T, B, H, W, 2]``
+    (or encoded images): ``[Conv(k x k, valid, bias) -> MaxPool2 -> LIF] * len(channels) -> Flatten ->
+    Linear -> LIF``, returning output spikes ``[T, B, classes]`` (``readout='spikes'``) or the Linear's
+    per-step currents (``'logits'``). ``pool_first=False`` puts each LIF before its pool. No BN; PyTorch's
+    default init for every weight and bias. 34x34 N-MNIST with ``channels=(12, 32)``, ``k=5``: 30 -> 15 ->
+    11 -> 5, so the Linear is ``32 * 5 * 5 = 800 -> 10``.
+    """
+
+    def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int, input_shape, *, rngs: nnx.Rngs):
+        self.encoder = Encoder(cfg.encoding, cfg.num_steps, rngs=rngs)
+        self.readout = cfg.readout
+        self.pool_first = bool(cfg.pool_first)
+        if self.readout not in ("spikes", "logits"):
+            raise ConfigError(f"unknown config.model.readout {self.readout!r}; use 'spikes' or 'logits'")
+        k = int(cfg.kernel_size)
+        h, w, c = input_shape
+        convs, neurons_ = [], []
+        for width in cfg.channels:
+            fan_in = c * k * k
+            convs.append(
+                nnx.Conv(c, width, (k, k), padding="VALID", kernel_init=torch_default_init(),
+                         bias_init=torch_bias_init(fan_in), rngs=rngs)
+            )  # fmt: skip
+            neurons_.append(spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat))
+            c, h, w = width, (h - k + 1) // 2, (w - k + 1) // 2
+            if h < 1 or w < 1:
+                raise ConfigError(f"snntorch_convnet: input {input_shape[:2]} too small for {cfg.channels}")
+        self.convs, self.neurons = nnx.List(convs), nnx.List(neurons_)
+        features = h * w * c
+        self.out = nnx.Linear(features, num_classes, kernel_init=torch_default_init(),
+                              bias_init=torch_bias_init(features), rngs=rngs)  # fmt: skip
+        if self.readout == "spikes":
+            self.out_neuron = spiking_neuron(cfg.neuron, rngs=rngs, remat=cfg.remat)
+
+    def __call__(self, x: Array) -> Array:
+        s = self.encoder(x)  # [T, B, H, W, C]
+        t = s.shape[0]
+        for conv, neuron in zip(self.convs, self.neurons, strict=True):
+            y = conv(layers.fold(s))
+            if self.pool_first:
+                s = neuron(layers.unfold(max_pool_2x2(y), t))
+            else:
+                s = layers.time_folded(max_pool_2x2, neuron(layers.unfold(y, t)))
+        out = layers.time_folded(self.out, s.reshape((*s.shape[:2], -1)))
+        return self.out_neuron(out) if self.readout == "spikes" else out
 
 
 def _conv_block(conv: nnx.Conv, norm: nnx.Module, neuron: nnx.Module, s: Array) -> Array:

@@ -16,6 +16,8 @@ neurons scan over time. Blocks are pre-activation: the neuron comes first and re
 * Stems: ImageNet ``Conv7x7 s2 p3 -> BN -> MaxPool3x3 s2 p1``; CIFAR ``Conv3x3 -> BN``; DVS
   ``Conv3x3 -> BN`` with 32 planes, group size 32 and PLIF neurons (variant ``dvsg``).
 * Head: per-step global average pool -> Linear (no bias) -> logits ``[T, B, classes]``.
+* ``sum_channel``: the input gets one more channel, the sum of its channels, before the stem (the reference's
+  DVS transform feeds ``[OFF, ON, OFF + ON]`` event frames to its 3-channel stems).
 
 Neurons come from ``config.model.neuron``: the default is spikingjelly's ``LIFNode`` (tau 2,
 decay input, v_th 1, hard reset to 0, detached reset, ATan alpha 2, fires on ``>=``); ``learnable_decay``
@@ -227,13 +229,15 @@ class SpikingResformer(nnx.Module):
 
     ``config.model`` keys: ``variant`` (ti | s | m | l | cifar | dvsg | custom), for ``custom``:
     ``planes``, ``num_heads``, ``patch_sizes``, ``depths`` (DSSA+GWFFN pairs per stage), ``stem``,
-    ``group_size``; always: ``ffn_ratio`` (4), ``rate_momentum`` (0.999), ``neuron``, ``encoding``,
-    ``num_steps``, ``remat``.
+    ``group_size``; always: ``ffn_ratio`` (4), ``rate_momentum`` (0.999), ``sum_channel`` (False),
+    ``neuron``, ``encoding``, ``num_steps``, ``remat``.
     """
 
     def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int, input_shape, *, rngs: nnx.Rngs):
         planes, heads, patches, depths, stem, group, ncfg = resolve(cfg)
         h, w, cin = input_shape
+        self.sum_channel = bool(cfg.sum_channel)
+        cin += self.sum_channel
         remat = bool(cfg.remat)
         self.encoder = Encoder(cfg.encoding, cfg.num_steps, rngs=rngs)
         self.stem = Stem(stem, cin, planes[0], rngs=rngs)
@@ -256,6 +260,8 @@ class SpikingResformer(nnx.Module):
         self.head = nnx.Linear(planes[-1], num_classes, use_bias=False, kernel_init=_w_init(), rngs=rngs)
 
     def __call__(self, x: Array) -> Array:
+        if self.sum_channel:
+            x = jnp.concatenate([x, x.sum(axis=-1, keepdims=True)], axis=-1)
         z, _ = stem_over_time(self.stem, x, self.encoder)  # a static image: the stem runs once
         for block in self.blocks:
             z = block(z)
@@ -315,6 +321,7 @@ def model_config(variant: str = "ti", **overrides) -> ml_collections.ConfigDict:
         group_size=16,
         ffn_ratio=4,
         rate_momentum=0.999,
+        sum_channel=False,  # append the sum of the input channels (the reference's DVS input)
     )
     set_fields(cfg, overrides, "model")
     return cfg

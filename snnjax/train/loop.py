@@ -113,8 +113,9 @@ class Run:
         optimizer = nnx.Optimizer(self.model, tx, wrt=nnx.Param)
         self.mesh = make_mesh()
         self.steps = Steps(
-            self.model, optimizer, make_loss(config.loss), self.mesh, make_batch_transform(config, self)
-        )
+            self.model, optimizer, make_loss(config.loss), self.mesh, make_batch_transform(config, self),
+            ensemble=config.eval.ensemble if "eval" in config else 1,
+        )  # fmt: skip
         self.base_key = jax.random.key(config.seed)
 
     @property

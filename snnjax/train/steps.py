@@ -18,6 +18,7 @@ from jax import Array
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from snnjax import layers, losses
+from snnjax.errors import ConfigError
 
 LossFn = Callable[[Array, Array], Array]
 # (batch, key, step) -> batch, applied on device inside the jitted train step (e.g. CutMix)
@@ -80,6 +81,12 @@ def regularization(model: nnx.Module) -> Array:
 class Steps:
     """Compiled train/eval steps for one model + optimizer.
 
+    ``ensemble`` (``config.eval.ensemble``): the eval step averages the outputs (logits, or output spikes)
+    of this many stochastic passes, each with its own noise keys (pass ``i`` of ``N > 1`` reseeds with
+    ``split(key, N)[i]``; ``N = 1`` is the single pass reseeded with ``key``), as NSNN's test scripts
+    (``--n_ensembles``) do for noisy neurons; accuracy and loss are those of the averaged output, the firing
+    rates the mean over the passes.
+
     Attributes:
       state: the current training state (a pytree, replicated over the mesh).
     """
@@ -91,7 +98,11 @@ class Steps:
         loss_fn: LossFn,
         mesh: Mesh,
         batch_transform: BatchTransform | None = None,
+        ensemble: int = 1,
     ):
+        if int(ensemble) < 1:
+            raise ConfigError(f"config.eval.ensemble must be >= 1, got {ensemble}")
+        self.ensemble = int(ensemble)
         self.mesh = mesh
         self.batch_transform = batch_transform
         self.replicated = NamedSharding(mesh, PartitionSpec())
@@ -146,10 +157,22 @@ class Steps:
         metrics = {"loss": loss, "accuracy": losses.accuracy(out, batch["label"]), **recorded}
         return nnx.state((model, optimizer), nnx.Not(nnx.RngState)), metrics
 
-    def _eval_step(self, state: Any, rng_state: Any, batch: dict, key: Array) -> dict:
+    def _eval_pass(self, state: Any, rng_state: Any, images: Array, key: Array) -> tuple[Array, dict]:
         model, _ = nnx.merge(self.eval_def, rng_state, state)
         reseed(model, key)
-        out, recorded = call_recorded(model, batch["image"], per_layer=True)
+        return call_recorded(model, images, per_layer=True)
+
+    def _eval_step(self, state: Any, rng_state: Any, batch: dict, key: Array) -> dict:
+        if self.ensemble == 1:
+            out, recorded = self._eval_pass(state, rng_state, batch["image"], key)
+        else:  # one pass at a time (lax.map): memory of one pass, one compiled body
+
+            def passes(k):  # the body rebuilds the state's Variables in its own trace, so reseed may set them
+                inner_state, inner_rngs = jax.tree.map(lambda v: v, (state, rng_state))
+                return self._eval_pass(inner_state, inner_rngs, batch["image"], k)
+
+            outs, recorded = jax.lax.map(passes, jax.random.split(key, self.ensemble))
+            out, recorded = outs.mean(0), jax.tree.map(lambda v: v.mean(0), recorded)
         mask = batch["mask"].astype(jnp.float32)
         labels = batch["label"]
         correct = (out.sum(0).argmax(-1) == labels).astype(jnp.float32)

@@ -166,6 +166,38 @@ def test_train_augmentation_consistent_over_frames_and_resumable(datasets):
         other.set_state(state)
 
 
+def test_nda_augmentation_one_op_per_sample_on_all_frames_training_only(datasets):
+    """``nda``: after the flip, each training sample gets one roll / rotation / cutout for all its frames,
+    drawn from the step's own generator; evaluation batches are untouched."""
+    from snnjax.data import transforms
+
+    root, _ = datasets["nmnist"]
+    plain = _pipe(_cfg("nmnist", root, flip=True), "train", batch=4, train=True)
+    aug = _pipe(_cfg("nmnist", root, flip=True, nda=True), "train", batch=4, train=True)
+    seen = set()
+    for step in range(4):
+        base = plain.batch_at(step)["image"].swapaxes(0, 1)  # flipped as in the nda pipeline
+        got = aug.batch_at(step)["image"].swapaxes(0, 1)
+        ops, params = transforms.draw_nda(np.random.default_rng([0, 2, step]), 4, 34, 34)
+        seen.update(ops.tolist())
+        for i in range(4):
+            op, (a, b) = transforms.NDA_OPS[ops[i]], params[i]
+            if op == "roll":
+                want = np.roll(base[i], (int(a), int(b)), axis=(1, 2))
+            elif op == "rotate":
+                want = np.stack([transforms.rotate_nearest(f[None], a)[0] for f in base[i]])
+            else:
+                want = base[i].copy()
+                want[:, max(int(a) - 5, 0) : int(a) + 5, max(int(b) - 5, 0) : int(b) + 5] = 0
+            np.testing.assert_array_equal(got[i], want)
+    assert seen == {0, 1, 2}
+    test_plain, _ = _eval_frames(_pipe(_cfg("nmnist", root), "test", batch=4))
+    test_nda, _ = _eval_frames(_pipe(_cfg("nmnist", root, nda=True), "test", batch=4))
+    np.testing.assert_array_equal(test_plain, test_nda)
+    with pytest.raises(DataError, match="nda augments event frames, not digits images"):
+        _pipe(_with(default_data_config(), name="digits", nda=True), "train", batch=4, train=True)
+
+
 def test_hosts_slice_the_same_global_batch(datasets):
     root, _ = datasets["cifar10_dvs"]
     cfg = _cfg("cifar10_dvs", root, frame_size=16, flip=True, roll=2)

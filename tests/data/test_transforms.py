@@ -153,3 +153,40 @@ def test_imagenet_crops():
     half[:, 256:] = 255
     out = T.resize_center_crop(half, size=224)  # resized to 256 x 512, crop columns 144..367
     assert out[:, :100].max() == 0 and out[:, 124:].min() == 255
+
+
+def test_rotate_nearest_exact_quarter_turns_and_zero_fill():
+    x = np.arange(1, 10, dtype=np.float32).reshape(1, 3, 3, 1)  # [[1,2,3],[4,5,6],[7,8,9]]
+    np.testing.assert_array_equal(T.rotate_nearest(x, 0.0), x)
+    # counter-clockwise on screen (y down): the top row becomes the left column, read bottom-up
+    np.testing.assert_array_equal(T.rotate_nearest(x, 90.0)[0, ..., 0], [[3, 6, 9], [2, 5, 8], [1, 4, 7]])
+    np.testing.assert_array_equal(T.rotate_nearest(x, -90.0)[0, ..., 0], [[7, 4, 1], [8, 5, 2], [9, 6, 3]])
+    # 45 degrees on 5x5: the corners' sources fall outside the image and become 0; the centre stays
+    y = np.arange(1, 26, dtype=np.float32).reshape(1, 5, 5, 1)
+    out = T.rotate_nearest(y, 45.0)[0, ..., 0]
+    assert out[2, 2] == 13 and out[0, 0] == out[4, 4] == out[0, 4] == out[4, 0] == 0
+    assert out[0, 2] == 9  # source (0.59, 3.41) rounds to row 1, column 3: up-right of the top centre
+
+
+def test_nda_ops_per_sample_on_all_frames():
+    rng = np.random.default_rng(3)
+    frames = rng.random((3, 2, 9, 9, 2)).astype(np.float32)  # [N, T, H, W, C]
+    ops = np.array([0, 1, 2])  # roll, rotate, cutout
+    params = np.array([[2.0, -3.0], [90.0, 0.0], [4.0, 0.0]])
+    got = T.nda(frames, ops, params)
+    np.testing.assert_array_equal(got[0], np.roll(frames[0], (2, -3), axis=(1, 2)))
+    np.testing.assert_array_equal(got[1], np.rot90(frames[1], 1, axes=(1, 2)))  # numpy: counter-clockwise
+    # cutout of side int(9 / 3) = 3 -> half 1: rows [3, 5), columns [0, 1) (clipped at the border)
+    want = frames[2].copy()
+    want[:, 3:5, 0:1] = 0
+    np.testing.assert_array_equal(got[2], want)
+
+
+def test_draw_nda_ranges_and_determinism():
+    ops, params = T.draw_nda(np.random.default_rng(0), 600, 64, 64)
+    assert set(np.unique(ops)) == {0, 1, 2}
+    assert np.all(np.abs(params[ops == 0]) <= 21) and np.all(params[ops == 0] == np.round(params[ops == 0]))
+    assert np.all(np.abs(params[ops == 1, 0]) <= 30.0) and np.ptp(params[ops == 1, 0]) > 50.0
+    assert np.all((params[ops == 2] >= 0) & (params[ops == 2] < 64))
+    again = T.draw_nda(np.random.default_rng(0), 600, 64, 64)
+    np.testing.assert_array_equal(again[0], ops) and np.testing.assert_array_equal(again[1], params)

@@ -15,6 +15,7 @@ from jax.ad_checkpoint import print_saved_residuals
 
 from snnjax import models
 from snnjax.models import basic
+from snnjax.train import steps as steps_lib
 
 
 def _convnet(
@@ -169,3 +170,59 @@ def test_mlp_learns_thresholds_and_leaks_per_channel_from_the_config():
     cfg.neuron.per_channel = False
     model = models.create(cfg, 3, (2, 2, 1), rngs=nnx.Rngs(0))
     assert model.out_neuron.threshold_param.shape == ()
+
+
+def _snntorch_leaky(currents: np.ndarray, beta: float) -> np.ndarray:
+    """snnTorch ``Leaky`` (subtract reset, threshold 1) over ``[T, ...]`` currents, by hand:
+    ``U_t = beta U_{t-1} + I_t - H(U_{t-1} - 1)``, ``S_t = H(U_t - 1)``."""
+    u, out = np.zeros_like(currents[0]), []
+    for i in currents:
+        u = beta * u + i - (u > 1.0)
+        out.append((u > 1.0).astype(np.float64))
+    return np.stack(out)
+
+
+def _pool(x: np.ndarray) -> np.ndarray:
+    n, h, w, c = x.shape
+    x = x[:, : h // 2 * 2, : w // 2 * 2]
+    return x.reshape(n, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
+
+
+@pytest.mark.parametrize("pool_first", [True, False])
+def test_snntorch_convnet_matches_a_hand_composed_forward(pool_first):
+    """Conv5 (valid, bias) -> MaxPool2 -> Leaky (or Leaky -> MaxPool2), twice, then Linear -> Leaky, on
+    event frames ``[B, T, 34, 34, 2]``; 800 features before the Linear as in the task's net."""
+    cfg = basic.model_config("snntorch_convnet", num_steps=3, encoding="events", pool_first=pool_first)
+    cfg.neuron.lif.update(decay=0.5, v_th=1.0, reset="soft_delayed", detach_reset=True, surrogate="atan")
+    model = models.create(cfg, 10, (34, 34, 2), rngs=nnx.Rngs(0))
+    assert model.out.kernel.shape == (800, 10)
+    for layer in (*model.convs, model.out):  # stronger weights than at init, so that every layer fires
+        layer.kernel[...] = 4.0 * layer.kernel[...]
+    x = np.asarray(jax.random.poisson(jax.random.key(1), 1.0, (3, 2, 34, 34, 2)), np.float32)
+    spikes = np.asarray(steps_lib.call_recorded(model, jnp.asarray(x.swapaxes(0, 1)))[0])  # host: [B, T, ...]
+
+    s = x.astype(np.float64)
+    for conv in model.convs:
+        kernel, bias = np.asarray(conv.kernel[...], np.float64), np.asarray(conv.bias[...], np.float64)
+        y = jax.lax.conv_general_dilated(
+            s.reshape(-1, *s.shape[2:]), kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC")
+        )
+        y = np.asarray(y) + bias
+        if pool_first:
+            y = _pool(y)
+            s = _snntorch_leaky(y.reshape(3, -1, *y.shape[1:]), 0.5)
+        else:
+            s = _snntorch_leaky(y.reshape(3, -1, *y.shape[1:]), 0.5)
+            s = _pool(s.reshape(-1, *s.shape[2:])).reshape(3, -1, *_pool(s[0]).shape[1:])
+    w, b = np.asarray(model.out.kernel[...], np.float64), np.asarray(model.out.bias[...], np.float64)
+    expected = _snntorch_leaky(s.reshape(3, 2, -1) @ w + b, 0.5)
+    assert 0 < expected.sum() < expected.size  # some but not all output neurons fire
+    np.testing.assert_array_equal(spikes, expected)
+
+
+def test_snntorch_convnet_uses_pytorchs_default_init():
+    model = models.create(basic.model_config("snntorch_convnet"), 10, (34, 34, 2), rngs=nnx.Rngs(0))
+    for layer, fan_in in ((model.convs[0], 2 * 25), (model.convs[1], 12 * 25), (model.out, 800)):
+        bound = 1.0 / math.sqrt(fan_in)
+        for p in (layer.kernel[...], layer.bias[...]):
+            assert float(jnp.abs(p).max()) <= bound and float(jnp.abs(p).max()) > 0.8 * bound

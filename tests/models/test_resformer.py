@@ -9,6 +9,7 @@ from flax import nnx
 from snnjax import models
 from snnjax.errors import ConfigError
 from snnjax.models import resformer as R
+from snnjax.train.steps import call_recorded
 
 
 def reference_parameter_count(
@@ -203,3 +204,24 @@ def test_parameter_counts_match_reference(variant):
         paper, with_bn = PAPER_M[variant]
         bn = sum(v.size for p, v in nnx.to_flat_state(nnx.state(model, nnx.Param)) if "bn" in map(str, p))
         assert round((total if with_bn else total - bn) / 1e6, 2) == paper
+
+
+def test_sum_channel_feeds_the_stem_the_channel_sum():
+    """With ``sum_channel`` the stem sees ``[OFF, ON, OFF + ON]``: the same function as a 2-channel model
+    whose stem kernel is ``W[:, :, :2] + W[:, :, 2:]`` (everything else shared)."""
+    x = jax.random.uniform(jax.random.key(1), (2, 3, 8, 8, 2)) * 3  # [T, B, H, W, 2] event counts
+    summed = models.create(_tiny(sum_channel=True), 10, (8, 8, 2), rngs=nnx.Rngs(0))
+    plain = models.create(_tiny(), 10, (8, 8, 2), rngs=nnx.Rngs(0))
+    kernel = summed.stem.conv.kernel[...]
+    assert kernel.shape[2] == 3 and plain.stem.conv.kernel.shape[2] == 2
+    _, rest = nnx.split(summed)
+    nnx.update(plain, nnx.filter_state(rest, lambda path, _: "stem" not in map(str, path)))
+    plain.stem.conv.kernel[...] = kernel[:, :, :2] + kernel[:, :, 2:]
+    plain.stem.bn.scale[...] = summed.stem.bn.scale[...]
+    out, _ = call_recorded(summed, x)  # training mode: BN of identical stem outputs, identical rates
+    np.testing.assert_allclose(out, call_recorded(plain, x)[0], rtol=1e-5, atol=1e-5)
+    expected = jnp.concatenate([x, x.sum(-1, keepdims=True)], -1)
+    y = jax.lax.conv_general_dilated(
+        expected[0], kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    np.testing.assert_allclose(summed.stem.conv(expected[0]), y, rtol=1e-5, atol=1e-5)

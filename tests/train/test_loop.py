@@ -91,6 +91,19 @@ def test_evaluate_workdir_reproduces_the_final_accuracy(reference):
     assert evaluation["step"] == 44 and evaluation["test_accuracy"] == results["test_accuracy"]
 
 
+def test_evaluate_workdir_with_an_ensemble(reference):
+    """``eval.ensemble`` reaches the eval step: a deterministic model gives the single pass's numbers, a
+    stochastic one (the same weights fed Bernoulli rate-coded input) another loss, the same on every call."""
+    workdir, results, _ = reference
+    same = loop.evaluate_workdir(quick_config("eval.ensemble=3"), workdir)
+    assert same["test_accuracy"] == results["test_accuracy"]
+    assert same["test_loss"] == pytest.approx(results["test_loss"], rel=1e-5)
+    one = loop.evaluate_workdir(quick_config("model.encoding=rate"), workdir)
+    many = loop.evaluate_workdir(quick_config("model.encoding=rate", "eval.ensemble=4"), workdir)
+    assert many["test_loss"] != one["test_loss"]
+    assert loop.evaluate_workdir(quick_config("model.encoding=rate", "eval.ensemble=4"), workdir) == many
+
+
 def test_resume_skips_a_damaged_latest_step(reference, tmp_path, capsys):
     workdir = tmp_path / "run"
     loop.train_and_evaluate(quick_config(), workdir)

@@ -173,6 +173,11 @@ class FeedbackSNN(nnx.Module):
         if self.feedback is not None:
             fb, fb_t, fb_state = _functional(self.feedback)
             fb_state = self._restricted(fb_state)
+        if getattr(self.inp, "norm", None) is not None and self.spiking_input:
+            raise ConfigError(
+                "batch norm of the input op needs static images: IDE's statistics of event input (from the "
+                "time-averaged frames) are not implemented"
+            )
         if getattr(self.inp, "norm", None) is not None and not self.deterministic:
             self.inp(jax.lax.stop_gradient(x))  # running statistics (the custom VJP only sees a copy)
         inp, _, inp_state = _functional(self.inp)

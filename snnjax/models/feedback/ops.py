@@ -62,7 +62,11 @@ def output_rows(kernel: Array) -> Array:
 
 class Conv(nnx.Module):
     """Conv ``k x k`` (odd) with stride ``s`` and padding ``(k-1)//2`` (PyTorch geometry), optional bias:
-    ``[B, H, W, Cin] -> [B, (H-1)//s+1, (W-1)//s+1, Cout]``."""
+    ``[B, H, W, Cin] -> [B, (H-1)//s+1, (W-1)//s+1, Cout]``.
+
+    ``batch_norm`` appends a ``BatchNorm2d`` (batch statistics in training, running averages in evaluation;
+    IDE's ``SNNConv(BN=True)``), only meaningful for the input op ``W_x``, which is never transposed.
+    """
 
     def __init__(
         self,
@@ -73,6 +77,7 @@ class Conv(nnx.Module):
         *,
         bias: bool = True,
         init: Initializer = kaiming_normal,
+        batch_norm: bool = False,
         rngs: nnx.Rngs,
     ):
         h, w, cin = in_shape
@@ -81,12 +86,16 @@ class Conv(nnx.Module):
         self.stride, self.pad = stride, (k - 1) // 2
         self.kernel = nnx.Param(init(rngs.params(), (k, k, cin, cout)))
         self.bias = nnx.Param(torch_bias_init(k * k * cin)(rngs.params(), (cout,))) if bias else None
+        self.norm = nnx.BatchNorm(cout, momentum=0.9, epsilon=1e-5, rngs=rngs) if batch_norm else None
 
     def __call__(self, x: Array) -> Array:
         y = conv(x, self.kernel[...], self.stride, self.pad)
-        return y if self.bias is None else y + self.bias[...]
+        y = y if self.bias is None else y + self.bias[...]
+        return y if self.norm is None else self.norm(y)
 
     def transpose(self, y: Array) -> Array:
+        if self.norm is not None:
+            raise ValueError("a Conv op with batch norm is an input op and has no transpose")
         return conv_t(y, self.kernel[...], self.stride, self.pad, self.in_shape[:2])
 
     def macs(self) -> int:

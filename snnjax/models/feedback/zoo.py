@@ -101,6 +101,19 @@ def dvs_convnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSN
     return FeedbackSNN(cfg, num_classes, inp, [], fb, (), rngs=rngs)
 
 
+@register("ide_mnist_convf64")
+def mnist_conv_f64(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE's MNIST ``64C5s (F64C5)`` (``mnist_conv.py``): Conv5 s2 1 -> 64 + BatchNorm (28 -> 14) drives one
+    layer with a Conv5 64 -> 64 feedback onto itself (no bias, spectral norm restricted to ``r``); readout
+    on 14*14*64 rates. Both convs start uniform(-1, 1) with unit-norm filters, zero bias.
+    ``model.widths=(c,)`` overrides 64."""
+    width = int(next(iter(cfg.widths), 64))
+    inp = Conv(input_shape, width, 5, 2, init=unit_filter_uniform, batch_norm=True, rngs=rngs)
+    inp.bias[...] = jnp.zeros_like(inp.bias[...])
+    fb = Conv(inp.out_shape, width, 5, 1, bias=False, init=unit_filter_uniform, rngs=rngs)
+    return FeedbackSNN(cfg, num_classes, inp, [], fb, (0,), restriction="spectral", rngs=rngs)
+
+
 @register("ide_fc_f400")
 def fc_f400(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
     """IDE's Fashion-MNIST 400 (F400, ``fashionmnist_fc.py``): FC 784 -> 400 + BatchNorm drives one layer

@@ -87,6 +87,39 @@ def test_f400_batch_norm_statistics_update_in_training_only():
     np.testing.assert_array_equal(model.inp.norm.mean[...], mean)
 
 
+def test_conv_input_batch_norm_uses_batch_statistics_in_training_and_updates_running_ones():
+    """IDE's MNIST conv net: ``W_x`` = Conv5 s2 + BatchNorm2d; training calls normalise with the batch's
+    statistics (per channel over batch and space) and move the running averages (momentum 0.9); evaluation
+    uses the running averages and leaves them alone."""
+    cfg = model_config("ide_mnist_conv", widths=(4,), num_steps=4)
+    model = create(cfg, 3, (8, 8, 1), rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.PRNGKey(0), (16, 8, 8, 1)) + 1.0
+    conv = model.inp.kernel[...], model.inp.bias[...]
+    y = jax.lax.conv_general_dilated(
+        x, conv[0], (2, 2), ((2, 2), (2, 2)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    y = y + conv[1]
+    mu, var = jnp.mean(y, axis=(0, 1, 2)), jnp.var(y, axis=(0, 1, 2))
+    np.testing.assert_allclose(model.inp(x), (y - mu) / jnp.sqrt(var + 1e-5), rtol=1e-4, atol=1e-5)
+    model.inp.norm.mean[...] = jnp.zeros_like(mu)  # the direct call above moved them; start again
+    nnx.capture(model)(x)
+    np.testing.assert_allclose(model.inp.norm.mean[...], 0.1 * mu, rtol=1e-5, atol=1e-7)
+    mean = np.asarray(model.inp.norm.mean[...])
+    model.eval()
+    var_run = model.inp.norm.var[...]
+    np.testing.assert_allclose(model.inp(x), (y - mean) / jnp.sqrt(var_run + 1e-5), rtol=1e-4, atol=1e-5)
+    nnx.capture(model)(x)
+    np.testing.assert_array_equal(model.inp.norm.mean[...], mean)
+    with pytest.raises(ValueError, match="no transpose"):
+        model.inp.transpose(jnp.zeros((1, 4, 4, 4)))
+
+
+def test_input_batch_norm_refuses_event_frames():
+    model = create(model_config("ide_mnist_conv", widths=(4,), num_steps=2), 3, (8, 8, 2), rngs=nnx.Rngs(0))
+    with pytest.raises(ConfigError, match="needs static images"):
+        nnx.capture(model)(jnp.ones((2, 3, 8, 8, 2)))
+
+
 def test_unknown_solver_is_a_config_error():
     with pytest.raises(ConfigError, match=r"model\.solver"):
         tiny_fc(solver="newton")

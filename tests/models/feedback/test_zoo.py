@@ -45,6 +45,17 @@ def test_layer_shapes_of_every_model():
     assert m.inp.norm is not None and m.restriction == "spectral" and m.feedback_norm == 1.0 and m.rate == 0.2
     # W_x 784x400 + bias, BatchNorm scale/bias, F 400x400, gain, readout 400x10 + bias (IDE README: 478K)
     assert num_params(m) == 784 * 400 + 400 + 800 + 400 * 400 + 1 + 4010
+    for variant, leak in (("", 0.95), (":if", 1.0)):
+        m = abstract_model("ide_mnist_conv" + variant, 10, (28, 28, 1))
+        assert m.inp.kernel.shape == (5, 5, 1, 64) and m.inp.stride == 2 and m.inp.norm is not None
+        assert (
+            m.feedback.kernel.shape == (5, 5, 64, 64) and m.feedback.bias is None and m.feedback.stride == 1
+        )
+        assert m.shapes == ((14, 14, 64),) and m.readout.in_features == 14 * 14 * 64
+        assert m.restriction == "spectral" and m.feedback_norm == 1.0 and m.rate == 0.2
+        assert m.dropout_layers == (0,) and m.fsnn_cfg.leak == leak and m.fsnn_cfg.num_steps == 30
+        # W_x 5x5x1x64 + bias, BatchNorm scale/bias, F 5x5x64x64, gain, readout 12544x10 + bias
+        assert num_params(m) == 25 * 64 + 64 + 128 + 25 * 64 * 64 + 1 + 12544 * 10 + 10
 
 
 def test_cifar_init_unit_filters_and_scaled_transpose():
