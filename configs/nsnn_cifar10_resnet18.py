@@ -22,8 +22,8 @@ counts are checked in ``tests/test_configs.py``):
     head ``Linear(512, 256) -> sn -> Linear(256, 10)``; 12,630,858 parameters.
   * ``:resnet34`` (``spiking_resnet34``, defined in the authors' ``snn.py`` but not offered by the script):
     64-width ResNet-34 with the 3x3 stem; 21,282,122 parameters.
-  * ``:cifarnet`` (``cifarnet``): convs 128, 256, P, 512, P, 1024, 512 without BN, then three Linears
-    without neurons between them (as coded); 45,003,018 parameters.
+  * ``:cifarnet`` (``cifarnet``): convs (each with BN) 128, 256, P, 512, P, 1024, 512, then three Linears
+    without neurons between them (as coded); 45,007,882 parameters.
 Expected for every variant: no published accuracy; not trained here.
 """
 

@@ -36,7 +36,7 @@ PARAMS = {
     # hand-counted from the authors' layer lists (PyTorch counting: BN weight + bias)
     "nsnn_cifar10_resnet18:resnet19": 12630858,
     "nsnn_cifar10_resnet18:resnet34": 21282122,
-    "nsnn_cifar10_resnet18:cifarnet": 45003018,
+    "nsnn_cifar10_resnet18:cifarnet": 45007882,
     "nsnn_cifar10_small": 701466,
     "nsnn_dvs_cifar10_vgg": 9271498,
     "nsnn_dvs_cifar10_vgg:noap": 9271498,

@@ -310,7 +310,12 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(run_main, tmp_path):
     workdir = tmp_path / "run"
     assert run_main(*quick_args(workdir, "--config.train.num_epochs=1"))[0] == 0
     steps_before = sorted(p.name for p in (workdir / "checkpoints").iterdir())
-    argv = quick_args(workdir, "--config.train.num_epochs=3", "--config.optim.learning_rate=inf")
+    argv = quick_args(
+        workdir,
+        "--config.train.num_epochs=3",
+        "--config.optim.learning_rate=inf",
+        "--config.train.allow_schedule_change=True",
+    )
     line = main_error(run_main, *argv)
     assert "nan" in line.lower() and "last good checkpoint" in line
     assert sorted(p.name for p in (workdir / "checkpoints").iterdir()) == steps_before

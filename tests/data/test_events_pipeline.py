@@ -176,8 +176,8 @@ def test_nda_augmentation_one_op_per_sample_on_all_frames_training_only(datasets
     aug = _pipe(_cfg("nmnist", root, flip=True, nda=True), "train", batch=4, train=True)
     seen = set()
     for step in range(4):
-        base = plain.batch_at(step)["image"].swapaxes(0, 1)  # flipped as in the nda pipeline
-        got = aug.batch_at(step)["image"].swapaxes(0, 1)
+        base = plain.batch_at(step)["image"]  # [B, T, H, W, 2], flipped as in the nda pipeline
+        got = aug.batch_at(step)["image"]
         ops, params = transforms.draw_nda(np.random.default_rng([0, 2, step]), 4, 34, 34)
         seen.update(ops.tolist())
         for i in range(4):

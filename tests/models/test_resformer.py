@@ -210,16 +210,17 @@ def test_sum_channel_feeds_the_stem_the_channel_sum():
     """With ``sum_channel`` the stem sees ``[OFF, ON, OFF + ON]``: the same function as a 2-channel model
     whose stem kernel is ``W[:, :, :2] + W[:, :, 2:]`` (everything else shared)."""
     x = jax.random.uniform(jax.random.key(1), (2, 3, 8, 8, 2)) * 3  # [T, B, H, W, 2] event counts
-    summed = models.create(_tiny(sum_channel=True), 10, (8, 8, 2), rngs=nnx.Rngs(0))
-    plain = models.create(_tiny(), 10, (8, 8, 2), rngs=nnx.Rngs(0))
+    summed = models.create(_tiny(sum_channel=True, encoding="events"), 10, (8, 8, 2), rngs=nnx.Rngs(0))
+    plain = models.create(_tiny(encoding="events"), 10, (8, 8, 2), rngs=nnx.Rngs(0))
     kernel = summed.stem.conv.kernel[...]
     assert kernel.shape[2] == 3 and plain.stem.conv.kernel.shape[2] == 2
     _, rest = nnx.split(summed)
     nnx.update(plain, nnx.filter_state(rest, lambda path, _: "stem" not in map(str, path)))
     plain.stem.conv.kernel[...] = kernel[:, :, :2] + kernel[:, :, 2:]
     plain.stem.bn.scale[...] = summed.stem.bn.scale[...]
-    out, _ = call_recorded(summed, x)  # training mode: BN of identical stem outputs, identical rates
-    np.testing.assert_allclose(out, call_recorded(plain, x)[0], rtol=1e-5, atol=1e-5)
+    host = x.swapaxes(0, 1)  # event batches arrive batch-major
+    out, _ = call_recorded(summed, host)  # training mode: BN of identical stem outputs, identical rates
+    np.testing.assert_allclose(out, call_recorded(plain, host)[0], rtol=1e-5, atol=1e-5)
     expected = jnp.concatenate([x, x.sum(-1, keepdims=True)], -1)
     y = jax.lax.conv_general_dilated(
         expected[0], kernel, (1, 1), ((1, 1), (1, 1)), dimension_numbers=("NHWC", "HWIO", "NHWC")

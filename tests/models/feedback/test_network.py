@@ -115,7 +115,8 @@ def test_conv_input_batch_norm_uses_batch_statistics_in_training_and_updates_run
 
 
 def test_input_batch_norm_refuses_event_frames():
-    model = create(model_config("ide_mnist_conv", widths=(4,), num_steps=2), 3, (8, 8, 2), rngs=nnx.Rngs(0))
+    cfg = model_config("ide_mnist_conv", widths=(4,), num_steps=2, encoding="events")
+    model = create(cfg, 3, (8, 8, 2), rngs=nnx.Rngs(0))
     with pytest.raises(ConfigError, match="needs static images"):
         nnx.capture(model)(jnp.ones((2, 3, 8, 8, 2)))
 
