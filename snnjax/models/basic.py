@@ -18,7 +18,7 @@ from flax import nnx
 from jax import Array
 
 from snnjax import conv as conv_lib
-from snnjax import dynamics, layers
+from snnjax import dynamics, layers, precision
 from snnjax import surrogate as sg
 from snnjax.errors import ConfigError
 from snnjax.models import register
@@ -339,5 +339,5 @@ class HybridPlasticityNet(nnx.Module):
                 jnp.zeros((b, c, x.shape[1]), x.dtype),
             )
             _, spikes = jax.lax.scan(step, init, decay_in)
-        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(spikes.astype(jnp.float32)))
+        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(precision.at_least_float32(spikes)))
         return spikes

@@ -92,6 +92,11 @@ class FeedbackSNN(nnx.Module):
     ):
         if restriction not in RESTRICTIONS:
             raise ValueError(f"unknown feedback restriction {restriction!r}; use one of {RESTRICTIONS}")
+        if cfg.get("dtype", "float32") != "float32":
+            raise ConfigError(
+                f"model.dtype={cfg.dtype!r}: feedback SNNs run in float32 only (the implicit solvers need "
+                "its precision); cast a built model with snnjax.models.cast_floats for float64"
+            )
         self.fsnn_cfg = solver_config(cfg, spiking_input=False)
         self.inp, self.layers, self.feedback = inp, nnx.List(layers), feedback
         self.shapes = tuple(tuple(op.out_shape) for op in (inp, *layers))
