@@ -4,10 +4,13 @@ import re
 
 import jax
 import jax.numpy as jnp
+import numpy as np
+import optax
 import pytest
 from flax import nnx
 
-from snnjax import losses, models
+from snnjax import layers, losses, models, neurons
+from snnjax.errors import ConfigError
 from snnjax.models import basic, msresnet, nsnn
 from snnjax.models import resformer as R
 from tests.models.feedback.helpers import model_config as feedback_config
@@ -83,3 +86,82 @@ def test_cast_floats_leaves_integer_state_alone():
     after = {str(v.dtype) for v in jax.tree.leaves(nnx.state(model))}
     assert "float32" in before and "float32" not in after and "float64" in after
     assert before - {"float32"} == after - {"float64"}  # rng keys and counters keep their dtypes
+
+
+# ------------------------------------------------------------------------------------ bfloat16 policy
+def _policy_model(family: str, dtype: str, shape=(8, 8, 3)):
+    cfg = FAMILIES[family][0]()
+    cfg.dtype = dtype
+    return models.create(cfg, 4, shape, rngs=nnx.Rngs(0))
+
+
+def test_bfloat16_policy_casts_matmuls_only():
+    model = _policy_model("spikingresformer", "bfloat16")
+    modules = [m for _, m in nnx.iter_graph(model) if isinstance(m, nnx.Module)]
+    dtypes = lambda kind: {m.dtype for m in modules if isinstance(m, kind)}
+    assert dtypes(nnx.Conv) == dtypes(nnx.Linear) == {jnp.bfloat16}
+    assert dtypes(nnx.BatchNorm) == {None}  # normalisation in float32
+    assert [m.compute_dtype for m in modules if isinstance(m, R.DSSA)] == [jnp.bfloat16]
+    params = {v.dtype for v in jax.tree.leaves(nnx.state(model, nnx.Param))}
+    assert params == {jnp.dtype(jnp.float32)}
+    plain = _policy_model("spikingresformer", "float32")
+    assert {getattr(m, "dtype", None) for _, m in nnx.iter_graph(plain) if isinstance(m, nnx.Conv)} == {None}
+    with pytest.raises(ConfigError, match=r"model\.dtype"):
+        _policy_model("spikingresformer", "float16")
+    with pytest.raises(ConfigError, match=r"model\.dtype='bfloat16': feedback SNNs"):
+        cfg = FAMILIES["spide_mnist_lenet"][0]()
+        cfg.dtype = "bfloat16"
+        models.create(cfg, 3, (8, 8, 1), rngs=nnx.Rngs(0))
+
+
+def test_neuron_integrates_a_bfloat16_current_in_float32():
+    # 1400 steps of a constant current 0.003 (in bfloat16): an IF membrane kept in bfloat16 stalls once the
+    # increment falls below half its spacing (no spike at all, measured); the layer widens it to float32
+    x = jnp.full((1400, 1, 3), 0.003, jnp.bfloat16)
+    layer = layers.SpikingNeuron(neurons.LIF(decay=1.0, v_th=1.0, reset="soft"))
+    spikes = layer(x)
+    assert spikes.dtype == jnp.bfloat16
+    np.testing.assert_array_equal(spikes.astype(jnp.float32), layer(x.astype(jnp.float32)))
+    assert int(spikes[:, 0, 0].astype(jnp.float32).sum()) == 4
+
+
+@pytest.mark.parametrize("family", ["msresnet_gac_cifar", "spikingresformer"])
+def test_bfloat16_training_tracks_float32(family):
+    # 6 Adam steps on one batch from the same initialisation: the bfloat16 loss stays within 2% of the
+    # float32 one at every step (measured here: at most 0.05% MS-ResNet, 0.22% SpikingResformer)
+    x = jax.random.normal(jax.random.key(1), (8, 8, 8, 3))
+    y = jnp.arange(8) % 4
+
+    def train(dtype):
+        model = _policy_model(family, dtype)
+        opt = nnx.Optimizer(model, optax.adam(1e-3), wrt=nnx.Param)
+
+        @nnx.jit
+        def step(model, opt):
+            def loss(m):
+                out = nnx.capture(m)(x)
+                return losses.mean_time_ce(out, y), out
+
+            (value, out), grads = nnx.value_and_grad(loss, has_aux=True)(model)
+            opt.update(model, grads)
+            finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(g)) for g in jax.tree.leaves(grads)]))
+            return value, finite & jnp.all(jnp.isfinite(out))
+
+        values = []
+        for _ in range(6):
+            value, finite = step(model, opt)
+            assert bool(finite)
+            values.append(float(value))
+        floats = [
+            v for v in jax.tree.leaves(nnx.state((model, opt))) if jnp.issubdtype(v.dtype, jnp.floating)
+        ]
+        assert {v.dtype for v in floats} == {jnp.dtype(jnp.float32)}  # parameters and optimiser state
+        return np.array(values), model
+
+    ref, _ = train("float32")
+    got, model = train("bfloat16")
+    np.testing.assert_allclose(got, ref, rtol=0.02)
+    assert got[-1] < got[0]
+    graphdef, state = nnx.split(model)
+    jaxpr = str(jax.make_jaxpr(lambda s, x: nnx.capture(nnx.merge(graphdef, s))(x))(state, x))
+    assert re.search(r"bf16\[[\d,]+\] = conv_general_dilated", jaxpr)  # the convolutions run in bfloat16
