@@ -125,8 +125,8 @@ class FeedbackSNN(nnx.Module):
                 return keep.astype(dtype) / (1.0 - self.rate)
             return jnp.ones((), dtype)
 
-        fb_layer = 0 if self.feedback is not None else -1
-        return (*(mask(li) for li in range(len(self.shapes))), mask(fb_layer))
+        feedback = mask(0) if self.feedback is not None else jnp.ones((), dtype)  # layer 0's second current
+        return (*(mask(li) for li in range(len(self.shapes))), feedback)
 
     def _restricted(self, state: nnx.State) -> nnx.State:
         """The feedback op's ``state`` with its kernel scaled by the norm restriction."""
