@@ -5,8 +5,9 @@ Setting: Conv5 stride 2, 1 -> 64, with BatchNorm (28 -> 14 px) drives one spikin
 Conv5 64 -> 64 feedback onto itself (no bias, IDE's spectral reparametrisation with norm <= 1), readout
 Linear(12544 -> 10) on the rates; T=30, LIF leak 0.95 (the script's default), IDE Broyden solver (30
 iterations), variational dropout 0.2, SGD lr 0.05 momentum 0.9 weight decay 5e-4 (x0.1 at epochs 30, 60,
-90), 100 epochs, batch 128, normalised pixels, no augmentation, no loss scaling. IDE's dropout draws one
-mask for ``W_x x`` and one for the feedback current; snnjax one for layer 0's summed current (as F400).
+90), 100 epochs, batch 128, normalised pixels, no augmentation, no loss scaling. Dropout draws one mask
+for ``W_x x`` and one for the feedback current, and the weight gradient includes the masks (IDE
+differentiates the masked network: ``model.dropout_grad='masked'``, as F400).
 Expected (IDE README, mean over runs / best): LIF 0.95 99.53% / 99.59%; ``:if`` (IF neurons) 99.49% /
 99.55%. Not trained here. 229,646 parameters (the learned spectral gain and the solver statistics included).
 
@@ -28,6 +29,7 @@ def get_config(neuron: str = "lif"):
         solver="broyden",
         solver_max_iter=30,
         dropout=0.2,
+        dropout_grad="masked",
         feedback_norm=1.0,
         leak=0.95 if neuron == "lif" else 1.0,
     )

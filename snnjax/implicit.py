@@ -8,8 +8,14 @@ A feedback SNN (FSNN) is a chain of ``N`` spiking layers driven by a constant in
 - ``ops.layers[l](p_l, a_l)``: ``W_l``, current of layer ``l + 1`` (``l = 0 .. N-2``);
 - ``ops.feedback(p_F, a_{N-1})``: ``F`` (no bias), current of layer 0; ``None`` = no feedback.
 
-Per-layer multiplicative ``masks`` (variational dropout, docs/spide.md) scale the current of each layer at
-every forward step and are re-applied in the backward pass (they are part of the ops' Jacobians).
+Multiplicative ``masks`` (variational dropout, docs/spide.md), ``N + 1`` of them: ``masks[0]`` scales the
+input current ``W_x x``, ``masks[l]`` the current ``W_{l-1}(s_{l-1})`` of layer ``l >= 1`` and ``masks[N]``
+the feedback current ``F(s_{N-1})`` (layer 0's two currents are dropped independently, as in the authors'
+networks). They act at every forward step and are re-applied in the backward pass (they are part of the
+ops' Jacobians). The weight gradients either leave them out (``dropout_grad='unmasked'``, SPIDE's
+``set_grad``: the local product of the unmasked op) or keep them (``'masked'``: the exact implicit gradient
+of the masked network, as IDE's autograd computes it); the two differ by the factor ``1/(1-p)`` on kept
+currents, and for layer 0's input and feedback weights also where only one of its two currents is dropped.
 
 Forward phase (:func:`forward_spiking`, no autodiff through time): a ``lax.scan`` over ``T`` steps of IF/LIF
 neurons with ``u_rest = -V_th``, soft reset by ``D = 2 V_th``, initial ``u = 0``, firing on ``>=``, the layers
@@ -54,6 +60,7 @@ Op = Callable[[Any, Array], Array]
 OpT = Callable[[Any, Array], Array]
 PROBE_FIELDS = ("solver_residual", "backward_firing_rate", "solver_diverged")
 SOLVERS = ("spide", "fixed_point", "broyden")
+DROPOUT_GRADS = ("unmasked", "masked")
 
 
 class FSNNOps(NamedTuple):
@@ -79,6 +86,7 @@ class FSNNConfig:
     ``forward='equilibrium'`` replaces the spiking forward by ``forward_iters`` iterations of the
     equilibrium map (an exact reference for tests); ``spiking_input`` means ``x`` is ``[T, ...]`` (DVS frames,
     one per step; the weight update uses their time mean). ``solver_tol`` is relative to ``||g||``.
+    ``dropout_grad``: whether the weight gradients include the dropout masks (see the module docstring).
     """
 
     num_steps: int = 30
@@ -94,6 +102,7 @@ class FSNNConfig:
     forward: str = "spiking"
     forward_iters: int = 100
     spiking_input: bool = False
+    dropout_grad: str = "unmasked"
 
 
 def _rate_norm(leak: float, steps: int) -> float:
@@ -110,20 +119,21 @@ def forward_spiking(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> l
     p_in, p_layers, p_fb = params
     n = len(ops.layers) + 1
     d, vth, leak = 2.0 * cfg.v_th, cfg.v_th, cfg.leak
-    drive = None if cfg.spiking_input else ops.inp(p_in, x)
+    _check_masks(ops, masks)
+    drive = None if cfg.spiking_input else ops.inp(p_in, x) * masks[0]
 
-    def currents(s_prev_last, xt, s_of):
-        """Yields the current of layer l given the spikes of layer l-1 (``s_of``)."""
-        i0 = drive if xt is None else ops.inp(p_in, xt)
+    def currents(s_prev_last, xt):
+        """The current of layer 0: the (masked) input drive plus the masked feedback of the last layer."""
+        i0 = drive if xt is None else ops.inp(p_in, xt) * masks[0]
         if ops.feedback is not None:
-            i0 = i0 + ops.feedback(p_fb, s_prev_last)
-        return i0 * masks[0]
+            i0 = i0 + ops.feedback(p_fb, s_prev_last) * masks[-1]
+        return i0
 
     def step(carry, xt):
         us, s_last, acc = carry
         new_us, new_acc, s = [], [], None
         for li in range(n):
-            cur = currents(s_last, xt, s) if li == 0 else ops.layers[li - 1](p_layers[li - 1], s) * masks[li]
+            cur = currents(s_last, xt) if li == 0 else ops.layers[li - 1](p_layers[li - 1], s) * masks[li]
             u = us[li] + cur
             s = (u >= vth).astype(u.dtype)
             u = u - d * s
@@ -140,6 +150,14 @@ def forward_spiking(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> l
     (_, _, acc), _ = jax.lax.scan(step, init, xs, length=None if cfg.spiking_input else cfg.num_steps)
     norm = _rate_norm(leak, cfg.num_steps)
     return [a / norm for a in acc]
+
+
+def _check_masks(ops: FSNNOps, masks) -> None:
+    if len(masks) != len(ops.layers) + 2:
+        raise ValueError(
+            f"masks: expected {len(ops.layers) + 2} (input, one per layer after the first, feedback), "
+            f"got {len(masks)}"
+        )
 
 
 def _layer_shapes(ops: FSNNOps, params, x: Array, masks) -> list[jax.ShapeDtypeStruct]:
@@ -159,10 +177,10 @@ def equilibrium_map(ops: FSNNOps, params, x: Array, masks, a_last: Array, cfg: F
     """One application of the equilibrium map: all layer rates given the last layer's rate ``a_last``."""
     p_in, p_layers, p_fb = params
     d = 2.0 * cfg.v_th
-    cur = ops.inp(p_in, x)
+    cur = ops.inp(p_in, x) * masks[0]
     if ops.feedback is not None:
-        cur = cur + ops.feedback(p_fb, a_last)
-    rates = [jnp.clip(cur * masks[0] / d, 0.0, 1.0)]
+        cur = cur + ops.feedback(p_fb, a_last) * masks[-1]
+    rates = [jnp.clip(cur / d, 0.0, 1.0)]
     for li, op in enumerate(ops.layers):
         rates.append(jnp.clip(op(p_layers[li], rates[-1]) * masks[li + 1] / d, 0.0, 1.0))
     return rates
@@ -170,6 +188,7 @@ def equilibrium_map(ops: FSNNOps, params, x: Array, masks, a_last: Array, cfg: F
 
 def forward_equilibrium(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> list[Array]:
     """``forward_iters`` plain iterations of :func:`equilibrium_map` from zero rates."""
+    _check_masks(ops, masks)
     x = _mean_input(x, cfg)
     shapes = _layer_shapes(ops, params, x, masks)
     a0 = jnp.zeros(shapes[-1].shape, shapes[-1].dtype)
@@ -194,9 +213,9 @@ def _linearise(ops: FSNNOps, params, masks, rates: list[Array]) -> _Linearised:
     _, p_layers, p_fb = params
     fb_t = None
     if ops.feedback_t is not None:
-        fb_t = lambda c: ops.feedback_t(p_fb, c * masks[0])
+        fb_t = lambda c: ops.feedback_t(p_fb, c * masks[-1])
     elif ops.feedback is not None:
-        _, fb_vjp = jax.vjp(lambda a: ops.feedback(p_fb, a) * masks[0], rates[-1])
+        _, fb_vjp = jax.vjp(lambda a: ops.feedback(p_fb, a) * masks[-1], rates[-1])
         fb_t = lambda c: fb_vjp(c)[0]
     layer_t = []
     explicit = ops.layers_t or (None,) * len(ops.layers)
@@ -367,21 +386,29 @@ def backward_betas(ops: FSNNOps, params, masks, rates: list[Array], g: Array, cf
 
 
 def param_grads(ops: FSNNOps, params, x: Array, masks, rates: list[Array], betas: list[Array], cfg):
-    """Local weight gradients (docs/spide.md) and the input cotangent: ``(param cotangents, x cotangent)``."""
+    """Local weight gradients (docs/spide.md) and the input cotangent: ``(param cotangents, x cotangent)``.
+
+    With ``cfg.dropout_grad='unmasked'`` the weight gradients are the vjps of the ops without their dropout
+    masks (SPIDE's ``set_grad``); the input cotangent always includes the mask (the exact derivative)."""
+    if cfg.dropout_grad not in DROPOUT_GRADS:
+        raise ValueError(f"unknown dropout_grad {cfg.dropout_grad!r}; choose one of {DROPOUT_GRADS}")
     p_in, p_layers, p_fb = params
     d = 2.0 * cfg.v_th
-    cts = [m * b / d for m, b in zip([(a > 0) & (a < 1) for a in rates], betas, strict=True)]
+    wmasks = masks if cfg.dropout_grad == "masked" else (1.0,) * len(masks)
+    clamps = [(a > 0) & (a < 1) for a in rates]
+    cts = [(m * b / d).astype(a.dtype) for m, b, a in zip(clamps, betas, rates, strict=True)]
     x_eff = _mean_input(x, cfg)
-    _, vjp_in = jax.vjp(lambda p, x: ops.inp(p, x) * masks[0], p_in, x_eff)
-    g_in, g_x = vjp_in(cts[0].astype(rates[0].dtype))
+    _, vjp_in = jax.vjp(ops.inp, p_in, x_eff)  # the masks multiply the op's output, hence its cotangent
+    g_in = vjp_in(cts[0] * wmasks[0])[0]
+    g_x = vjp_in(cts[0] * masks[0])[1]
     if cfg.spiking_input:
         g_x = jnp.broadcast_to(g_x / x.shape[0], x.shape)
     g_layers = []
     for li, op in enumerate(ops.layers):
-        _, vjp = jax.vjp(lambda p, op=op, li=li: op(p, rates[li]) * masks[li + 1], p_layers[li])
+        _, vjp = jax.vjp(lambda p, op=op, li=li: op(p, rates[li]) * wmasks[li + 1], p_layers[li])
         g_layers.append(vjp(cts[li + 1])[0])
     if ops.feedback is not None:
-        _, vjp = jax.vjp(lambda p: ops.feedback(p, rates[-1]) * masks[0], p_fb)
+        _, vjp = jax.vjp(lambda p: ops.feedback(p, rates[-1]) * wmasks[-1], p_fb)
         g_fb = vjp(cts[0])[0]
     else:
         g_fb = jax.tree.map(jnp.zeros_like, p_fb)
@@ -391,12 +418,15 @@ def param_grads(ops: FSNNOps, params, x: Array, masks, rates: list[Array], betas
 def make_fsnn(ops: FSNNOps, cfg: FSNNConfig) -> Callable:
     """``rates(params, x, masks, probe) -> (a_{N-1}, [a_0..a_{N-1}])`` with the implicit backward.
 
-    ``params = (p_x, (p_0..p_{N-2}), p_F)``; ``masks`` a length-``N`` tuple of arrays/scalars multiplying
-    each layer's current; ``probe`` a ``[3]`` dummy array whose cotangent returns ``PROBE_FIELDS``. Only the
-    first output is differentiable (the full list is returned for statistics).
+    ``params = (p_x, (p_0..p_{N-2}), p_F)``; ``masks`` a length-``N + 1`` tuple of arrays/scalars
+    multiplying the input current, the currents of layers ``1 .. N-1`` and the feedback current (module
+    docstring); ``probe`` a ``[3]`` dummy array whose cotangent returns ``PROBE_FIELDS``. Only the first
+    output is differentiable (the full list is returned for statistics).
     """
     if cfg.solver not in SOLVERS:
         raise ValueError(f"unknown solver {cfg.solver!r}; choose one of {SOLVERS}")
+    if cfg.dropout_grad not in DROPOUT_GRADS:
+        raise ValueError(f"unknown dropout_grad {cfg.dropout_grad!r}; choose one of {DROPOUT_GRADS}")
 
     def forward(params, x, masks):
         params, x, masks = jax.lax.stop_gradient((params, x, masks))

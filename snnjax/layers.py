@@ -186,7 +186,11 @@ class SpikingNeuron(nnx.Module):
         )
 
     def __call__(self, x: Array, *, key: Array | None = None) -> Array:
-        """Spikes ``[T, B, ...]`` for input currents ``x [T, B, ...]``."""
+        """Spikes ``[T, B, ...]`` for input currents ``x [T, B, ...]``, in ``x``'s dtype; the state is
+        integrated in at least float32 (a bfloat16 current is widened first, :mod:`snnjax.precision`)."""
+        wide = jnp.promote_types(x.dtype, jnp.float32)
+        if x.dtype != wide:
+            return self(x.astype(wide), key=key).astype(x.dtype)
         neuron = self.current_neuron()
         if neuron.stochastic and key is None:
             if self.rngs is None:

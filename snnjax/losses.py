@@ -18,23 +18,26 @@ import optax
 from jax import Array
 
 from snnjax.errors import ConfigError
+from snnjax.precision import at_least_float32
 from snnjax.registry import LOSSES
 
 
-def soft_targets(labels: Array, num_classes: int, label_smoothing: float = 0.0) -> Array:
+def soft_targets(labels: Array, num_classes: int, label_smoothing: float = 0.0, dtype=jnp.float32) -> Array:
     """``[B]`` classes or ``[B, C]`` targets to ``[B, C]`` float targets with label smoothing
     ``(1 - eps) * onehot + eps / C``."""
     if labels.ndim == 1:
-        labels = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
+        labels = jax.nn.one_hot(labels, num_classes, dtype=dtype)
     if label_smoothing:
         labels = (1.0 - label_smoothing) * labels + label_smoothing / num_classes
     return labels
 
 
 def cross_entropy(logits: Array, labels: Array, label_smoothing: float = 0.0) -> Array:
-    """Mean cross-entropy of ``logits [B, C]`` against classes or soft targets, computed in float32."""
-    targets = soft_targets(labels, logits.shape[-1], label_smoothing)
-    return optax.softmax_cross_entropy(logits.astype(jnp.float32), targets).mean()
+    """Mean cross-entropy of ``logits [B, C]`` against classes or soft targets, computed in float32 (or
+    float64 for float64 logits)."""
+    logits = at_least_float32(logits)
+    targets = soft_targets(labels, logits.shape[-1], label_smoothing, logits.dtype)
+    return optax.softmax_cross_entropy(logits, targets).mean()
 
 
 def mean_time_ce(outputs: Array, labels: Array, label_smoothing: float = 0.0) -> Array:
@@ -52,7 +55,7 @@ def tet_loss(
     per_step = jax.vmap(lambda o: cross_entropy(o, labels, label_smoothing))(outputs).mean()
     if not lam:
         return per_step
-    return per_step + lam * jnp.mean((outputs.astype(jnp.float32) - phi) ** 2)
+    return per_step + lam * jnp.mean((at_least_float32(outputs) - phi) ** 2)
 
 
 def spike_count_mse(
@@ -66,8 +69,8 @@ def spike_count_mse(
       labels: classes ``[B]``.
     """
     num_steps, _, num_classes = spikes.shape
-    counts = spikes.astype(jnp.float32).sum(axis=0)
-    onehot = jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
+    counts = at_least_float32(spikes).sum(axis=0)
+    onehot = jax.nn.one_hot(labels, num_classes, dtype=counts.dtype)
     target = onehot * int(correct_rate * num_steps) + (1.0 - onehot) * int(incorrect_rate * num_steps)
     return jnp.mean((counts - target) ** 2) / num_steps
 

@@ -203,4 +203,4 @@ def test_bad_overrides_are_one_line_errors(tmp_path, override, message):
 def test_base_config_sections():
     config = base_config()
     assert set(config) == {"seed", "data", "model", "loss", "optim", "mix", "train", "eval"}
-    assert set(config.model) == {"name", "num_steps", "encoding", "neuron", "remat"}
+    assert set(config.model) == {"name", "num_steps", "encoding", "neuron", "remat", "dtype"}

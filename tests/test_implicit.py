@@ -12,7 +12,7 @@ from jax.flatten_util import ravel_pytree
 
 from snnjax import implicit as im
 
-ONE = (jnp.ones(()),)
+ONE = (jnp.ones(()), jnp.ones(()))  # the masks of a one-layer net: input and feedback currents
 
 
 def _scalar_net() -> im.FSNNOps:
@@ -31,10 +31,10 @@ def test_forward_if_trace_matches_hand_computation():
     ops = _scalar_net()
     params = (jnp.ones(()), (jnp.full((1, 1), 1.5),), jnp.full((1, 1), 0.5))
     cfg = im.FSNNConfig(num_steps=5)
-    rates = im.forward_spiking(ops, params, jnp.full((1, 1), 0.6), (1.0, 1.0), cfg)
+    rates = im.forward_spiking(ops, params, jnp.full((1, 1), 0.6), (1.0, 1.0, 1.0), cfg)
     np.testing.assert_allclose([float(r[0, 0]) for r in rates], [0.4, 0.4], atol=1e-6)
     # one more step: layer 0 gets 0.6 + 0.5 (layer 1 fired at t = 4): u = -0.5 + 1.1 = 0.6, no spike
-    rates6 = im.forward_spiking(ops, params, jnp.full((1, 1), 0.6), (1.0, 1.0), im.FSNNConfig(num_steps=6))
+    rates6 = im.forward_spiking(ops, params, jnp.full((1, 1), 0.6), (1.0,) * 3, im.FSNNConfig(num_steps=6))
     np.testing.assert_allclose([float(r[0, 0]) for r in rates6], [2 / 6, 2 / 6], atol=1e-6)
 
 
@@ -70,7 +70,7 @@ def _tiny_net():
     )
     x = jax.random.normal(k[3], (b, nin))
     head = jax.random.normal(k[4], (h2,))
-    masks = (jnp.ones(()), jnp.ones(()))
+    masks = (jnp.ones(()),) * 3
 
     def readout(a):  # small gradients so that |beta| < D_b (the spiking solver's range)
         return 0.2 * (jnp.sum(jnp.sin(a @ jnp.ones((h2, 2)))) + jnp.sum(a * head))
@@ -216,3 +216,95 @@ def test_memory_does_not_depend_on_num_steps():
     small, large = temp_bytes(10), temp_bytes(1000)
     assert large <= 1.2 * max(small, 1) + 1024, (small, large)
     assert math.isfinite(small)
+
+
+def _dropout_masks(p: float = 0.2):
+    """Independent variational dropout masks of ``_tiny_net``: input current, layer 1, feedback current."""
+    k = jax.random.split(jax.random.PRNGKey(7), 3)
+    keep = lambda key, n: jax.random.bernoulli(key, 1.0 - p, (3, n)).astype(jnp.float64) / (1.0 - p)
+    return (keep(k[0], 6), keep(k[1], 4), keep(k[2], 6))
+
+
+def _authors_gradients(ops, params, x, masks, readout, masked: bool):
+    """SPIDE's ``set_grad`` on the tiny FC net, by hand: beta from a dense per-example solve of
+    ``beta_1 = g + F^T (m_F M_0 beta_0) / D``, ``beta_0 = W_0^T (m_1 M_1 beta_1) / D``; weight gradients
+    ``(1/D) a^T (M beta)`` (with the dropout mask of the op's current when ``masked``)."""
+    d = 2.0
+    a0, a1 = im.forward_equilibrium(ops, params, x, masks, im.FSNNConfig(forward_iters=400))
+    m0, m1 = [np.asarray((a > 0) & (a < 1), np.float64) for a in (a0, a1)]
+    w0, f = np.asarray(params[1][0]["w"]), np.asarray(params[2])
+    mx, ml, mf = (np.asarray(m) for m in masks)
+    g = np.asarray(jax.grad(readout)(a1))
+    beta0, beta1 = np.zeros_like(m0), np.zeros_like(m1)
+    for b in range(x.shape[0]):
+        to0 = (
+            w0 @ np.diag(ml[b] * m1[b]) / d
+        )  # beta_0 = to0 @ beta_1 (row vectors: beta_0 = beta_1 diag W_0^T)
+        to1 = f @ np.diag(mf[b] * m0[b]) / d  # beta_1 = g + to1 @ beta_0
+        beta1[b] = np.linalg.solve(np.eye(4) - to1 @ to0, g[b])
+        beta0[b] = to0 @ beta1[b]
+    c0, c1 = m0 * beta0 / d, m1 * beta1 / d
+    cx, cl, cf = (c0 * mx, c1 * ml, c0 * mf) if masked else (c0, c1, c0)
+    a0, a1, xn = np.asarray(a0), np.asarray(a1), np.asarray(x)
+    return (
+        {"w": xn.T @ cx, "b": cx.sum(0)},
+        ({"w": a0.T @ cl, "b": cl.sum(0)},),
+        a1.T @ cf,
+    )
+
+
+@pytest.mark.parametrize("dropout_grad", ["unmasked", "masked"])
+def test_dropout_weight_gradients_follow_the_hand_computed_rule(dropout_grad):
+    # default 'unmasked' = SPIDE's set_grad (weight gradients without the masks); 'masked' keeps them
+    with jax.enable_x64(True):
+        ops, params, x, _, readout = _tiny_net()
+        params, x = jax.tree.map(lambda v: v.astype(jnp.float64), (params, x))
+        masks = _dropout_masks()
+        assert float(jnp.mean(masks[0] != masks[2])) > 0.2  # layer 0's two currents dropped independently
+        cfg = im.FSNNConfig(
+            forward="equilibrium",
+            forward_iters=400,
+            solver="broyden",
+            max_iter=100,
+            solver_tol=1e-13,
+            dropout_grad=dropout_grad,
+        )
+        fsnn = im.make_fsnn(ops, cfg)
+        got = jax.grad(lambda p: readout(fsnn(p, x, masks, jnp.zeros(3))[0]))(params)
+        want = _authors_gradients(ops, params, x, masks, readout, masked=dropout_grad == "masked")
+        for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
+            assert np.abs(w).max() > 1e-4
+            np.testing.assert_allclose(np.asarray(g), w, rtol=1e-7, atol=1e-12)
+
+
+def test_masked_dropout_gradient_is_the_exact_gradient_of_the_masked_network():
+    # 'masked' reproduces the implicit gradient of the network with its masks (the behaviour before SPIDE's
+    # rule became the default): autodiff through the converged equilibrium iteration
+    with jax.enable_x64(True):
+        ops, params, x, _, readout = _tiny_net()
+        params, x = jax.tree.map(lambda v: v.astype(jnp.float64), (params, x))
+        masks = _dropout_masks()
+        exact = jax.grad(
+            lambda p: readout(im.forward_equilibrium(ops, p, x, masks, im.FSNNConfig(forward_iters=400))[-1])
+        )(params)
+        grads = {}
+        for rule in im.DROPOUT_GRADS:
+            cfg = im.FSNNConfig(
+                forward="equilibrium",
+                forward_iters=400,
+                solver="broyden",
+                max_iter=100,
+                solver_tol=1e-13,
+                dropout_grad=rule,
+            )
+            fsnn = im.make_fsnn(ops, cfg)
+            grads[rule] = _flat(jax.grad(lambda p, f=fsnn: readout(f(p, x, masks, jnp.zeros(3))[0]))(params))
+        exact = _flat(exact)
+        assert float(jnp.linalg.norm(grads["masked"] - exact) / jnp.linalg.norm(exact)) < 1e-6
+        assert float(jnp.linalg.norm(grads["unmasked"] - exact) / jnp.linalg.norm(exact)) > 0.05
+
+
+def test_masks_must_cover_input_layers_and_feedback():
+    ops, params, x, _, _ = _tiny_net()
+    with pytest.raises(ValueError, match="masks: expected 3"):
+        im.forward_spiking(ops, params, x, (1.0, 1.0), im.FSNNConfig(num_steps=3))

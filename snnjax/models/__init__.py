@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import math
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 from flax import nnx
 
+from snnjax import precision
 from snnjax.registry import MODELS
 
 register = MODELS.register
 
 
 def create(cfg: ml_collections.ConfigDict, num_classes: int, input_shape: tuple[int, ...], *, rngs: nnx.Rngs):
-    """Builds the model named ``cfg.name``."""
-    return MODELS.get(cfg.name)(cfg, num_classes, tuple(input_shape), rngs=rngs)
+    """Builds the model named ``cfg.name`` with the compute dtype ``cfg.dtype`` (:mod:`snnjax.precision`)."""
+    model = MODELS.get(cfg.name)(cfg, num_classes, tuple(input_shape), rngs=rngs)
+    return precision.apply_policy(model, cfg.get("dtype", "float32"))
 
 
 def parameter_table(model: nnx.Module) -> tuple[list[tuple[str, tuple[int, ...], int]], int]:
@@ -38,6 +42,15 @@ def parameter_table(model: nnx.Module) -> tuple[list[tuple[str, tuple[int, ...],
 def num_params(model: nnx.Module) -> int:
     """Number of trainable parameters (``nnx.Param``) of a model."""
     return parameter_table(model)[1]
+
+
+def cast_floats(model: nnx.Module, dtype) -> nnx.Module:
+    """Casts every floating-point variable of ``model`` (parameters, batch statistics, ...) to ``dtype``, in
+    place, and returns it. With ``jax_enable_x64`` and float64 inputs, ``cast_floats(model, jnp.float64)``
+    runs a model end to end in float64 (gradient checks, comparisons with reference implementations)."""
+    cast = lambda v: v.astype(dtype) if jnp.issubdtype(v.dtype, jnp.floating) else v
+    nnx.update(model, jax.tree.map(cast, nnx.state(model)))
+    return model
 
 
 # the families register their models on import

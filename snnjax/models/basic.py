@@ -18,7 +18,7 @@ from flax import nnx
 from jax import Array
 
 from snnjax import conv as conv_lib
-from snnjax import dynamics, layers
+from snnjax import dynamics, layers, precision
 from snnjax import surrogate as sg
 from snnjax.errors import ConfigError
 from snnjax.models import register
@@ -406,5 +406,5 @@ class HybridPlasticityNet(nnx.Module):
             )
             _, (spikes, us) = jax.lax.scan(step, init, decay_in)
         spikes = self.neuron(spikes, us)
-        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(spikes.astype(jnp.float32)))
+        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(precision.at_least_float32(spikes)))
         return spikes

@@ -22,7 +22,7 @@ import ml_collections
 from flax import nnx
 from jax import Array
 
-from snnjax import encoding, layers, neurons
+from snnjax import encoding, layers, neurons, precision
 from snnjax import surrogate as sg
 from snnjax.errors import ConfigError
 from snnjax.registry import ENCODERS, NEURONS, NOISES, SURROGATES
@@ -116,6 +116,7 @@ def model_config(name: str, **keys) -> ml_collections.ConfigDict:
             encoding="direct",  # a name in snnjax.registry.ENCODERS
             neuron=neuron_config(),
             remat=False,  # rematerialise each time step in the backward pass
+            dtype="float32",  # compute dtype of convs/matmuls: float32 | bfloat16 (snnjax.precision)
         )
     )
     cfg.update(keys)
@@ -128,7 +129,7 @@ class RecordedNeuron(layers.SpikingNeuron):
 
     def __call__(self, x: Array, *, key: Array | None = None) -> Array:
         s = super().__call__(x, key=key)
-        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(s.astype(jnp.float32)))
+        self.sow(nnx.Intermediate, "firing_rate", jnp.mean(precision.at_least_float32(s)))
         return s
 
 

@@ -125,6 +125,7 @@ class DSSA(nnx.Module):
             raise ConfigError(f"DSSA: dim {dim} is not divisible by num_heads {heads}")
         self.dim, self.heads, self.patch, self.momentum = dim, heads, patch, momentum
         self.use_running_average = False
+        self.compute_dtype = None  # dtype of the attention products (snnjax.precision); None: the inputs'
         self.rate_x = nnx.BatchStat(jnp.zeros((heads,), jnp.float32))
         self.rate_attn = nnx.BatchStat(jnp.zeros((heads,), jnp.float32))
         self.rate_x_initialised = nnx.BatchStat(jnp.zeros((), jnp.float32))
@@ -138,11 +139,11 @@ class DSSA(nnx.Module):
     def _running(self, rate: nnx.BatchStat, flag: nnx.BatchStat, current: Array) -> Array:
         """Updates (training) and returns the running rate ``[heads]``; ``current`` is this batch's."""
         if not self.use_running_average:
-            current = jax.lax.stop_gradient(current).astype(jnp.float32)
+            current = jax.lax.stop_gradient(current).astype(rate.dtype)
             first = (flag[...] == 0) & jnp.all(rate[...] == 0)
             start = jnp.where(first, current, rate[...])
             rate[...] = start * self.momentum + current * (1.0 - self.momentum)
-            flag[...] = jnp.ones((), jnp.float32)
+            flag[...] = jnp.ones((), flag.dtype)
         return rate[...]
 
     def __call__(self, x: Array) -> Array:
@@ -154,13 +155,15 @@ class DSSA(nnx.Module):
         y = y.reshape(t, b, n, nh, 2 * d)
         y1, y2 = y[..., :d], y[..., d:]
         s_heads = s.reshape(t, b, h * w, nh, d)
-        r_x = self._running(self.rate_x, self.rate_x_initialised, jnp.mean(s_heads, axis=(0, 1, 2, 4)))
-        scale1 = jax.lax.rsqrt(jnp.maximum(r_x, RATE_FLOOR) * d).astype(x.dtype)
-        attn = jnp.einsum("tbnhd,tbmhd->tbhnm", y1, s_heads) * scale1[:, None, None]
-        attn = self.act_attn(attn)  # [T, B, heads, N', HW]
-        r_a = self._running(self.rate_attn, self.rate_attn_initialised, jnp.mean(attn, axis=(0, 1, 3, 4)))
-        scale2 = jax.lax.rsqrt(jnp.maximum(r_a, RATE_FLOOR) * n).astype(x.dtype)
-        out = jnp.einsum("tbnhd,tbhnm->tbmhd", y2, attn) * scale2[:, None]
+        cd = self.compute_dtype or jnp.result_type(y, s)
+        rate = lambda v, axes: jnp.mean(v, axis=axes, dtype=self.rate_x.dtype)
+        r_x = self._running(self.rate_x, self.rate_x_initialised, rate(s_heads, (0, 1, 2, 4)))
+        scale1 = jax.lax.rsqrt(jnp.maximum(r_x, RATE_FLOOR) * d)
+        attn = jnp.einsum("tbnhd,tbmhd->tbhnm", y1.astype(cd), s_heads.astype(cd))
+        attn = self.act_attn(attn * scale1[:, None, None].astype(attn.dtype))  # [T, B, heads, N', HW]
+        r_a = self._running(self.rate_attn, self.rate_attn_initialised, rate(attn, (0, 1, 3, 4)))
+        scale2 = jax.lax.rsqrt(jnp.maximum(r_a, RATE_FLOOR) * n)
+        out = jnp.einsum("tbnhd,tbhnm->tbmhd", y2.astype(cd), attn.astype(cd)) * scale2[:, None].astype(cd)
         out = self.act_out(out.reshape(t, b, h, w, c))
         return self.proj(out) + x
 

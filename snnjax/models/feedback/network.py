@@ -26,6 +26,10 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
         raise ConfigError(f"unknown model.solver {cfg.solver!r}; choose one of {implicit.SOLVERS}")
     if cfg.forward not in ("spiking", "equilibrium"):
         raise ConfigError(f"unknown model.forward {cfg.forward!r}; choose spiking or equilibrium")
+    if cfg.dropout_grad not in implicit.DROPOUT_GRADS:
+        raise ConfigError(
+            f"unknown model.dropout_grad {cfg.dropout_grad!r}; choose one of {implicit.DROPOUT_GRADS}"
+        )
     return implicit.FSNNConfig(
         num_steps=int(cfg.num_steps),
         leak=float(cfg.leak),
@@ -40,6 +44,7 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
         forward=cfg.forward,
         forward_iters=int(cfg.forward_iters),
         spiking_input=spiking_input,
+        dropout_grad=cfg.dropout_grad,
     )
 
 
@@ -62,7 +67,8 @@ class FeedbackSNN(nnx.Module):
       inp: the input op ``W_x``; layers: the ``N-1`` ops between the spiking layers; feedback: an op from
         the last layer back to layer 0 without bias, or ``None`` (ops of
         :mod:`~snnjax.models.feedback.ops`; each op's ``out_shape`` is the shape of the layer it drives).
-      dropout_layers: indices of the layers whose current gets variational dropout.
+      dropout_layers: indices of the layers whose current gets variational dropout; for layer 0 the input
+        current ``W_x x`` and the feedback current get independent masks (as in the authors' networks).
       restriction: how the feedback weight is kept contracting with bound ``r = model.feedback_norm``:
         ``'frobenius'`` (SPIDE, :func:`~snnjax.models.feedback.restrict.frobenius_restrict`) or
         ``'spectral'`` (IDE-FSNN's FC model, :func:`~snnjax.models.feedback.restrict.spectral_restrict`,
@@ -87,6 +93,11 @@ class FeedbackSNN(nnx.Module):
     ):
         if restriction not in RESTRICTIONS:
             raise ValueError(f"unknown feedback restriction {restriction!r}; use one of {RESTRICTIONS}")
+        if cfg.get("dtype", "float32") != "float32":
+            raise ConfigError(
+                f"model.dtype={cfg.dtype!r}: feedback SNNs run in float32 only (the implicit solvers need "
+                "its precision); cast a built model with snnjax.models.cast_floats for float64"
+            )
         if cfg.encoding not in ("direct", "events"):
             raise ConfigError(
                 f"feedback models take model.encoding 'direct' (images) or 'events' (frames), "
@@ -111,16 +122,18 @@ class FeedbackSNN(nnx.Module):
             self.fb_gain = nnx.Param(spectral_norm(rows, rngs.params()))
             self.fb_u = nnx.BatchStat(unit(jax.random.normal(rngs.params(), (rows.shape[0],))))
 
-    def _masks(self, batch: int) -> tuple[Array, ...]:
-        """Per-layer current multipliers: variational dropout masks in training, ones otherwise."""
-        masks = []
-        for li, shape in enumerate(self.shapes):
+    def _masks(self, batch: int, dtype=jnp.float32) -> tuple[Array, ...]:
+        """The ``N + 1`` current multipliers of :func:`implicit.make_fsnn` (input current, layers ``1 ..
+        N-1``, feedback current): variational dropout masks in training, ones otherwise."""
+
+        def mask(li: int) -> Array:
             if li in self.dropout_layers and self.rate > 0 and not self.deterministic:
-                keep = jax.random.bernoulli(self.rngs(), 1.0 - self.rate, (batch, *shape))
-                masks.append(keep.astype(jnp.float32) / (1.0 - self.rate))
-            else:
-                masks.append(jnp.ones((), jnp.float32))
-        return tuple(masks)
+                keep = jax.random.bernoulli(self.rngs(), 1.0 - self.rate, (batch, *self.shapes[li]))
+                return keep.astype(dtype) / (1.0 - self.rate)
+            return jnp.ones((), dtype)
+
+        feedback = mask(0) if self.feedback is not None else jnp.ones((), dtype)  # layer 0's second current
+        return (*(mask(li) for li in range(len(self.shapes))), feedback)
 
     def _restricted(self, state: nnx.State) -> nnx.State:
         """The feedback op's ``state`` with its kernel scaled by the norm restriction."""
@@ -191,7 +204,9 @@ class FeedbackSNN(nnx.Module):
         )
         params = (inp_state, tuple(state for _, _, state in layer_fns), fb_state)
         rates_fn = implicit.make_fsnn(ops, cfg)
-        a_last, rates = rates_fn(params, x.astype(jnp.float32), self._masks(batch), self.solver_stats[...])
+        dtype = self.readout.kernel.dtype  # float32, or float64 for a model cast to it
+        probe = self.solver_stats[...]
+        a_last, rates = rates_fn(params, x.astype(dtype), self._masks(batch, dtype), probe)
         return a_last, jax.lax.stop_gradient(rates), batch
 
     def gradient_metrics(self, grads: nnx.State) -> dict[str, Array]:

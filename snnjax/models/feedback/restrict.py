@@ -13,9 +13,10 @@ from jax import Array
 
 def frobenius_restrict(w_rows: Array, r: float, key: Array, samples: int) -> Array:
     """SPIDE's factor ``min(n, r) / n`` with ``n = sqrt(mean_v ||v W||^2)``, ``v ~ N(0, I)`` (``samples``
-    draws): a stochastic estimate of the Frobenius norm, bounded by ``r``."""
+    draws): a stochastic estimate of the Frobenius norm, bounded by ``r``. Like the authors' estimate (taken
+    without autograd) it is a constant for the gradient: ``dL/dW_raw = factor * dL/dW``."""
     v = jax.random.normal(key, (samples, w_rows.shape[0]), w_rows.dtype)
-    n = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(v @ w_rows), axis=1)))
+    n = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(v @ jax.lax.stop_gradient(w_rows)), axis=1)))
     return jnp.minimum(n, r) / n
 
 

@@ -32,6 +32,7 @@ def fsnn_model_config(**overrides) -> ml_collections.ConfigDict:
             forward_iters=100,
             scale_factor=1.0,  # loss scale s; set optim.lr_scale to the same value
             dropout=0.0,  # variational dropout rate on the layers' currents
+            dropout_grad="unmasked",  # weight gradients without the dropout masks (SPIDE) | masked (exact)
             feedback_norm=2.0,  # feedback norm bound r (Frobenius; ide_fc_f400: spectral; 0 = off)
             norm_samples=64,  # samples of the stochastic Frobenius-norm estimate
             widths=(),  # CIFAR models: the six channel widths
@@ -56,17 +57,19 @@ def mnist_lenet(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN
 @register("spide_mnist_convnetf")
 def mnist_convnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
     """IDE's 64C5s (F64C5): Conv5 s2 1->64 (14), Conv5 s2 64->64 (7), Conv5 64->64 (7); feedback
-    ConvT3 s2 64->64 (7 -> 14, x0.1 init, norm <= r); dropout on the currents of layers 1 and 2."""
+    ConvT3 s2 64->64 (7 -> 14, x0.1 init, norm <= r); dropout on the currents of layers 1 and 2 and on
+    layer 0's input and feedback currents (independent masks)."""
     inp = Conv(input_shape, 64, 5, 2, rngs=rngs)
     conv1 = Conv(inp.out_shape, 64, 5, 2, rngs=rngs)
     conv2 = Conv(conv1.out_shape, 64, 5, 1, rngs=rngs)
     fb = ConvTranspose(conv2.out_shape, 64, 3, 2, inp.out_shape[:2], rngs=rngs)
-    return FeedbackSNN(cfg, num_classes, inp, [conv1, conv2], fb, (1, 2), rngs=rngs)
+    return FeedbackSNN(cfg, num_classes, inp, [conv1, conv2], fb, (0, 1, 2), rngs=rngs)
 
 
 def _cifar_fsnn(cfg, num_classes, input_shape, widths, *, rngs: nnx.Rngs) -> FeedbackSNN:
     """SPIDE CIFAR model: Conv3 s2 c->w0 (16), w0->w1 (16), w1->w2 s2 (8), w2->w3, w3->w4 (8); feedback
-    ConvT3 s2 w4->w0 (8 -> 16); unit-filter uniform init, ConvT x0.1; dropout on layers 1..4."""
+    ConvT3 s2 w4->w0 (8 -> 16); unit-filter uniform init, ConvT x0.1; dropout on layers 1..4 and on layer
+    0's input and feedback currents (independent masks)."""
     init = unit_filter_uniform
     inp = Conv(input_shape, widths[0], 3, 2, init=init, rngs=rngs)
     layers, last = [], inp
@@ -74,7 +77,7 @@ def _cifar_fsnn(cfg, num_classes, input_shape, widths, *, rngs: nnx.Rngs) -> Fee
         last = Conv(last.out_shape, width, 3, stride, init=init, rngs=rngs)
         layers.append(last)
     fb = ConvTranspose(last.out_shape, widths[0], 3, 2, inp.out_shape[:2], init=init, rngs=rngs)
-    return FeedbackSNN(cfg, num_classes, inp, layers, fb, (1, 2, 3, 4), rngs=rngs)
+    return FeedbackSNN(cfg, num_classes, inp, layers, fb, (0, 1, 2, 3, 4), rngs=rngs)
 
 
 @register("spide_cifar_alexnetf")
@@ -94,11 +97,12 @@ def cifar_cifarnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> Feedbac
 @register("spide_dvs_convnetf")
 def dvs_convnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
     """CIFAR10-DVS ConvNet-F: Conv9 s2 2->512 (48 -> 24) drives one layer with a Conv5 512->512 feedback
-    onto itself (no bias, norm <= 10); readout on 24*24*512 rates. ``model.widths=(c,)`` overrides 512."""
+    onto itself (no bias, norm <= 10); readout on 24*24*512 rates; ``model.dropout`` (0 in the authors'
+    script) drops the input and feedback currents independently. ``model.widths=(c,)`` overrides 512."""
     width = int(next(iter(cfg.widths), 512))
     inp = Conv(input_shape, width, 9, 2, rngs=rngs)
     fb = Conv(inp.out_shape, width, 5, 1, bias=False, rngs=rngs)
-    return FeedbackSNN(cfg, num_classes, inp, [], fb, (), rngs=rngs)
+    return FeedbackSNN(cfg, num_classes, inp, [], fb, (0,), rngs=rngs)
 
 
 @register("ide_mnist_convf64")
@@ -118,8 +122,8 @@ def mnist_conv_f64(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> Feedback
 def fc_f400(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
     """IDE's Fashion-MNIST 400 (F400, ``fashionmnist_fc.py``): FC 784 -> 400 + BatchNorm drives one layer
     with a 400 -> 400 FC feedback onto itself (no bias, spectral norm restricted to ``r``); readout
-    400 -> classes. Both FCs start uniform(-1, 1) with unit-norm rows, zero bias. ``model.widths=(h,)``
-    overrides 400."""
+    400 -> classes. Both FCs start uniform(-1, 1) with unit-norm rows, zero bias; dropout on the input and
+    feedback currents (independent masks). ``model.widths=(h,)`` overrides 400."""
     width = int(next(iter(cfg.widths), 400))
     inp = Dense(input_shape, width, init=unit_filter_uniform, batch_norm=True, rngs=rngs)
     inp.bias[...] = jnp.zeros_like(inp.bias[...])

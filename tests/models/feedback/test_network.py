@@ -30,9 +30,28 @@ def test_forward_outputs_metrics_and_gradients():
     assert float(stats["solver_diverged"]) == 0.0 and 0.0 < float(stats["solver_residual"]) < 1.0
     assert float(jnp.max(jnp.abs(grads["inp"]["kernel"][...]))) > 0
     masks = model._masks(4)
+    assert len(masks) == 2 and masks[0].shape == masks[1].shape == (4, 6)  # input and feedback currents
     assert set(np.unique(np.asarray(masks[0]))) <= {0.0, 2.0}
+    assert np.any(np.asarray(masks[0]) != np.asarray(masks[1]))  # independent masks
     model.eval()
-    assert float(jnp.min(model._masks(4)[0])) == 1.0  # no dropout in evaluation
+    assert all(float(jnp.min(m)) == 1.0 for m in model._masks(4))  # no dropout in evaluation
+
+
+def test_dropout_weight_gradient_is_unmasked_by_default():
+    # LeNet's FC (dropout 0.5): SPIDE's set_grad leaves the 1/(1-p) = 2 of the mask out of its weight gradient
+    # (dropped neurons never fire, so only that factor differs); the layers below are unaffected
+    x = jax.random.uniform(jax.random.PRNGKey(0), (2, 8, 8, 1), minval=0.0, maxval=3.0)
+
+    def grads(rule):
+        cfg = model_config("spide_mnist_lenet", dropout_grad=rule, backward_steps=20, num_steps=10)
+        model = create(cfg, 3, (8, 8, 1), rngs=nnx.Rngs(0))
+        return nnx.grad(_loss(x))(model)
+
+    unmasked, masked = grads("unmasked"), grads("masked")
+    fc_u, fc_m = unmasked["layers"][3]["kernel"][...], masked["layers"][3]["kernel"][...]
+    assert float(jnp.max(jnp.abs(fc_u))) > 0
+    np.testing.assert_allclose(fc_m, 2.0 * fc_u, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(unmasked["inp"]["kernel"][...], masked["inp"]["kernel"][...], rtol=1e-6)
 
 
 def test_solver_statistics_are_not_trained_nor_counted():
@@ -124,3 +143,5 @@ def test_input_batch_norm_refuses_event_frames():
 def test_unknown_solver_is_a_config_error():
     with pytest.raises(ConfigError, match=r"model\.solver"):
         tiny_fc(solver="newton")
+    with pytest.raises(ConfigError, match=r"model\.dropout_grad"):
+        tiny_fc(dropout_grad="both")

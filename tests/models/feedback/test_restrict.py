@@ -15,6 +15,17 @@ def test_frobenius_norm_restriction():
     assert float(restrict.frobenius_restrict(w * 0.01, 2.0, jax.random.PRNGKey(1), 4096)) == 1.0  # untouched
 
 
+def test_frobenius_factor_is_a_constant_for_the_gradient():
+    # the authors estimate the norm without autograd: d/dW_raw sum(c * W_raw * factor) = c * factor
+    w = jax.random.normal(jax.random.PRNGKey(0), (20, 30))
+    c = jax.random.normal(jax.random.PRNGKey(2), (20, 30))
+    key = jax.random.PRNGKey(1)
+    factor = restrict.frobenius_restrict(w, 2.0, key, 64)
+    assert float(factor) < 0.2  # the bound is active
+    grad = jax.grad(lambda w: jnp.sum(c * w * restrict.frobenius_restrict(w, 2.0, key, 64)))(w)
+    np.testing.assert_allclose(grad, c * factor, rtol=1e-6)
+
+
 def test_spectral_restriction_bounds_the_feedback_spectral_norm():
     w = jax.random.normal(jax.random.PRNGKey(0), (30, 20))
     sigma = float(jnp.linalg.svd(w, compute_uv=False)[0])

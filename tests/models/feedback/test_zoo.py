@@ -30,12 +30,13 @@ def test_layer_shapes_of_every_model():
     assert m.dropout_layers == (4,) and m.rate == 0.5
     m = abstract_model("spide_mnist_convnetf", 10, (28, 28, 1))
     assert m.inp.kernel.shape == (5, 5, 1, 64) and m.inp.stride == 2
-    assert [op.stride for op in m.layers] == [2, 1]
+    assert [op.stride for op in m.layers] == [2, 1] and m.dropout_layers == (0, 1, 2) and m.rate == 0.2
     assert m.feedback.kernel.shape == (3, 3, 64, 64) and m.feedback.out_hw == (14, 14)
     assert m.shapes == ((14, 14, 64), (7, 7, 64), (7, 7, 64)) and m.readout.in_features == 64 * 7 * 7
     m = abstract_model("spide_cifar", 10, (32, 32, 3))
     assert m.shapes[0] == (16, 16, 96) and m.shapes[-1] == (8, 8, 256) and m.feedback.out_hw == (16, 16)
-    assert m.rate == 0.2 and m.feedback_norm == 2.0
+    assert m.rate == 0.2 and m.feedback_norm == 2.0 and m.dropout_layers == (0, 1, 2, 3, 4)
+    assert m.fsnn_cfg.dropout_grad == "unmasked"
     m = abstract_model("spide_dvs_cifar_convnetf", 10, (48, 48, 2))
     assert m.inp.kernel.shape == (9, 9, 2, 512) and m.shapes == ((24, 24, 512),)
     assert m.feedback.kernel.shape == (5, 5, 512, 512) and m.feedback.bias is None and m.feedback_norm == 10.0
@@ -43,6 +44,7 @@ def test_layer_shapes_of_every_model():
     assert m.inp.kernel.shape == (784, 400) and m.feedback.kernel.shape == (400, 400)
     assert m.feedback.bias is None and m.fsnn_cfg.num_steps == 5 and m.fsnn_cfg.solver == "broyden"
     assert m.inp.norm is not None and m.restriction == "spectral" and m.feedback_norm == 1.0 and m.rate == 0.2
+    assert m.dropout_layers == (0,) and m.fsnn_cfg.dropout_grad == "masked"  # IDE: autograd of the masked net
     # W_x 784x400 + bias, BatchNorm scale/bias, F 400x400, gain, readout 400x10 + bias (IDE README: 478K)
     assert num_params(m) == 784 * 400 + 400 + 800 + 400 * 400 + 1 + 4010
     for variant, leak in (("", 0.95), (":if", 1.0)):
