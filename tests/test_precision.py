@@ -61,7 +61,7 @@ def _loss_and_grads(graphdef, state, x, labels):
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_every_model_family_runs_in_float64(family):
     make_cfg, shape = FAMILIES[family][:2]
-    batch = (3, 2, *shape) if family == "spide_dvs" else (2, *shape)  # event frames [T, B, H, W, C]
+    batch = (2, 3, *shape) if family == "spide_dvs" else (2, *shape)  # event frames [B, T, H, W, C]
     with jax.enable_x64(True):
         model = models.cast_floats(models.create(make_cfg(), 3, shape, rngs=_rngs()), jnp.float64)
         graphdef, state = nnx.split(model)
