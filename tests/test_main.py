@@ -183,7 +183,8 @@ def test_failed_save_stops_at_once_and_keeps_the_last_good_step(tmp_path, run_ma
     line; the earlier step stays intact and evaluates."""
     workdir = tmp_path / "run"
     assert run_main(*quick_args(workdir, "--config.train.num_epochs=1"))[0] == 0
-    argv = [sys.executable, "-m", "snnjax.main", *quick_args(workdir, "--config.train.num_epochs=3")]
+    longer = ("--config.train.num_epochs=3", "--config.train.allow_schedule_change=True")
+    argv = [sys.executable, "-m", "snnjax.main", *quick_args(workdir, *longer)]
     proc = subprocess.run(
         ["bash", "-c", f"ulimit -f 20 && exec {shlex.join(argv)}"],  # files <= 20 KiB; Python ignores SIGXFSZ
         cwd=REPO,
