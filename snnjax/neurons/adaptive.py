@@ -27,12 +27,11 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 from jax import Array
 
 from snnjax import surrogate as sg
-from snnjax.errors import ConfigError
+from snnjax.neurons.lif import Firing
 from snnjax.registry import NEURONS
 
 AdaptiveReset = Literal["soft", "hard", "none"]
@@ -48,42 +47,26 @@ class ALIFState(NamedTuple):
 
 @NEURONS.register("alif")
 @struct.dataclass
-class ALIF:
-    """Adaptive-threshold LIF (LSNN); equations in the module docstring.
+class ALIF(Firing):
+    """Adaptive-threshold LIF (LSNN); equations in the module docstring. The firing and reset fields are
+    :class:`~snnjax.neurons.lif.Firing`'s, with ``v_th`` the baseline threshold ``theta`` and
+    ``reset='soft'`` (the default) subtracting the adaptive threshold ``theta_t``.
 
     Attributes:
       decay: membrane decay per step (snnTorch ``beta``, spyx ``beta``).
-      v_th: baseline threshold ``theta`` with no recent spikes.
       adapt_decay: decay of the adaptation per step (spyx ``gamma``, LSNN ``rho``).
       adapt_strength: threshold increase per unit of adaptation (LSNN ``beta``).
-      v_reset: membrane after a spike for ``reset='hard'``.
-      reset: ``'soft'`` (subtract the adaptive threshold ``theta_t``), ``'hard'`` or ``'none'``.
-      detach_reset: stop the gradient through ``s`` in the reset term.
-      surrogate: gradient of the Heaviside step.
-      inclusive: fire on ``h >= theta`` instead of ``h > theta``.
     """
 
+    reset: AdaptiveReset = struct.field(pytree_node=False, default="soft")
     decay: float | Array = 0.9
-    v_th: float | Array = 1.0
     adapt_decay: float | Array = 0.9
     adapt_strength: float | Array = 1.8
-    v_reset: float | Array = 0.0
-    reset: AdaptiveReset = struct.field(pytree_node=False, default="soft")
-    detach_reset: bool = struct.field(pytree_node=False, default=False)
-    surrogate: sg.Surrogate = struct.field(pytree_node=False, default=sg.Triangle())
-    inclusive: bool = struct.field(pytree_node=False, default=False)
 
-    stochastic = False
-    charge = "decay"  # SpikingNeuron(learnable_decay=True) learns `decay`
+    name = "alif"
+    resets = ("soft", "hard", "none")
+    state_type = ALIFState
     leaks = ("decay",)  # the leaks a learnable-decay layer learns
-
-    def __post_init__(self):
-        if self.reset not in ("soft", "hard", "none"):
-            raise ConfigError(f"alif: unknown reset {self.reset!r}; use 'soft', 'hard' or 'none'")
-
-    def init_state(self, shape: tuple[int, ...], dtype=jnp.float32) -> ALIFState:
-        """Zero membrane and zero adaptation of the given shape."""
-        return ALIFState(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
 
     def step(self, state: ALIFState, x: Array, key: Array | None = None) -> tuple[ALIFState, Array]:
         """One time step; ``key`` is ignored (deterministic neuron)."""

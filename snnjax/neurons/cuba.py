@@ -22,13 +22,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-import jax.numpy as jnp
 from flax import struct
 from jax import Array
 
-from snnjax import surrogate as sg
-from snnjax.errors import ConfigError
-from snnjax.neurons.lif import Reset, fire
+from snnjax.neurons.lif import Firing, Reset, fire
 from snnjax.registry import NEURONS
 
 
@@ -41,42 +38,22 @@ class CubaState(NamedTuple):
 
 @NEURONS.register("cuba_lif")
 @struct.dataclass
-class CubaLIF:
-    """Current-based LIF; equations in the module docstring.
+class CubaLIF(Firing):
+    """Current-based LIF; equations in the module docstring. The firing and reset fields are
+    :class:`~snnjax.neurons.lif.Firing`'s (resets as :class:`~snnjax.neurons.LIF`'s, default ``'hard'``).
 
     Attributes:
       decay: membrane decay per step (snnTorch ``beta``).
       syn_decay: synaptic-current decay per step (snnTorch ``alpha``).
-      v_th: threshold.
-      v_reset: membrane after a spike for ``reset='hard'``.
-      reset: ``'hard'``, ``'soft'``, ``'soft_delayed'`` or ``'none'`` (as :class:`~snnjax.neurons.LIF`).
-      detach_reset: stop the gradient through ``s`` in the reset term.
-      surrogate: gradient of the Heaviside step.
-      inclusive: fire on ``h >= v_th`` instead of ``h > v_th``.
     """
 
+    reset: Reset = struct.field(pytree_node=False, default="hard")
     decay: float | Array = 0.9
     syn_decay: float | Array = 0.8
-    v_th: float | Array = 1.0
-    v_reset: float | Array = 0.0
-    reset: Reset = struct.field(pytree_node=False, default="hard")
-    detach_reset: bool = struct.field(pytree_node=False, default=False)
-    surrogate: sg.Surrogate = struct.field(pytree_node=False, default=sg.Triangle())
-    inclusive: bool = struct.field(pytree_node=False, default=False)
 
-    stochastic = False
-    charge = "decay"  # SpikingNeuron(learnable_decay=True) learns the decays below
+    name = "cuba_lif"
+    state_type = CubaState
     leaks = ("decay", "syn_decay")
-
-    def __post_init__(self):
-        if self.reset not in ("hard", "soft", "soft_delayed", "none"):
-            raise ConfigError(
-                f"cuba_lif: unknown reset {self.reset!r}; use 'hard', 'soft', 'soft_delayed' or 'none'"
-            )
-
-    def init_state(self, shape: tuple[int, ...], dtype=jnp.float32) -> CubaState:
-        """Zero membrane and zero current of the given shape."""
-        return CubaState(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype))
 
     def step(self, state: CubaState, x: Array, key: Array | None = None) -> tuple[CubaState, Array]:
         """One time step; ``key`` is ignored (deterministic neuron)."""

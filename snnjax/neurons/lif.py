@@ -18,6 +18,7 @@ from flax import struct
 from jax import Array
 
 from snnjax import surrogate as sg
+from snnjax.errors import ConfigError
 from snnjax.registry import NEURONS
 
 Charge = Literal["decay", "tau"]
@@ -93,6 +94,43 @@ def apply_reset(h: Array, s: Array, p: LIF) -> Array:
     if p.reset in ("soft_delayed", "none"):
         return h
     raise ValueError(f"unknown reset {p.reset!r}; use 'hard', 'soft', 'soft_delayed' or 'none'")
+
+
+@struct.dataclass
+class Firing:
+    """The firing and reset parameters of the LIF-like neurons with more state than a membrane (ALIF,
+    CubaLIF); a subclass adds its leaks, names its ``resets`` and may change the ``reset`` default.
+
+    Attributes:
+      v_th: threshold (ALIF: its baseline).
+      v_reset: membrane after a spike for ``reset='hard'``.
+      reset: one of the subclass's ``resets`` (as :class:`LIF`'s).
+      detach_reset: stop the gradient through ``s`` in the reset term.
+      surrogate: gradient of the Heaviside step.
+      inclusive: fire on ``h >= v_th`` instead of ``h > v_th``.
+    """
+
+    v_th: float | Array = 1.0
+    v_reset: float | Array = 0.0
+    reset: str = struct.field(pytree_node=False, default="hard")
+    detach_reset: bool = struct.field(pytree_node=False, default=False)
+    surrogate: sg.Surrogate = struct.field(pytree_node=False, default=sg.Triangle())
+    inclusive: bool = struct.field(pytree_node=False, default=False)
+
+    name = "neuron"  # its config name, for errors
+    resets = ("hard", "soft", "soft_delayed", "none")
+    stochastic = False
+    charge = "decay"  # SpikingNeuron(learnable_decay=True) learns the `leaks`
+
+    state_type = NamedTuple  # the subclass's state record: a NamedTuple of arrays, all zero at the start
+
+    def __post_init__(self):
+        if self.reset not in self.resets:
+            raise ConfigError(f"{self.name}: unknown reset {self.reset!r}; use one of {list(self.resets)}")
+
+    def init_state(self, shape: tuple[int, ...], dtype=jnp.float32):
+        """Every state variable zero, of the given shape."""
+        return self.state_type(*(jnp.zeros(shape, dtype) for _ in self.state_type._fields))
 
 
 def fire(v: Array, h: Array, p) -> tuple[Array, Array]:

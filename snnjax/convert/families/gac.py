@@ -40,6 +40,31 @@ def _gac(cfg) -> list[Rule]:
     ]
 
 
+# The authors' key of each block layer (after the block's name), per code path; sc_* only where the block
+# has a projection shortcut.
+CIFAR_BLOCK_KEYS = dict(
+    conv1="conv1.module", bn1="bn1.module", conv2="conv2.module", bn2="bn2.module",
+    sc_conv="downsample.module.0", sc_bn="downsample.module.1",
+)  # fmt: skip
+IMAGENET_BLOCK_KEYS = dict(
+    conv1="conv1", bn1="bn1.bn", conv2="conv2", bn2="bn2.bn", sc_conv="shortcut.0", sc_bn="shortcut.1.bn"
+)
+
+
+def block_rules(model, blocks, stage: str, keys: dict[str, str], first_stage: int = 1) -> list:
+    """The rules of every residual block: ``blocks.<i>.<layer>`` <- ``<stage>.<j>.<key>``, the stages
+    named ``stage.format(first_stage + s)``."""
+    names = [f"{stage.format(first_stage + s)}.{j}" for s, n in enumerate(blocks) for j in range(n)]
+    rules = []
+    for i, (name, block) in enumerate(zip(names, model.blocks, strict=True)):
+        for ours, theirs in keys.items():
+            if ours.startswith("sc_") and not block.has_shortcut:
+                continue
+            make = conv if "conv" in ours else batch_norm
+            rules += make(f"blocks.{i}.{ours}", f"{name}.{theirs}")
+    return rules
+
+
 def mapping(model, cfg, num_classes: int, input_shape) -> Mapping:
     stem, _, blocks, *_ = msresnet.resolve(cfg)
     where = describe(cfg, num_classes)
@@ -50,27 +75,11 @@ def mapping(model, cfg, num_classes: int, input_shape) -> Mapping:
     unexpected = ((r"encoding\.", "the checkpoint has GAC weights: set --config.model.gac=True"),)
     if stem == "cifar":
         rules = [*conv("stem.conv", "conv1.module"), *batch_norm("stem.bn", "bn1.module")]
-        names = [f"layer{s + 1}.{j}" for s, n in enumerate(blocks) for j in range(n)]
-        for i, (name, block) in enumerate(zip(names, model.blocks, strict=True)):
-            rules += conv(f"blocks.{i}.conv1", f"{name}.conv1.module")
-            rules += batch_norm(f"blocks.{i}.bn1", f"{name}.bn1.module")
-            rules += conv(f"blocks.{i}.conv2", f"{name}.conv2.module")
-            rules += batch_norm(f"blocks.{i}.bn2", f"{name}.bn2.module")
-            if block.has_shortcut:
-                rules += conv(f"blocks.{i}.sc_conv", f"{name}.downsample.module.0")
-                rules += batch_norm(f"blocks.{i}.sc_bn", f"{name}.downsample.module.1")
+        rules += block_rules(model, blocks, "layer{}", CIFAR_BLOCK_KEYS)
         rules += linear("head", "fc1.module", hint=head_hint)
     elif stem == "imagenet":
         rules = [*conv("stem.conv", "conv1.0"), *batch_norm("stem.bn", "conv1.1.bn")]
-        names = [f"conv{s + 2}_x.{j}" for s, n in enumerate(blocks) for j in range(n)]
-        for i, (name, block) in enumerate(zip(names, model.blocks, strict=True)):
-            rules += conv(f"blocks.{i}.conv1", f"{name}.conv1")
-            rules += batch_norm(f"blocks.{i}.bn1", f"{name}.bn1.bn")
-            rules += conv(f"blocks.{i}.conv2", f"{name}.conv2")
-            rules += batch_norm(f"blocks.{i}.bn2", f"{name}.bn2.bn")
-            if block.has_shortcut:
-                rules += conv(f"blocks.{i}.sc_conv", f"{name}.shortcut.0")
-                rules += batch_norm(f"blocks.{i}.sc_bn", f"{name}.shortcut.1.bn")
+        rules += block_rules(model, blocks, "conv{}_x", IMAGENET_BLOCK_KEYS, first_stage=2)
         rules += [
             Rule("head.kernel", "fc1.weight", Linear(), ("fc1_s.layer.module.weight",), head_hint),
             Rule("head.bias", "fc1.bias", aliases=("fc1_s.layer.module.bias",), hint=head_hint),
