@@ -22,9 +22,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.ad_checkpoint import checkpoint_name
 from flax import nnx
 from jax import Array
+from jax.ad_checkpoint import checkpoint_name
 
 LEVELS = ("none", "elementwise", "full")
 SAVED_NAME = "snnjax_saved"

@@ -1,7 +1,8 @@
 """Peak memory and step time of the CIFAR GAC-MS-ResNet-18 training step in spikingjelly (reference for
 ``benchmarks/memory.py``), run in the reference environment (``benchmarks/references/setup_env.sh``).
 
-    ~/.cache/snnjax/bench-venv/bin/python benchmarks/references/msresnet_spikingjelly.py --T 6 --batch 8 --steps 3
+    PY=~/.cache/snnjax/bench-venv/bin/python
+    $PY benchmarks/references/msresnet_spikingjelly.py --T 6 --batch 8 --steps 3
 
 The network follows ``snnjax.models.msresnet`` (CIFAR variant): stem Conv3x3(64) + BN run once on the
 image and repeated over T (spikingjelly's ``static_conv`` idiom, as snnjax does), GAC (temporal attention
