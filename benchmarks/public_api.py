@@ -17,7 +17,6 @@ import snnjax
 snnjax.runtime.setup()  # before JAX starts: the CPU process set-up of the CLI (malloc, XLA convolutions)
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 from flax import nnx  # noqa: E402
 

@@ -13,7 +13,8 @@ see ``snnjax.runtime``)::
     scores = snnjax.predict(model, images, config)    # uint8 [B, H, W, C] -> [B, num_classes]
 
 Core: ``surrogate``, ``neurons``, ``dynamics``, ``encoding``, ``layers``, ``losses``, ``implicit``,
-``augment``, ``regularizers``, ``conv``, ``remat``, ``runtime``. Around it: ``registry`` (named neurons, surrogates, encoders,
+``augment``, ``regularizers``, ``conv``,
+``remat``, ``runtime``. Around it: ``registry`` (named neurons, surrogates, encoders,
 losses, optimisers, mixes, models), ``config``, ``models``, ``data``, ``train``, ``inference`` (``load``,
 ``predict``), ``analysis``, ``errors``.
 """

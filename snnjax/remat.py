@@ -13,6 +13,12 @@ reductions) and cheap to recompute; a convolution is not. A block run at a :data
   Same values and gradients; about 3 stored floats per element instead of 13 for an MS-ResNet block.
 * ``'full'``: ``jax.checkpoint`` saving only the block input: the backward pass runs the whole block
   forward again (its convolutions included) before differentiating it; 1 stored float per element.
+
+What a level stores is what autodiff keeps (``benchmarks/memory.py --breakdown``). On XLA:CPU the peak of
+a step is set by its schedule as much: the CPU scheduler may run every block's recomputation right after
+the forward pass and postpone kernel gradients to the end of the backward pass (optimisation barriers do
+not survive its pipeline), so the peak falls far less than the stored bytes (``benchmarks/README.md``,
+"Memory of the main job").
 """
 
 from __future__ import annotations
@@ -21,7 +27,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 from flax import nnx
 from jax import Array
 from jax.ad_checkpoint import checkpoint_name
@@ -47,56 +52,9 @@ def check_level(level: str) -> str:
     return level
 
 
-def ordered_checkpoint(f: Callable[..., Any], policy: Callable[..., bool]) -> Callable[..., Any]:
-    """``jax.checkpoint(f, policy=policy)`` whose backward recomputation waits for the incoming cotangent.
-
-    XLA:CPU's scheduler is free to run a rematerialised computation as soon as its inputs exist, i.e.
-    right after the forward pass, which brings back the memory remat was meant to save (measured: every
-    block's recomputed convolutions live at once). Here the saved values pass through an
-    ``optimization_barrier`` together with the cotangent, so the recomputation of a block cannot start
-    before the backward pass reaches it; and the gradients it returns leave together, so the
-    parameters' gradients are computed while their inputs are live instead of at the end of the backward
-    pass. Same values and gradients as ``jax.checkpoint``.
-    """
-    checkpointed = jax.checkpoint(f, policy=policy)
-
-    @jax.custom_vjp
-    def run(*args):
-        return f(*args)
-
-    def fwd(*args):
-        return jax.vjp(checkpointed, *args)
-
-    def bwd(vjp_fn, cotangent):
-        leaves, tree = jax.tree.flatten(vjp_fn)
-
-        def backward(leaves, cotangent):
-            return jax.tree.unflatten(tree, leaves)(cotangent)
-
-        # a conditional runs as one unit once its operands exist: XLA:CPU can neither start the
-        # recomputation before the cotangent arrives nor postpone the parameters' gradients (optimisation
-        # barriers do not survive its pipeline). The predicate is known only at run time, both branches
-        # are the same computation.
-        floats = [c for c in jax.tree.leaves(cotangent) if jnp.issubdtype(c.dtype, jnp.inexact) and c.size]
-        known = jnp.isfinite(floats[0].ravel()[0]) if floats else jnp.bool_(True)
-        return jax.lax.cond(known, backward, backward, leaves, cotangent)
-
-    run.defvjp(fwd, bwd)
-    return run
-
-
-def call(fn: Callable[..., Any], module: nnx.Module, *args: Any, level: str = "elementwise") -> Any:
-    """``fn(module, *args)`` rematerialised at ``level`` (:func:`ordered_checkpoint` with the level's
-    policy); the module's state updates (BN statistics, sown values) are applied as without remat."""
+def call(fn: Callable[..., Any], module: nnx.Module, *args: Any, level: str = "none") -> Any:
+    """``fn(module, *args)`` rematerialised at ``level`` (``nnx.remat`` with the level's policy; the
+    module's state updates, BN statistics and sown values, are kept as without remat)."""
     if check_level(level) == "none":
         return fn(module, *args)
-    graphdef, state = nnx.split(module)
-
-    def pure(state, *args):
-        inner = nnx.merge(graphdef, state)
-        out = fn(inner, *args)
-        return out, nnx.state(inner)
-
-    out, new_state = ordered_checkpoint(pure, _POLICIES[level])(state, *args)
-    nnx.update(module, new_state)
-    return out
+    return nnx.remat(fn, policy=_POLICIES[level])(module, *args)

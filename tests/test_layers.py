@@ -173,5 +173,7 @@ def test_public_conv_equals_lax_in_values_and_gradients(impl):
     k, b = layer.kernel[...], layer.bias[...]
     np.testing.assert_allclose(mine(k, b, x), ref(k, b, x), rtol=1e-5, atol=1e-5)
     loss = lambda f: lambda *a: jnp.sum(jnp.sin(f(*a)))
-    for g, h in zip(jax.grad(loss(mine), (0, 1, 2))(k, b, x), jax.grad(loss(ref), (0, 1, 2))(k, b, x)):
+    for g, h in zip(
+        jax.grad(loss(mine), (0, 1, 2))(k, b, x), jax.grad(loss(ref), (0, 1, 2))(k, b, x), strict=True
+    ):
         np.testing.assert_allclose(g, h, rtol=1e-4, atol=1e-4)

@@ -85,7 +85,7 @@ def model_config(variant: str = "cifar", depth: int = 18, **overrides) -> ml_col
         bn_init="threshold" if imagenet else "plain",  # threshold: tdBN weight = v_th
         zero_init_residual=imagenet,  # second BN of every block starts at weight 0
         conv_init="kaiming_fan_out" if imagenet else "torch",  # torch: PyTorch's default init
-        block_remat="elementwise",  # none | elementwise | full: what each block keeps for backward (remat)
+        block_remat="none",  # none | elementwise | full: what each block keeps for backward (snnjax.remat)
         conv_impl="xla",  # xla (lax.conv_general_dilated) | matmul (snnjax.conv, same values)
         dropout=-1.0,  # < 0 = the preset's (0.2 for depth 104, else 0)
     )
