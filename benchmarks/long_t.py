@@ -17,7 +17,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from snnjax import runtime  # noqa: E402
+from snnjax import runtime
 
 runtime.setup()
 

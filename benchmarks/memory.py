@@ -14,7 +14,7 @@ block alone), and the parameter and optimiser-state bytes.
 
 ``--rss B ...`` runs ``--steps`` real steps at those batches, each in a fresh process with glibc's default
 malloc and with the retained malloc of ``snnjax.runtime``, and reports the process's peak resident memory
-(``ru_maxrss``) after compilation and after the steps; a run whose estimate exceeds ``--max-run-gib`` is
+(``VmHWM``) after compilation and after the steps; a run whose estimate exceeds ``--max-run-gib`` is
 skipped (an out-of-memory kill would hit everything else on the machine). ``--torch B ...`` runs the same
 network in spikingjelly (``references/msresnet_spikingjelly.py``, reference environment) at those batches.
 No step is run for the compiled-analysis rows.
@@ -135,6 +135,16 @@ def breakdown(config_name: str, T: int, batch: int) -> list[list[str]]:
     return rows
 
 
+def peak_rss() -> int:
+    """This process's peak resident bytes (``VmHWM``: unlike ``ru_maxrss``, not inherited from the
+    parent across ``exec``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 def child(args) -> None:
     """One real run in this process: peak RSS after compilation and after ``--steps`` steps."""
     import jax
@@ -146,14 +156,14 @@ def child(args) -> None:
     runtime.use_xla_convolutions()
     steps, batch = build_steps(args.configs[0], args.T[0], args.batch[0], args.levels[0])
     compiled = steps.compile_train(batch, jax.random.key(0))
-    after_compile = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    after_compile = peak_rss()
     state, times = steps.state, []
     for i in range(args.steps):
         t0 = time.perf_counter()
         state, metrics = steps.train_step(state, batch, jax.random.key(i))
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - t0)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     temp = compiled.memory_analysis().temp_size_in_bytes
     print(json.dumps({"after_compile": after_compile, "peak": peak, "temp": temp, "step_s": times}))
 

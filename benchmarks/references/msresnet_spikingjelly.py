@@ -11,7 +11,7 @@ MLP over T and two 4x4 'same' convs, gate ``sigmoid(TA * SCA) * LIF(X)``), membr
 Neurons: spikingjelly ``LIFNode(tau=2, decay_input=False, v_threshold=1, v_reset=0)`` in multi-step mode
 (``h = 0.5 v + x``, hard reset, GAC-CIFAR's LIF) with its default surrogate; multi-step layers run on
 ``[T * B, ...]``. SGD with momentum 0.9 (as configs/msresnet_cifar.py). Prints one JSON line: the
-process's peak RSS (``ru_maxrss``) before and after the steps, and the step times.
+process's peak RSS (``VmHWM``) before and after the steps, and the step times.
 """
 
 from __future__ import annotations
@@ -96,6 +96,11 @@ class MSResNet18(nn.Module):
 
 
 def rss_gib() -> float:
+    """Peak resident GiB of this process (``VmHWM``; ``ru_maxrss`` would include the parent's peak)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**20
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
