@@ -160,7 +160,7 @@ class MSBlock(nnx.Module):
         self.conv2 = b.conv(cout, cout, 3, 1)
         self.bn2 = b.bn(cout, zero=bool(b.cfg.zero_init_residual))
         self.stride = stride
-        self.remat = remat.check_level(str(b.cfg.block_remat))
+        self.remat = remat.check_level(str(b.cfg.get("block_remat", "none")))  # older config.json: none
         self.pool_shortcut = shortcut == "avgpool_conv" and stride > 1
         self.has_shortcut = stride != 1 or cin != cout
         if self.has_shortcut:
