@@ -33,7 +33,8 @@ import workloads as wl  # noqa: E402
 
 from snnjax.runtime import RETAIN_ENV, with_xla_convolutions  # noqa: E402
 
-JAX_LOCAL = ("snnjax", "snnjax-xla", "ann-jax", "ann-jax-xla", "naive-jax")
+JAX_LOCAL = ("snnjax", "snnjax-xla", "ann-jax", "ann-jax-xla", "naive-jax", "snnjax-public")
+SELF_SETUP = ("snnjax-public",)  # set up their process themselves (snnjax.runtime.setup): no env given
 REFS = ("spikingjelly", "spikingjelly-static", "snntorch", "norse", "spyx")
 DEFAULT_IMPLS = (
     "snnjax",
@@ -68,11 +69,13 @@ class Worker:
             cmd += ["--T", str(T)]
         self.impl, self.times, self.info, self.error = impl, [], {}, None
         env = {**os.environ, "PYTHONPATH": os.path.dirname(HERE)}
-        if malloc == "retain":  # every implementation, JAX and PyTorch alike
+        if malloc == "retain" and base not in SELF_SETUP:  # every implementation, JAX and PyTorch alike
             env.update(RETAIN_ENV)
         if flags:
             env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + FLAG_SETS[flags]).strip()
-        if convs == "xla" and base in (*JAX_LOCAL, "spyx"):  # every JAX implementation, unless its
+        if (
+            convs == "xla" and base in (*JAX_LOCAL, "spyx") and base not in SELF_SETUP
+        ):  # every JAX implementation, unless its
             env["XLA_FLAGS"] = with_xla_convolutions(env.get("XLA_FLAGS", ""))  # flag set chose already
         self.proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env

@@ -38,6 +38,8 @@ def main() -> None:
     elif args.impl == "spyx":
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "references"))
         import impl_spyx as impl
+    elif args.impl == "snnjax-public":
+        import public_api as impl
     else:
         import impl_jax as impl
     try:

@@ -1,9 +1,11 @@
 """snnjax: spiking neural networks in JAX/Flax.
 
 The subpackages load on first use, so ``import snnjax`` is cheap and does not start JAX (the CLI sets
-CPU runtime options before JAX starts)::
+CPU runtime options before JAX starts; a program of one's own calls ``snnjax.runtime.setup()`` first,
+see ``snnjax.runtime``)::
 
     import snnjax
+    snnjax.runtime.setup()                            # CPU: retained malloc, XLA's own convolutions
     neuron = snnjax.neurons.LIF(decay=0.5)            # a pure neuron step record
     layer = snnjax.layers.SpikingNeuron(neuron)       # [T, B, ...] -> spikes [T, B, ...]
     config = snnjax.config.load_config("configs/quickstart.py")
@@ -11,7 +13,8 @@ CPU runtime options before JAX starts)::
     scores = snnjax.predict(model, images, config)    # uint8 [B, H, W, C] -> [B, num_classes]
 
 Core: ``surrogate``, ``neurons``, ``dynamics``, ``encoding``, ``layers``, ``losses``, ``implicit``,
-``augment``, ``regularizers``, ``conv``. Around it: ``registry`` (named neurons, surrogates, encoders,
+``augment``, ``regularizers``, ``conv``,
+``remat``, ``runtime``. Around it: ``registry`` (named neurons, surrogates, encoders,
 losses, optimisers, mixes, models), ``config``, ``models``, ``data``, ``train``, ``inference`` (``load``,
 ``predict``), ``convert`` (the authors' PyTorch weights in and out), ``analysis``, ``nir`` (NIR
 export/import), ``errors``.
@@ -43,6 +46,8 @@ _SUBMODULES = (
     "nir",
     "registry",
     "regularizers",
+    "remat",
+    "runtime",
     "surrogate",
     "train",
 )

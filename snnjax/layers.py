@@ -335,6 +335,35 @@ class RecurrentSpikingNeuron(SpikingNeuron):
         return ys
 
 
+def conv(
+    in_features: int,
+    out_features: int,
+    kernel_size: int | tuple[int, int],
+    *,
+    strides: int | tuple[int, int] = 1,
+    padding: Any = "SAME",
+    use_bias: bool = True,
+    impl: str = "auto",
+    rngs: nnx.Rngs,
+    **kwargs: Any,
+) -> nnx.Conv:
+    """A 2-D ``nnx.Conv`` (NHWC) with the fastest correct convolution for the backend (``snnjax.conv``):
+    ``impl='auto'`` takes XLA's ``lax.conv_general_dilated`` unless XLA:CPU runs convolutions through
+    YNNPACK, whose kernels are slow for the narrow convolutions of SNNs, and the im2col matmul form
+    (batch-chunked on CPU) otherwise; ``'xla'`` / ``'matmul'`` force one. Both give the values and
+    gradients of ``lax.conv_general_dilated`` and the same parameters (``kernel`` HWIO, ``bias``), so
+    checkpoints load either way. Apply it to time-folded spikes ``[T * B, H, W, C]`` (:func:`fold`,
+    :func:`time_folded`). ``kwargs`` go to ``nnx.Conv`` (e.g. ``kernel_init``)."""
+    from snnjax import conv as conv_lib
+
+    k = (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
+    s = (strides, strides) if isinstance(strides, int) else tuple(strides)
+    return nnx.Conv(
+        in_features, out_features, k, s, padding=padding, use_bias=use_bias,
+        conv_general_dilated=conv_lib.conv_fn(impl), rngs=rngs, **kwargs,
+    )  # fmt: skip
+
+
 def batch_norm(
     num_features: int,
     *,

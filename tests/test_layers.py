@@ -352,3 +352,33 @@ def test_recurrent_layer_learnable_threshold_remat_and_recording():
     (spikes,), (membrane,) = rec.spikes.values(), rec.membrane.values()
     np.testing.assert_array_equal(spikes, out[:, :1])
     assert membrane.shape == (7, 1, 4) and np.any(np.asarray(membrane) != 0)
+
+
+@pytest.mark.parametrize("impl", ["auto", "xla", "matmul"])
+def test_public_conv_equals_lax_in_values_and_gradients(impl):
+    """layers.conv (any impl) has nnx.Conv's parameters and lax.conv_general_dilated's values/gradients."""
+    from jax import lax
+
+    rngs = nnx.Rngs(0)
+    layer = layers.conv(5, 7, 3, strides=2, impl=impl, rngs=rngs)
+    assert layer.kernel.shape == (3, 3, 5, 7) and layer.bias.shape == (7,)
+    x = jax.random.normal(jax.random.key(1), (6, 9, 9, 5))
+
+    def ref(kernel, bias, x):
+        y = lax.conv_general_dilated(x, kernel, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+        return y + bias
+
+    graphdef, params = nnx.split(layer)
+
+    def mine(kernel, bias, x):
+        state = jax.tree.map(lambda v: v, params)
+        state["kernel"].value, state["bias"].value = kernel, bias
+        return nnx.merge(graphdef, state)(x)
+
+    k, b = layer.kernel[...], layer.bias[...]
+    np.testing.assert_allclose(mine(k, b, x), ref(k, b, x), rtol=1e-5, atol=1e-5)
+    loss = lambda f: lambda *a: jnp.sum(jnp.sin(f(*a)))
+    for g, h in zip(
+        jax.grad(loss(mine), (0, 1, 2))(k, b, x), jax.grad(loss(ref), (0, 1, 2))(k, b, x), strict=True
+    ):
+        np.testing.assert_allclose(g, h, rtol=1e-4, atol=1e-4)

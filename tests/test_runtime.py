@@ -109,3 +109,42 @@ def test_xla_convolutions_keep_the_users_flag(monkeypatch):
 def test_ynnpack_convolutions_reads_the_flag(flags, ynnpack):
     assert runtime.ynnpack_convolutions(flags) is ynnpack
     assert runtime.ynnpack_convolutions(runtime.with_xla_convolutions(flags)) is (ynnpack and "ynn" in flags)
+
+
+_SETUP_PROBE = textwrap.dedent(
+    """
+    import json, os
+    from snnjax import runtime
+    first = runtime.setup()
+    import jax.numpy as jnp
+    jnp.ones(3).block_until_ready()
+    print(json.dumps([first, runtime.setup(), runtime.retaining(), os.environ.get("XLA_FLAGS", "")]))
+    """
+)
+
+
+def test_setup_applies_the_cpu_settings_once_before_jax_starts():
+    import json
+
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "SNNJAX_MALLOC", "MALLOC_MMAP_MAX_")}
+    env["JAX_PLATFORMS"] = "cpu"
+    out = subprocess.run(
+        [sys.executable, "-c", _SETUP_PROBE], capture_output=True, text=True, env=env, check=True
+    )
+    first, again, retaining, flags = json.loads(out.stdout)
+    assert first == {"malloc": True, "xla_convolutions": runtime._jaxlib_has_ynn()}
+    assert again == {"malloc": False, "xla_convolutions": False}  # JAX has started: too late, nothing done
+    assert retaining
+    assert ("-individual_convolution" in flags) is runtime._jaxlib_has_ynn()
+
+
+def test_release_large_blocks_maps_them_again():
+    probe = _PROBE.replace(
+        "assert runtime.retain_freed_memory()",
+        "assert runtime.retain_freed_memory()\n    assert runtime.release_large_blocks()",
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SNNJAX_MALLOC"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, "retain"], capture_output=True, text=True, env=env, check=True
+    )
+    assert int(out.stdout) > 20_000  # the 100 MB block is mapped afresh, as with glibc's default

@@ -40,7 +40,7 @@ from flax import nnx
 from jax import Array
 
 from snnjax import conv as conv_lib
-from snnjax import layers
+from snnjax import layers, remat
 from snnjax.errors import ConfigError
 from snnjax.models import register
 from snnjax.models.blocks import (
@@ -86,6 +86,7 @@ def model_config(variant: str = "cifar", depth: int = 18, **overrides) -> ml_col
         bn_init="threshold" if imagenet else "plain",  # threshold: tdBN weight = v_th
         zero_init_residual=imagenet,  # second BN of every block starts at weight 0
         conv_init="kaiming_fan_out" if imagenet else "torch",  # torch: PyTorch's default init
+        block_remat="none",  # none | elementwise | full: what each block keeps for backward (snnjax.remat)
         conv_impl="xla",  # xla (lax.conv_general_dilated) | matmul (snnjax.conv, same values)
         dropout=-1.0,  # < 0 = the preset's (0.2 for depth 104, else 0)
         time_window=0,  # 0 = neurons run all T steps; w > 0: the first w only, zeros after (ImageNet seed: 4)
@@ -168,6 +169,7 @@ class MSBlock(nnx.Module):
         self.conv2 = b.conv(cout, cout, 3, 1)
         self.bn2 = b.bn(cout, zero=bool(b.cfg.zero_init_residual))
         self.stride = stride
+        self.remat = remat.check_level(str(b.cfg.get("block_remat", "none")))  # older config.json: none
         self.pool_shortcut = shortcut == "avgpool_conv" and stride > 1
         self.has_shortcut = stride != 1 or cin != cout
         if self.has_shortcut:
@@ -181,12 +183,16 @@ class MSBlock(nnx.Module):
         if self.pool_shortcut:
             s = self.stride
             x = nnx.avg_pool(x, (s, s), (s, s), padding="SAME")
-        return self.sc_bn(self.sc_conv(x))
+        return self.sc_bn(remat.saved(self.sc_conv(x)))
 
     def __call__(self, x: Array) -> Array:
+        return remat.call(MSBlock.forward, self, x, level=self.remat)
+
+    def forward(self, x: Array) -> Array:
+        """The block without rematerialisation; convolution outputs are marked :func:`remat.saved`."""
         t = x.shape[0]
-        y = self.bn1(self.conv1(layers.fold(self.lif1(x))))
-        y = self.bn2(self.conv2(layers.fold(self.lif2(layers.unfold(y, t)))))
+        y = self.bn1(remat.saved(self.conv1(layers.fold(self.lif1(x)))))
+        y = self.bn2(remat.saved(self.conv2(layers.fold(self.lif2(layers.unfold(y, t))))))
         return layers.unfold(y + self.shortcut(layers.fold(x)), t)
 
 

@@ -134,7 +134,9 @@ class Run:
         key = jax.random.fold_in(self.base_key, 0)
         compiled = self.steps.compile_train(self.steps.shard_batch(batch), key)
         if jax.process_count() == 1:
-            memory.check_fits(compiled, self.config.train.batch_size)
+            note = memory.check_fits(compiled, self.config.train.batch_size)
+            if note:
+                print(note, file=sys.stderr, flush=True)
 
     def train_step(self, step: int, batch: dict) -> dict:
         """One optimiser step on the host batch of training step ``step``; returns its device metrics."""

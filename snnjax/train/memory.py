@@ -3,6 +3,10 @@
 A step that cannot fit is stopped before it runs, with one line naming the estimate, the memory available
 and a batch size that would fit, instead of the kernel's out-of-memory killer ending the process without a
 message minutes later.
+
+On a CPU with the retained malloc of ``snnjax.runtime`` a process can hold two steps' temporaries (a freed
+block is not always reused, see that module); when that would not fit but one step does, the guard lets
+malloc map large blocks again (``runtime.release_large_blocks``) instead of stopping.
 """
 
 from __future__ import annotations
@@ -11,14 +15,17 @@ from typing import Any
 
 import jax
 
+from snnjax import runtime
 from snnjax.errors import ResourceError
 
 GIB = 1 << 30
 HEADROOM = 0.9  # of the available memory the step may use (the data pipeline and Python need the rest)
-CPU_FACTOR = 2.5
-"""XLA's CPU estimate is a lower bound: the GAC-MS-ResNet-18 CIFAR step (T=6, batch 64) was estimated at
-9.6 GiB of temporaries and reached 24.2 GB of resident memory before the kernel killed it; at batch 8 the
-process peaked at 2.4 GB against an estimate of about 1.2 GiB. On a CPU the estimate is scaled by this."""
+CPU_FACTOR = 1.1
+"""Resident memory a CPU step adds per byte of XLA's estimate. Measured on the GAC-MS-ResNet-18 CIFAR step
+(T=6, batch 8, glibc's default malloc): the process grew by 1.39 GiB over its size after compilation for
+an estimate of 1.34 GiB (1.04). An earlier factor of 2.5 came from runs with the retained malloc, which
+can hold two steps' temporaries (:data:`RETAINED_FACTOR`)."""
+RETAINED_FACTOR = 2.0  # steps' temporaries a process with runtime.retaining() may hold at once
 
 
 def step_bytes(compiled: Any) -> int | None:
@@ -52,9 +59,11 @@ def available_bytes() -> int | None:
     return None
 
 
-def check_fits(compiled: Any, batch_size: int, *, available: int | None = None) -> None:
+def check_fits(compiled: Any, batch_size: int, *, available: int | None = None) -> str | None:
     """Raises :class:`ResourceError` when the step of global batch ``batch_size`` cannot fit (on a CPU
-    with the estimate scaled by :data:`CPU_FACTOR`).
+    with the estimate scaled by :data:`CPU_FACTOR`). On a CPU with the retained malloc, where two steps'
+    temporaries would not fit but one does, it releases large blocks (``runtime.release_large_blocks``)
+    and returns a one-line note saying so; otherwise None.
 
     The suggested batch assumes memory proportional to the batch (activations dominate), rounded down
     to a multiple of the device count.
@@ -62,11 +71,17 @@ def check_fits(compiled: Any, batch_size: int, *, available: int | None = None) 
     need = step_bytes(compiled)
     available = available_bytes() if available is None else available
     if need is None or available is None:
-        return
+        return None
     cpu = jax.local_devices()[0].platform == "cpu"
     need = int(need * CPU_FACTOR) if cpu else need
     if need <= HEADROOM * available:
-        return
+        if cpu and runtime.retaining() and RETAINED_FACTOR * need > HEADROOM * available:
+            runtime.release_large_blocks()
+            return (
+                f"note: the train step needs about {_size(need)}, twice that would not fit in "
+                f"{_size(available)}: malloc maps large blocks again (each step faults them in afresh)"
+            )
+        return None
     n = jax.device_count()
     fits = int(batch_size * HEADROOM * available / need) // n * n
     hint = f"config.train.batch_size={fits}" if fits > 0 else "a smaller model or a machine with more memory"

@@ -138,3 +138,37 @@ def test_fixed_time_window_of_the_imagenet_seed(gac):
         assert np.any(ref[4:] != out[4:])
     with pytest.raises(ConfigError, match="time_window=7"):
         models.create(model_config("imagenet", 18, time_window=7, **kw), 5, (16, 16, 3), rngs=nnx.Rngs(0))
+
+
+def test_block_remat_levels_compute_the_same_values_gradients_and_statistics():
+    """'elementwise' and 'full' rematerialisation change what the backward pass stores, not what it
+    computes: loss, every gradient, the BN running statistics and the sown firing rates equal plain
+    autodiff's ('none'); and they store less for the backward pass."""
+    x = 2.0 * jax.random.normal(jax.random.key(5), (4, 8, 8, 3))
+    results = {}
+    for level in ("none", "elementwise", "full"):
+        model = _tiny("cifar", block_remat=level)
+        model.train()
+
+        def loss(m):
+            out, sown = nnx.capture(m, nnx.Intermediate)(x)
+            rates = jax.tree.leaves(sown)
+            return jnp.mean(out**2) + 0.0 * sum(rates), jnp.stack(rates)
+
+        (value, rates), grads = nnx.value_and_grad(loss, has_aux=True)(model)
+        stats = nnx.state(model, nnx.BatchStat)
+        results[level] = (value, rates, grads, stats)
+        assert model.blocks[0].remat == level
+    ref = results["none"]
+    for level in ("elementwise", "full"):
+        value, rates, grads, stats = results[level]
+        np.testing.assert_allclose(value, ref[0], rtol=1e-6)
+        np.testing.assert_array_equal(rates, ref[1])
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6), grads, ref[2])
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7), stats, ref[3])
+    assert any(float(jnp.abs(g).sum()) > 0 for g in jax.tree.leaves(ref[2]))
+
+
+def test_unknown_block_remat_level_is_refused():
+    with pytest.raises(ValueError, match="remat level"):
+        _tiny("cifar", block_remat="some")

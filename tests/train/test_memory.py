@@ -48,3 +48,19 @@ def test_a_run_that_cannot_fit_stops_before_its_first_step(tmp_path, monkeypatch
         loop.train_and_evaluate(config, tmp_path)
     assert not list((tmp_path / "checkpoints").glob("[0-9]*"))
     assert not (tmp_path / "results.json").exists()
+
+
+def test_retained_malloc_is_released_when_two_steps_would_not_fit(monkeypatch):
+    """With the retained malloc a process may hold two steps' temporaries: where one fits but two do not,
+    the guard lets malloc map large blocks again (and says so) instead of stopping."""
+    compiled = _compiled(_run(64))
+    need = int(memory.step_bytes(compiled) * memory.CPU_FACTOR)
+    released = []
+    monkeypatch.setattr(memory.runtime, "retaining", lambda: True)
+    monkeypatch.setattr(memory.runtime, "release_large_blocks", lambda: released.append(True) or True)
+    assert memory.check_fits(compiled, 64, available=int(4 * need / memory.HEADROOM)) is None
+    assert not released
+    note = memory.check_fits(compiled, 64, available=int(1.5 * need / memory.HEADROOM))
+    assert released and note.startswith("note: ") and "\n" not in note
+    monkeypatch.setattr(memory.runtime, "retaining", lambda: False)
+    assert memory.check_fits(compiled, 64, available=int(1.5 * need / memory.HEADROOM)) is None
