@@ -372,7 +372,8 @@ def test_public_conv_equals_lax_in_values_and_gradients(impl):
 
     def mine(kernel, bias, x):
         state = jax.tree.map(lambda v: v, params)
-        state["kernel"].value, state["bias"].value = kernel, bias
+        state["kernel"].set_value(kernel)
+        state["bias"].set_value(bias)
         return nnx.merge(graphdef, state)(x)
 
     k, b = layer.kernel[...], layer.bias[...]
