@@ -187,9 +187,12 @@ def equilibrium_map(ops: FSNNOps, params, x: Array, masks, a_last: Array, cfg: F
 
 
 def forward_equilibrium(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> list[Array]:
-    """``forward_iters`` plain iterations of :func:`equilibrium_map` from zero rates."""
+    """``forward_iters`` plain iterations of :func:`equilibrium_map` from zero rates (the input current is
+    computed once, outside the loop: an input op with BatchNorm in training mode must not run inside it)."""
     _check_masks(ops, masks)
     x = _mean_input(x, cfg)
+    drive = ops.inp(params[0], x)
+    ops = ops._replace(inp=lambda p, v: drive)
     shapes = _layer_shapes(ops, params, x, masks)
     a0 = jnp.zeros(shapes[-1].shape, shapes[-1].dtype)
 
