@@ -187,9 +187,12 @@ def equilibrium_map(ops: FSNNOps, params, x: Array, masks, a_last: Array, cfg: F
 
 
 def forward_equilibrium(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> list[Array]:
-    """``forward_iters`` plain iterations of :func:`equilibrium_map` from zero rates."""
+    """``forward_iters`` plain iterations of :func:`equilibrium_map` from zero rates (the input current is
+    computed once, outside the loop: an input op with BatchNorm in training mode must not run inside it)."""
     _check_masks(ops, masks)
     x = _mean_input(x, cfg)
+    drive = ops.inp(params[0], x)
+    ops = ops._replace(inp=lambda p, v: drive)
     shapes = _layer_shapes(ops, params, x, masks)
     a0 = jnp.zeros(shapes[-1].shape, shapes[-1].dtype)
 
@@ -415,6 +418,58 @@ def param_grads(ops: FSNNOps, params, x: Array, masks, rates: list[Array], betas
     return (g_in, type(p_layers)(g_layers) if isinstance(p_layers, tuple) else g_layers, g_fb), g_x
 
 
+def forward_rates(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> list[Array]:
+    """The rates ``[a_0..a_{N-1}]`` of the forward phase (``cfg.forward``: spiking or the exact
+    equilibrium), not differentiated."""
+    params, x, masks = jax.lax.stop_gradient((params, x, masks))
+    if cfg.forward == "equilibrium":
+        return forward_equilibrium(ops, params, x, masks, cfg)
+    return forward_spiking(ops, params, x, masks, cfg)
+
+
+def make_implicit_identity(ops: FSNNOps, cfg: FSNNConfig) -> Callable:
+    """IDE's backward hook: ``identity(z, params, x, masks, probe) -> z`` whose VJP maps the cotangent ``g``
+    of ``z`` (the last layer's rate ``[B, ...]``) to ``beta = (I - J^T)^{-1} g``, ``J`` the Jacobian of the
+    equilibrium map of ``ops`` (with ``params``, e.g. BatchNorm with running statistics) at ``a_{N-1} = z``.
+
+    A model applies it to one differentiable evaluation ``z = f(a*, x)`` of its map at the forward rate
+    ``a*`` and back-propagates ``beta`` through that evaluation (IDE-FSNN's ``Backward`` function), so the
+    parameter gradients are ``(df/dtheta)^T beta`` by autodiff of ``f`` (BatchNorm batch statistics and
+    dropout masks included). ``x`` is the static input (the time mean of event frames). ``params``, ``x``
+    and ``masks`` get zero cotangents; ``probe`` gets :data:`PROBE_FIELDS`. A diverged solve returns
+    ``beta = 0`` (the step trains only the readout) and prints a one-line message.
+    """
+    if cfg.solver not in SOLVERS:
+        raise ValueError(f"unknown solver {cfg.solver!r}; choose one of {SOLVERS}")
+
+    @jax.custom_vjp
+    def identity(z, params, x, masks, probe):
+        del params, x, masks, probe
+        return z
+
+    def fwd(z, params, x, masks, probe):
+        return z, (z, params, x, masks, probe)
+
+    def bwd(res, g):
+        z, params, x, masks, probe = res
+        rates = equilibrium_map(ops, params, x, masks, z, cfg)
+        betas, residual, brate = backward_betas(ops, params, masks, rates, g, cfg)
+        diverged = ~(residual <= cfg.diverge_residual)
+        jax.lax.cond(
+            diverged,
+            lambda r: jax.debug.callback(_report_divergence, r, cfg.diverge_residual),
+            lambda r: None,
+            residual,
+        )
+        beta = jnp.where(diverged, jnp.zeros_like(betas[-1]), betas[-1])
+        stats = jnp.stack([residual, brate, diverged.astype(residual.dtype)]).astype(probe.dtype)
+        zeros = lambda t: jax.tree.map(jnp.zeros_like, t)
+        return beta, zeros(params), zeros(x), zeros(masks), stats
+
+    identity.defvjp(fwd, bwd)
+    return identity
+
+
 def make_fsnn(ops: FSNNOps, cfg: FSNNConfig) -> Callable:
     """``rates(params, x, masks, probe) -> (a_{N-1}, [a_0..a_{N-1}])`` with the implicit backward.
 
@@ -428,11 +483,7 @@ def make_fsnn(ops: FSNNOps, cfg: FSNNConfig) -> Callable:
     if cfg.dropout_grad not in DROPOUT_GRADS:
         raise ValueError(f"unknown dropout_grad {cfg.dropout_grad!r}; choose one of {DROPOUT_GRADS}")
 
-    def forward(params, x, masks):
-        params, x, masks = jax.lax.stop_gradient((params, x, masks))
-        if cfg.forward == "equilibrium":
-            return forward_equilibrium(ops, params, x, masks, cfg)
-        return forward_spiking(ops, params, x, masks, cfg)
+    forward = lambda params, x, masks: forward_rates(ops, params, x, masks, cfg)
 
     @jax.custom_vjp
     def rates(params, x, masks, probe):

@@ -23,6 +23,8 @@ PARAMS = {
     "basic_nmnist_conv": 18254,  # 2*12*25 + 12 + 12*32*25 + 32 + 800*10 + 10, as the task's net
     "basic_nmnist_conv:notebook": 18254,
     "basic_mnist_mlp:poisson": 238521,
+    "ide_cifar": 3709518,  # 3,709,515 (hand count in tests/models/feedback/test_ide_cifar.py) + probe
+    "ide_cifar:cifarnetf": 11840014,
     "ide_fmnist_fc400": 478814,
     "ide_mnist_conv": 229646,
     "ide_mnist_conv:if": 229646,

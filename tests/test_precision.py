@@ -41,6 +41,7 @@ FAMILIES = {
     "spide_cifar": (_feedback("spide_cifar", widths=(4,) * 5), (8, 8, 3)),
     "spide_mnist_lenet": (_feedback("spide_mnist_lenet"), (8, 8, 1)),
     "ide_fc_f400": (_feedback("ide_fmnist_fc400", widths=(6,)), (2, 2, 1)),
+    "ide_cifar": (_feedback("ide_cifar", widths=(4,) * 5), (8, 8, 3)),
     "spide_dvs": (_feedback("spide_dvs_cifar_convnetf", widths=(4,)), (8, 8, 2)),
 }
 

@@ -48,12 +48,20 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
     )
 
 
-def _functional(op: nnx.Module):
+def _functional(op: nnx.Module, frozen: bool = False):
     """``(apply(p, x), transpose(p, y), p)``: an op of :mod:`~snnjax.models.feedback.ops` as pure functions of
-    its state ``p``, the form :class:`implicit.FSNNOps` takes."""
+    its state ``p``, the form :class:`implicit.FSNNOps` takes; ``frozen``: in evaluation mode (BatchNorm
+    with its running statistics) whatever the op's mode."""
     graphdef, state = nnx.split(op)
-    apply = lambda p, x: nnx.merge(graphdef, p)(x)
-    transpose = lambda p, y: nnx.merge(graphdef, p).transpose(y)
+
+    def merged(p):
+        module = nnx.merge(graphdef, p)
+        if frozen:
+            module.eval()
+        return module
+
+    apply = lambda p, x: merged(p)(x)
+    transpose = lambda p, y: merged(p).transpose(y)
     return apply, transpose, state
 
 
@@ -73,6 +81,13 @@ class FeedbackSNN(nnx.Module):
         ``'frobenius'`` (SPIDE, :func:`~snnjax.models.feedback.restrict.frobenius_restrict`) or
         ``'spectral'`` (IDE-FSNN's FC model, :func:`~snnjax.models.feedback.restrict.spectral_restrict`,
         with a learned gain ``fb_gain`` and a power-iteration vector ``fb_u``).
+    Ops between the spiking layers may carry BatchNorm (IDE's CIFAR nets). Such a network trains as IDE's
+    code does (:meth:`_solve_reevaluated`): the spiking forward uses their running statistics, one
+    differentiable evaluation of the equilibrium map at the forward rate uses (and updates) batch statistics,
+    and ``beta`` is solved with the Jacobian of the running statistics; it needs
+    ``model.dropout_grad='masked'`` (autodiff of the masked map). In evaluation mode every BatchNorm uses its
+    running statistics.
+
     Call:
       images ``[B, H, W, C]`` (a constant current every step; ``model.encoding='direct'``) or event frames
       ``[B, T, H, W, C]`` (one frame per step; ``model.encoding='events'``) -> logits ``[1, B, classes]``
@@ -105,6 +120,12 @@ class FeedbackSNN(nnx.Module):
             )
         self.spiking_input = cfg.encoding == "events"
         self.fsnn_cfg = solver_config(cfg, spiking_input=self.spiking_input)
+        self.layer_norm = any(getattr(op, "norm", None) is not None for op in layers)
+        if self.layer_norm and self.fsnn_cfg.dropout_grad != "masked":
+            raise ConfigError(
+                "a feedback net with batch norm between its layers differentiates the masked network as IDE "
+                "does: set model.dropout_grad='masked'"
+            )
         self.inp, self.layers, self.feedback = inp, nnx.List(layers), feedback
         self.shapes = tuple(tuple(op.out_shape) for op in (inp, *layers))
         self.dropout_layers = tuple(dropout_layers)
@@ -191,6 +212,10 @@ class FeedbackSNN(nnx.Module):
                 "batch norm of the input op needs static images: IDE's statistics of event input (from the "
                 "time-averaged frames) are not implemented"
             )
+        masks = self._masks(batch, self.readout.kernel.dtype)
+        if self.layer_norm and not self.deterministic:
+            a_last, rates = self._solve_reevaluated(x, cfg, (fb, fb_t, fb_state), masks)
+            return a_last, rates, batch
         if getattr(self.inp, "norm", None) is not None and not self.deterministic:
             self.inp(jax.lax.stop_gradient(x))  # running statistics (the custom VJP only sees a copy)
         inp, _, inp_state = _functional(self.inp)
@@ -206,8 +231,59 @@ class FeedbackSNN(nnx.Module):
         rates_fn = implicit.make_fsnn(ops, cfg)
         dtype = self.readout.kernel.dtype  # float32, or float64 for a model cast to it
         probe = self.solver_stats[...]
-        a_last, rates = rates_fn(params, x.astype(dtype), self._masks(batch, dtype), probe)
+        a_last, rates = rates_fn(params, x.astype(dtype), masks, probe)
         return a_last, jax.lax.stop_gradient(rates), batch
+
+    def _solve_reevaluated(self, x: Array, cfg: implicit.FSNNConfig, feedback, masks) -> tuple[Array, list]:
+        """IDE-FSNN's training step of a net with BatchNorm between its layers (``cifar_alexnetf.py``):
+
+        1. spiking forward with the running statistics of the layers' norms and the batch statistics of the
+           input op's (whose running statistics it updates, as IDE's forward does);
+        2. ``z = f(a*, x)``: one differentiable evaluation of the equilibrium map at the forward rate ``a*``
+           of the last layer with batch statistics everywhere (updating all running statistics, the input
+           op's a second time);
+        3. ``beta = (I - J^T)^{-1} g`` with ``J`` the Jacobian at ``z`` of the map whose layer norms use the
+           just-updated running statistics (:func:`implicit.make_implicit_identity`), back-propagated
+           through ``z``.
+
+        Returns ``(a_last, rates)``: the value of ``a*`` carrying the gradient of ``z``; all forward rates.
+        """
+        fb, fb_t, fb_state = feedback
+        dtype = self.readout.kernel.dtype
+        x = x.astype(dtype)
+        sg = jax.lax.stop_gradient
+
+        if self.inp.norm is not None:  # a constant: its batch statistics depend on x only
+            drive = sg(self.inp(sg(x)))  # moves the running statistics, as IDE's forward does
+            inp_op = (lambda p, _: p), None, drive
+        else:
+            inp_op = _functional(self.inp)
+
+        def frozen_ops():
+            inp, _, inp_state = inp_op
+            layers = [_functional(op, frozen=True) for op in self.layers]
+            ops = implicit.FSNNOps(
+                inp=inp,
+                layers=tuple(apply for apply, _, _ in layers),
+                feedback=fb,
+                layers_t=tuple(transpose for _, transpose, _ in layers),
+                feedback_t=fb_t,
+            )
+            return ops, sg((inp_state, tuple(state for _, _, state in layers), fb_state))
+
+        rates = implicit.forward_rates(*frozen_ops(), x, masks, cfg)
+        x_static = jnp.mean(x, axis=0) if self.spiking_input else x
+        live = implicit.FSNNOps(
+            inp=lambda _, v: self.inp(v),
+            layers=tuple(lambda _, a, op=op: op(a) for op in self.layers),
+            feedback=fb,
+        )
+        live_params = (None, (None,) * len(self.layers), fb_state)
+        z = implicit.equilibrium_map(live, live_params, x_static, masks, sg(rates[-1]), cfg)[-1]
+        jac_ops, jac_params = frozen_ops()
+        identity = implicit.make_implicit_identity(jac_ops, cfg)
+        z = identity(z, jac_params, sg(x_static), sg(masks), self.solver_stats[...])
+        return sg(rates[-1]) + (z - sg(z)), sg(rates)
 
     def gradient_metrics(self, grads: nnx.State) -> dict[str, Array]:
         """The backward solver's statistics (:data:`implicit.PROBE_FIELDS`), read from the gradient of

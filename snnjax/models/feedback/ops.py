@@ -64,8 +64,10 @@ class Conv(nnx.Module):
     """Conv ``k x k`` (odd) with stride ``s`` and padding ``(k-1)//2`` (PyTorch geometry), optional bias:
     ``[B, H, W, Cin] -> [B, (H-1)//s+1, (W-1)//s+1, Cout]``.
 
-    ``batch_norm`` appends a ``BatchNorm2d`` (batch statistics in training, running averages in evaluation;
-    IDE's ``SNNConv(BN=True)``), only meaningful for the input op ``W_x``, which is never transposed.
+    ``batch_norm`` appends a ``BatchNorm2d`` (batch statistics in training, running averages in evaluation,
+    the running variance updated with the unbiased batch variance as PyTorch's; IDE's ``SNNConv(BN=True)``).
+    Such an op has a ``transpose`` only in evaluation mode, where the norm is the per-channel affine map of
+    the running statistics: ``W^T (gamma / sqrt(var + eps) * y)``.
     """
 
     def __init__(
@@ -86,7 +88,7 @@ class Conv(nnx.Module):
         self.stride, self.pad = stride, (k - 1) // 2
         self.kernel = nnx.Param(init(rngs.params(), (k, k, cin, cout)))
         self.bias = nnx.Param(torch_bias_init(k * k * cin)(rngs.params(), (cout,))) if bias else None
-        self.norm = nnx.BatchNorm(cout, momentum=0.9, epsilon=1e-5, rngs=rngs) if batch_norm else None
+        self.norm = layers.batch_norm(cout, rngs=rngs) if batch_norm else None
 
     def __call__(self, x: Array) -> Array:
         y = conv(x, self.kernel[...], self.stride, self.pad)
@@ -95,7 +97,9 @@ class Conv(nnx.Module):
 
     def transpose(self, y: Array) -> Array:
         if self.norm is not None:
-            raise ValueError("a Conv op with batch norm is an input op and has no transpose")
+            if not self.norm.use_running_average:
+                raise ValueError("a Conv op with batch norm has a transpose only in evaluation mode")
+            y = y * (self.norm.scale[...] / jnp.sqrt(self.norm.var[...] + self.norm.epsilon))
         return conv_t(y, self.kernel[...], self.stride, self.pad, self.in_shape[:2])
 
     def macs(self) -> int:

@@ -94,6 +94,39 @@ def cifar_cifarnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> Feedbac
     return _cifar_fsnn(cfg, num_classes, input_shape, widths, rngs=rngs)
 
 
+def _ide_cifar_fsnn(cfg, num_classes, input_shape, widths, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE-FSNN's CIFAR model (``SNNIDEConvMultiLayerNet``): SPIDE's layer geometry with a BatchNorm after
+    ``W_x`` and after every forward conv (scale 1, bias 0), zero conv biases, the ConvT feedback w4 -> w0
+    without BN, unit-norm filters without the x0.1 factor and IDE's spectral restriction (norm <= ``r``,
+    learned gain); dropout on layers 1..4 and on layer 0's input and feedback currents."""
+    init = unit_filter_uniform
+    inp = Conv(input_shape, widths[0], 3, 2, init=init, batch_norm=True, rngs=rngs)
+    layers, last = [], inp
+    for width, stride in zip(widths[1:5], (1, 2, 1, 1), strict=True):
+        last = Conv(last.out_shape, width, 3, stride, init=init, batch_norm=True, rngs=rngs)
+        layers.append(last)
+    for op in (inp, *layers):
+        op.bias[...] = jnp.zeros_like(op.bias[...])
+    fb = ConvTranspose(last.out_shape, widths[0], 3, 2, inp.out_shape[:2], init=init, gain=1.0, rngs=rngs)
+    return FeedbackSNN(cfg, num_classes, inp, layers, fb, (0, 1, 2, 3, 4), restriction="spectral", rngs=rngs)
+
+
+@register("ide_cifar_alexnetf")
+def ide_cifar_alexnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE's AlexNet-F with BatchNorm (``cifar_alexnetf.py``): widths 96, 256, 384, 384, 256
+    (``model.widths`` overrides)."""
+    widths = tuple(cfg.widths) or (96, 256, 384, 384, 256)
+    return _ide_cifar_fsnn(cfg, num_classes, input_shape, widths, rngs=rngs)
+
+
+@register("ide_cifar_cifarnetf")
+def ide_cifar_cifarnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE's CIFARNet-F with BatchNorm (``cifar_cifarnetf.py``): widths 128, 256, 512, 1024, 512
+    (``model.widths`` overrides)."""
+    widths = tuple(cfg.widths) or (128, 256, 512, 1024, 512)
+    return _ide_cifar_fsnn(cfg, num_classes, input_shape, widths, rngs=rngs)
+
+
 @register("spide_dvs_convnetf")
 def dvs_convnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
     """CIFAR10-DVS ConvNet-F: Conv9 s2 2->512 (48 -> 24) drives one layer with a Conv5 512->512 feedback

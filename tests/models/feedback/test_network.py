@@ -129,8 +129,28 @@ def test_conv_input_batch_norm_uses_batch_statistics_in_training_and_updates_run
     np.testing.assert_allclose(model.inp(x), (y - mean) / jnp.sqrt(var_run + 1e-5), rtol=1e-4, atol=1e-5)
     nnx.capture(model)(x)
     np.testing.assert_array_equal(model.inp.norm.mean[...], mean)
-    with pytest.raises(ValueError, match="no transpose"):
+    model.train()
+    with pytest.raises(ValueError, match="only in evaluation mode"):
         model.inp.transpose(jnp.zeros((1, 4, 4, 4)))
+
+
+def test_input_batch_norm_trains_with_the_exact_equilibrium_forward():
+    """``model.forward='equilibrium'`` with a BatchNorm input op in training mode: the rate is the fixed point
+    of the map with the batch's statistics, and the gradients flow."""
+    cfg = model_config("ide_mnist_conv", widths=(4,), forward="equilibrium", forward_iters=200, dropout=0.0)
+    model = create(cfg, 3, (8, 8, 1), rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.PRNGKey(0), (4, 8, 8, 1)) + 1.0
+    grads = nnx.grad(_loss(x))(model)
+    assert float(jnp.max(jnp.abs(grads["inp"]["kernel"][...]))) > 0
+    twin = nnx.clone(model)  # the restriction's power iteration moves with every call: take the same one
+    fb_kernel = twin._restricted(nnx.state(twin.feedback))["kernel"][...]
+    a = model._solve(x)[0]
+    drive = model.inp(x)  # batch statistics (training mode)
+    fb = jax.lax.conv_general_dilated(
+        a, fb_kernel, (1, 1), ((2, 2), (2, 2)), dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+    assert float(jnp.mean((a > 0) & (a < 1))) > 0.05
+    np.testing.assert_allclose(a, jnp.clip((drive + fb) / 2, 0, 1), atol=1e-5)
 
 
 def test_input_batch_norm_refuses_event_frames():
