@@ -26,6 +26,7 @@ from etils import epath
 from flax import nnx
 from jax import Array
 
+from snnjax.config import base_config
 from snnjax.errors import CheckpointError, ConfigError
 
 PREDICT_KEY = 0
@@ -37,9 +38,22 @@ def read_config(workdir: epath.PathLike) -> ml_collections.ConfigDict:
     path = epath.Path(workdir) / "config.json"
     if not path.exists():
         raise CheckpointError(f"{path} not found: {workdir} is not a trained workdir (train first)")
-    config = ml_collections.ConfigDict(_tuples(json.loads(path.read_text())))
+    stored = _tuples(json.loads(path.read_text()))
+    config = ml_collections.ConfigDict(_with_defaults(stored, base_config().to_dict()))
     config.lock()
     return config
+
+
+def _with_defaults(stored: dict, defaults: dict) -> dict:
+    """``stored`` plus the keys of ``defaults`` it lacks (sections and keys added to snnjax after the
+    workdir was written), at every depth; what ``stored`` holds is kept."""
+    out = dict(stored)
+    for key, value in defaults.items():
+        if key not in out:
+            out[key] = value
+        elif isinstance(value, dict) and isinstance(out[key], dict):
+            out[key] = _with_defaults(out[key], value)
+    return out
 
 
 def _tuples(value: Any) -> Any:

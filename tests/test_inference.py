@@ -88,3 +88,24 @@ def test_every_family_loads_and_predicts(trained_workdirs, family):  # noqa: F81
     images, _ = _test_split(config)
     scores = np.asarray(snnjax.predict(model, images[:8], config))
     assert scores.shape == (8, 10) and np.isfinite(scores).all()
+
+
+def test_a_workdir_of_an_older_snnjax_loads(quickstart, tmp_path):
+    """A config.json written before later keys existed (here: the neuron layer options, the compute dtype
+    and the eval section) loads with those keys at their defaults and predicts as before."""
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(quickstart, old)
+    stored = json.loads((old / "config.json").read_text())
+    for key in ("learnable_threshold", "per_channel", "alif", "cuba_lif"):
+        del stored["model"]["neuron"][key]
+    del stored["model"]["dtype"], stored["eval"]
+    (old / "config.json").write_text(json.dumps(stored))
+    model, config = snnjax.load(old)
+    assert config.model.neuron.per_channel is False and config.eval.ensemble == 1
+    images, _ = _test_split(config)
+    reference, _ = snnjax.load(quickstart)
+    np.testing.assert_array_equal(
+        snnjax.predict(model, images[:16], config), snnjax.predict(reference, images[:16], config)
+    )

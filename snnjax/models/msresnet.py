@@ -128,9 +128,10 @@ class _Builder:
     def __init__(self, cfg: ml_collections.ConfigDict, rngs: nnx.Rngs):
         if cfg.bn_init not in ("plain", "threshold"):
             raise ConfigError(f"unknown config.model.bn_init {cfg.bn_init!r}; choose 'plain' or 'threshold'")
-        if not 0 <= int(cfg.time_window) <= int(cfg.num_steps):
+        window = int(cfg.get("time_window", 0))  # a config.json written before time_window: 0
+        if not 0 <= window <= int(cfg.num_steps):
             raise ConfigError(
-                f"config.model.time_window={cfg.time_window} must lie in [0, config.model.num_steps="
+                f"config.model.time_window={window} must lie in [0, config.model.num_steps="
                 f"{cfg.num_steps}] (0 = all steps)"
             )
         self.cfg, self.rngs = cfg, rngs
@@ -154,7 +155,10 @@ class _Builder:
 
     def neuron(self):
         return spiking_neuron(
-            self.cfg.neuron, rngs=self.rngs, remat=bool(self.cfg.remat), window=int(self.cfg.time_window)
+            self.cfg.neuron,
+            rngs=self.rngs,
+            remat=bool(self.cfg.remat),
+            window=int(self.cfg.get("time_window", 0)),
         )
 
 

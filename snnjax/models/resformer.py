@@ -239,7 +239,7 @@ class SpikingResformer(nnx.Module):
     def __init__(self, cfg: ml_collections.ConfigDict, num_classes: int, input_shape, *, rngs: nnx.Rngs):
         planes, heads, patches, depths, stem, group, ncfg = resolve(cfg)
         h, w, cin = input_shape
-        self.sum_channel = bool(cfg.sum_channel)
+        self.sum_channel = bool(cfg.get("sum_channel", False))  # a config.json written before it: off
         cin += self.sum_channel
         remat = bool(cfg.remat)
         self.encoder = Encoder(cfg.encoding, cfg.num_steps, rngs=rngs)

@@ -26,9 +26,10 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
         raise ConfigError(f"unknown model.solver {cfg.solver!r}; choose one of {implicit.SOLVERS}")
     if cfg.forward not in ("spiking", "equilibrium"):
         raise ConfigError(f"unknown model.forward {cfg.forward!r}; choose spiking or equilibrium")
-    if cfg.dropout_grad not in implicit.DROPOUT_GRADS:
+    dropout_grad = cfg.get("dropout_grad", "unmasked")  # a config.json written before it: the default
+    if dropout_grad not in implicit.DROPOUT_GRADS:
         raise ConfigError(
-            f"unknown model.dropout_grad {cfg.dropout_grad!r}; choose one of {implicit.DROPOUT_GRADS}"
+            f"unknown model.dropout_grad {dropout_grad!r}; choose one of {implicit.DROPOUT_GRADS}"
         )
     return implicit.FSNNConfig(
         num_steps=int(cfg.num_steps),
@@ -44,7 +45,7 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
         forward=cfg.forward,
         forward_iters=int(cfg.forward_iters),
         spiking_input=spiking_input,
-        dropout_grad=cfg.dropout_grad,
+        dropout_grad=dropout_grad,
     )
 
 
