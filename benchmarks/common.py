@@ -121,3 +121,13 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True))
     return "\n".join([line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)])
+
+
+def write_marked(path: str, marker: str, md: str) -> None:
+    """Replaces the text between ``<!-- marker -->`` and ``<!-- /marker -->`` in the file at ``path``."""
+    with open(path) as f:
+        text = f.read()
+    a, b = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    i, j = text.index(a) + len(a), text.index(b)
+    with open(path, "w") as f:
+        f.write(text[:i] + "\n" + md + "\n" + text[j:])

@@ -331,12 +331,9 @@ def main() -> None:
     md = "\n".join(out)
     print("\n" + md)
     if args.readme:
-        with open(args.readme) as f:
-            text = f.read()
-        a, b = f"<!-- {args.marker} -->", f"<!-- /{args.marker} -->"
-        i, j = text.index(a) + len(a), text.index(b)
-        with open(args.readme, "w") as f:
-            f.write(text[:i] + "\n" + md + "\n" + text[j:])
+        from common import write_marked
+
+        write_marked(args.readme, args.marker, md)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 import workloads as wl  # noqa: E402
+from common import write_marked  # noqa: E402
 
 from snnjax.runtime import RETAIN_ENV, with_xla_convolutions  # noqa: E402
 
@@ -287,12 +288,7 @@ def finish(all_out: dict, args) -> None:
         with open(args.json, "w") as f:
             json.dump(all_out, f, indent=1)
     if args.readme:
-        with open(args.readme) as f:
-            text = f.read()
-        a, b = f"<!-- {args.marker} -->", f"<!-- /{args.marker} -->"
-        i, j = text.index(a) + len(a), text.index(b)
-        with open(args.readme, "w") as f:
-            f.write(text[:i] + "\n" + md + "\n" + text[j:])
+        write_marked(args.readme, args.marker, md)
 
 
 if __name__ == "__main__":
