@@ -371,6 +371,19 @@ def _report_divergence(residual, limit) -> None:
     )
 
 
+def check_divergence(residual: Array, cfg: FSNNConfig) -> Array:
+    """Whether the backward solve diverged (relative ``residual`` above ``cfg.diverge_residual``, or not
+    finite), saying so on stdout when it did; a boolean scalar."""
+    diverged = ~(residual <= cfg.diverge_residual)
+    jax.lax.cond(
+        diverged,
+        lambda r: jax.debug.callback(_report_divergence, r, cfg.diverge_residual),
+        lambda r: None,
+        residual,
+    )
+    return diverged
+
+
 def backward_betas(ops: FSNNOps, params, masks, rates: list[Array], g: Array, cfg: FSNNConfig):
     """Solves the implicit system; returns ``(betas [beta_0..beta_{N-1}], relative residual, backward
     firing rate)``."""
@@ -454,13 +467,7 @@ def make_implicit_identity(ops: FSNNOps, cfg: FSNNConfig) -> Callable:
         z, params, x, masks, probe = res
         rates = equilibrium_map(ops, params, x, masks, z, cfg)
         betas, residual, brate = backward_betas(ops, params, masks, rates, g, cfg)
-        diverged = ~(residual <= cfg.diverge_residual)
-        jax.lax.cond(
-            diverged,
-            lambda r: jax.debug.callback(_report_divergence, r, cfg.diverge_residual),
-            lambda r: None,
-            residual,
-        )
+        diverged = check_divergence(residual, cfg)
         beta = jnp.where(diverged, jnp.zeros_like(betas[-1]), betas[-1])
         stats = jnp.stack([residual, brate, diverged.astype(residual.dtype)]).astype(probe.dtype)
         zeros = lambda t: jax.tree.map(jnp.zeros_like, t)
@@ -500,13 +507,7 @@ def make_fsnn(ops: FSNNOps, cfg: FSNNConfig) -> Callable:
         g = cts[0]
         betas, residual, brate = backward_betas(ops, params, masks, all_rates, g, cfg)
         g_params, g_x = param_grads(ops, params, x, masks, all_rates, betas, cfg)
-        diverged = ~(residual <= cfg.diverge_residual)
-        jax.lax.cond(
-            diverged,
-            lambda r: jax.debug.callback(_report_divergence, r, cfg.diverge_residual),
-            lambda r: None,
-            residual,
-        )
+        diverged = check_divergence(residual, cfg)
         keep = lambda t: jax.tree.map(lambda v: jnp.where(diverged, jnp.zeros_like(v), v), t)
         stats = jnp.stack([residual, brate, diverged.astype(residual.dtype)]).astype(probe.dtype)
         zero_masks = jax.tree.map(jnp.zeros_like, masks)

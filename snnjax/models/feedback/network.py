@@ -66,6 +66,21 @@ def _functional(op: nnx.Module, frozen: bool = False):
     return apply, transpose, state
 
 
+def _fsnn_ops(inp_op, layer_ops: list, feedback) -> tuple[implicit.FSNNOps, tuple]:
+    """:class:`implicit.FSNNOps` and their ``params`` from the :func:`_functional` triples of the input op
+    and of the layer ops, and the feedback's ``(apply, transpose, state)``."""
+    inp, _, inp_state = inp_op
+    fb, fb_t, fb_state = feedback
+    ops = implicit.FSNNOps(
+        inp=inp,
+        layers=tuple(apply for apply, _, _ in layer_ops),
+        feedback=fb,
+        layers_t=tuple(transpose for _, transpose, _ in layer_ops),
+        feedback_t=fb_t,
+    )
+    return ops, (inp_state, tuple(state for _, _, state in layer_ops), fb_state)
+
+
 class FeedbackSNN(nnx.Module):
     """``W_x`` -> spiking layer 0 -> op -> layer 1 -> ... -> layer N-1 (-> feedback to layer 0); readout
     ``Linear`` on the last layer's rate.
@@ -219,16 +234,8 @@ class FeedbackSNN(nnx.Module):
             return a_last, rates, batch
         if getattr(self.inp, "norm", None) is not None and not self.deterministic:
             self.inp(jax.lax.stop_gradient(x))  # running statistics (the custom VJP only sees a copy)
-        inp, _, inp_state = _functional(self.inp)
-        layer_fns = [_functional(op) for op in self.layers]
-        ops = implicit.FSNNOps(
-            inp=inp,
-            layers=tuple(apply for apply, _, _ in layer_fns),
-            feedback=fb,
-            layers_t=tuple(transpose for _, transpose, _ in layer_fns),
-            feedback_t=fb_t,
-        )
-        params = (inp_state, tuple(state for _, _, state in layer_fns), fb_state)
+        layer_ops = [_functional(op) for op in self.layers]
+        ops, params = _fsnn_ops(_functional(self.inp), layer_ops, (fb, fb_t, fb_state))
         rates_fn = implicit.make_fsnn(ops, cfg)
         dtype = self.readout.kernel.dtype  # float32, or float64 for a model cast to it
         probe = self.solver_stats[...]
@@ -249,7 +256,7 @@ class FeedbackSNN(nnx.Module):
 
         Returns ``(a_last, rates)``: the value of ``a*`` carrying the gradient of ``z``; all forward rates.
         """
-        fb, fb_t, fb_state = feedback
+        fb, _, fb_state = feedback
         dtype = self.readout.kernel.dtype
         x = x.astype(dtype)
         sg = jax.lax.stop_gradient
@@ -261,16 +268,9 @@ class FeedbackSNN(nnx.Module):
             inp_op = _functional(self.inp)
 
         def frozen_ops():
-            inp, _, inp_state = inp_op
-            layers = [_functional(op, frozen=True) for op in self.layers]
-            ops = implicit.FSNNOps(
-                inp=inp,
-                layers=tuple(apply for apply, _, _ in layers),
-                feedback=fb,
-                layers_t=tuple(transpose for _, transpose, _ in layers),
-                feedback_t=fb_t,
-            )
-            return ops, sg((inp_state, tuple(state for _, _, state in layers), fb_state))
+            layer_ops = [_functional(op, frozen=True) for op in self.layers]
+            ops, params = _fsnn_ops(inp_op, layer_ops, feedback)
+            return ops, sg(params)
 
         rates = implicit.forward_rates(*frozen_ops(), x, masks, cfg)
         x_static = jnp.mean(x, axis=0) if self.spiking_input else x
