@@ -166,11 +166,8 @@ class SpikingNeuron(nnx.Module):
         """The neuron record with the learnable leaks and threshold substituted in."""
         changes = {}
         if self.decay_param is not None:
-            w = self.decay_param[...]
-            if leak_fields(self.neuron)[0] == "tau":
-                changes["tau"] = 1.0 / jax.nn.sigmoid(w)
-            else:
-                changes[leak_fields(self.neuron)[0]] = jnp.clip(w, 0.0, 1.0)
+            w, leak = self.decay_param[...], leak_fields(self.neuron)[0]
+            changes[leak] = 1.0 / jax.nn.sigmoid(w) if leak == "tau" else jnp.clip(w, 0.0, 1.0)
             for name in self.extra_leaks:
                 changes[name] = jnp.clip(getattr(self, f"{name}_param")[...], 0.0, 1.0)
         if self.threshold_param is not None:
