@@ -14,11 +14,8 @@ A pipeline is a ``grain.MapDataset`` over *step numbers*; step ``s`` maps to one
   is ``steps_per_epoch = ceil(N / B)`` batches; after it ends the pipeline rewinds, so every ``for`` loop
   over it is a full pass.
 
-Batches are dicts of numpy arrays: ``image`` float32 ``[b, H, W, C]`` (``x / 255``, then per-channel
-normalisation if ``config.normalize``), ``label`` int32 ``[b]``, ``mask`` bool ``[b]``. Event datasets
-(:mod:`snnjax.data.events`) give ``image`` float32 ``[b, T, H, W, 2]``: event counts per
-polarity, flipped, rolled and cropped the same way for all ``T`` frames of a sample.
-``get_state()``/``set_state()`` save and restore the position (the next step) as a JSON-able dict.
+Batches (:func:`make_pipeline`) are dicts of numpy arrays; ``get_state()``/``set_state()`` save and restore
+the position (the next step) as a JSON-able dict.
 """
 
 from __future__ import annotations
@@ -32,7 +29,7 @@ import grain
 import ml_collections
 import numpy as np
 
-from snnjax.data import builders, paths, sampling, transforms
+from snnjax.data import builders, paths, raw, sampling, transforms
 from snnjax.data.events import source as event_source
 from snnjax.data.specs import DataInfo, DatasetSpec, dataset_spec
 from snnjax.errors import DataError
@@ -59,10 +56,7 @@ def default_data_config() -> ml_collections.ConfigDict:
     - ``prefetch``: batches prepared ahead by background threads (0 = synchronous).
     - ``num_workers``: grain worker processes (0 = in-process; >0 needs a picklable data source).
 
-    Event datasets (``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``) read ``dir`` (the original files),
-    ``flip``, ``crop_padding``, ``cache``, ``prefetch``, ``num_workers`` and ``num_frames`` (0 = the model's
-    ``num_steps``), ``split_by``, ``frame_size``, ``resize``, ``denoise_us``, ``roll``, ``nda``,
-    ``train_ratio``, ``cache_dir`` (docs/events.md, "Config keys"); not ``normalize`` (event counts).
+    The event datasets' keys (``num_frames`` .. ``cache_dir``) are in docs/events.md, "Config keys".
     """
     return ml_collections.ConfigDict(
         dict(name="mnist", dir="", tfds_dir="", normalize=True, crop_padding=0, flip=False, autoaugment="",
@@ -119,34 +113,27 @@ class ImageBatchMaker(sampling.StepSampler):
         if settings.cache and not self.variable_size:
             self.images, self.labels = _read_all(source)
 
-    def fetch(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Images uint8 ``[n, H, W, C]`` (fixed-shape datasets) and labels int32 ``[n]`` of ``indices``."""
+    def fetch(self, indices: np.ndarray, seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Images uint8 ``[n, H, W, C]`` and labels int32 ``[n]`` of ``indices``; records of any size
+        (ImageNet) are cropped to ``image_shape``: random-resized + flip when training (``seeds``), else
+        resize + centre crop."""
         if self.images is not None:
             return self.images[indices], self.labels[indices]
         records = _get_records(self.source, indices)
         images = np.zeros((len(records), *self.image_shape), np.uint8)
         for i, r in enumerate(records):
-            images[i] = r["image"]
+            images[i] = self._crop(r["image"], seeds, i) if self.variable_size else r["image"]
         return images, np.asarray([int(r["label"]) for r in records], np.int32)
 
-    def fetch_variable(self, indices: np.ndarray, seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Records of any size cropped to ``image_shape`` (random-resized + flip when training, else
-        resize + centre crop)."""
-        records = _get_records(self.source, indices)
-        out = np.zeros((len(indices), *self.image_shape), np.uint8)
-        size = self.image_shape[0]
-        for i, r in enumerate(records):
-            image = np.asarray(r["image"], np.uint8)
-            if image.ndim == 2:
-                image = image[..., None]
-            if image.shape[-1] == 1:
-                image = np.repeat(image, 3, axis=-1)
-            if self.train:
-                rng = np.random.default_rng(int(seeds[i]))
-                out[i] = transforms.random_resized_crop(image, rng, size, flip=self.flip)
-            else:
-                out[i] = transforms.resize_center_crop(image, size)
-        return out, np.asarray([int(r["label"]) for r in records], np.int32)
+    def _crop(self, image: np.ndarray, seeds: np.ndarray | None, i: int) -> np.ndarray:
+        """uint8 ``[h, w]`` or ``[h, w, 1 | 3]`` of any size -> RGB ``image_shape``."""
+        image = np.atleast_3d(np.asarray(image, np.uint8))
+        if image.shape[-1] == 1:
+            image = np.repeat(image, 3, axis=-1)
+        if not self.train:
+            return transforms.resize_center_crop(image, self.image_shape[0])
+        rng = np.random.default_rng(int(seeds[i]))
+        return transforms.random_resized_crop(image, rng, self.image_shape[0], flip=self.flip)
 
     def __call__(self, step: int) -> dict[str, np.ndarray]:
         """Host-local batch of step ``step``: image float32 ``[b, H, W, C]``, label int32, mask bool."""
@@ -158,19 +145,13 @@ class ImageBatchMaker(sampling.StepSampler):
             rng = self.augment_rng(step)  # drawn for the global batch, then sliced
             b, lo, hi = self.global_batch_size, self.lo, self.hi
             offsets = rng.integers(0, 2 * self.crop_padding + 1, size=(b, 2))[lo:hi]
-            flips = (rng.random(b) < 0.5)[lo:hi]
+            flips = (rng.random(b) < 0.5)[lo:hi] & self.flip
             seeds = rng.integers(0, 1 << 63, size=b)[lo:hi]
-        if self.variable_size:
-            images, labels = self.fetch_variable(indices[valid], seeds)
-        else:
-            images, labels = self.fetch(indices[valid])
-        images, labels = _padded(images, valid), _padded(labels, valid)
+        images, labels = (_padded(x, valid) for x in self.fetch(indices[valid], seeds))
         if self.train and not self.variable_size and (self.crop_padding or self.flip):
-            if self.flip and self.crop_padding:  # crop then flip == flip then crop at the mirrored offset
-                offsets[:, 1] = np.where(flips, 2 * self.crop_padding - offsets[:, 1], offsets[:, 1])
-            images = transforms.flip_roll_crop(
-                images, flips=flips if self.flip else None, offsets=offsets, pad=self.crop_padding
-            )
+            # crop then flip == flip then crop at the mirrored offset
+            offsets[:, 1] = np.where(flips, 2 * self.crop_padding - offsets[:, 1], offsets[:, 1])
+            images = transforms.flip_roll_crop(images, flips=flips, offsets=offsets, pad=self.crop_padding)
         if self.per_image is not None:
             images = transforms.apply_per_image(images, seeds, self.per_image)
         return {"image": transforms.normalize(images, self.mean, self.std), "label": labels, "mask": valid}
@@ -179,13 +160,10 @@ class ImageBatchMaker(sampling.StepSampler):
 class EventBatchMaker(sampling.StepSampler):
     """Maps a step number to this host's batch of event frames ``[b, T, H, W, 2]``. Picklable."""
 
-    def __init__(
-        self, settings: ml_collections.ConfigDict, source: event_source.EventSource, info: DataInfo, **kw: Any
-    ) -> None:
+    def __init__(self, settings: Any, source: event_source.EventSource, **kw: Any) -> None:
         super().__init__(len(source), **kw)
         self.name = settings.name
         self.source = source
-        self.frame_shape = (info.num_frames, *info.image_shape)
         self.flip = bool(settings.flip) and self.train
         self.roll = int(settings.roll) if self.train else 0
         self.crop_padding = int(settings.crop_padding) if self.train else 0
@@ -201,15 +179,11 @@ class EventBatchMaker(sampling.StepSampler):
         if self.flip or self.roll or self.crop_padding:
             rng = self.augment_rng(step)  # drawn for the global batch, then sliced
             b, lo, hi = self.global_batch_size, self.lo, self.hi
-            flips = (rng.random(b) < 0.5)[lo:hi]
-            shifts = rng.integers(-self.roll, self.roll + 1, size=(b, 2))[lo:hi]
+            flips = (rng.random(b) < 0.5)[lo:hi] & self.flip
+            shifts = rng.integers(-self.roll, self.roll + 1, size=(b, 2))[lo:hi]  # zeros if roll == 0
             offsets = rng.integers(0, 2 * self.crop_padding + 1, size=(b, 2))[lo:hi]
             frames = transforms.flip_roll_crop(
-                frames,
-                flips=flips if self.flip else None,
-                shifts=shifts if self.roll else None,
-                offsets=offsets if self.crop_padding else None,
-                pad=self.crop_padding,
+                frames, flips=flips, shifts=shifts, offsets=offsets, pad=self.crop_padding
             )
         if self.nda:  # after the flip (its draws follow the others, so they stay as they were)
             rng = np.random.default_rng([self.seed, 2, step])
@@ -228,14 +202,6 @@ def _per_image_augment(settings: Any) -> Any:
     except ValueError as e:
         raise DataError(f"bad augmentation in the data config: {e}") from None
     return None
-
-
-def _ensure_absl_flags_parsed() -> None:
-    """grain's worker processes read absl flags; outside an absl app, use their defaults."""
-    from absl import flags
-
-    if not flags.FLAGS.is_parsed():
-        flags.FLAGS.mark_as_parsed()
 
 
 def _get_records(source: Any, indices: Any) -> list[dict[str, Any]]:
@@ -288,7 +254,10 @@ class Pipeline:
         options = grain.ReadOptions(num_threads=threads, prefetch_buffer_size=self._prefetch)
         ds = grain.MapDataset.range(start, self._num_steps).map(self._maker).to_iter_dataset(options)
         if self._num_workers > 0:
-            _ensure_absl_flags_parsed()
+            from absl import flags
+
+            if not flags.FLAGS.is_parsed():  # grain's workers read absl flags: outside an absl app, defaults
+                flags.FLAGS.mark_as_parsed()
             ds = ds.mp_prefetch(grain.MultiprocessingOptions(num_workers=self._num_workers))
         return iter(ds)
 
@@ -397,6 +366,8 @@ def make_pipeline(
         )
     if not 0 <= process_index < process_count:
         raise DataError(f"process_index {process_index} is outside 0..{process_count - 1}")
+    if split not in raw.SPLITS:
+        raise DataError(f"unknown split {split!r}: use one of {raw.SPLITS}")
     spec = dataset_spec(settings.name)
     sampler = dict(train=train, seed=seed, global_batch_size=global_batch_size, process_index=process_index,
                    process_count=process_count)  # fmt: skip
@@ -432,8 +403,6 @@ def _event_maker(
     num_frames = event_source.resolve_num_frames(settings, model_num_steps)
     shape = spec.shape(settings)
     options = event_source.frame_options(settings, spec.sensor_size, shape, num_frames)
-    if split not in ("train", "test"):
-        raise DataError(f"unknown split {split!r}: use one of ('train', 'test')")
     root = paths.user_path(settings.dir)
     samples = spec.read(root, split, settings)
     other = spec.read(root, "test" if split == "train" else "train", settings)
@@ -454,4 +423,4 @@ def _event_maker(
             f"cannot write event-frame cache in {cache_dir} ({type(e).__name__}: {e}): "
             "set config.data.cache_dir to a writable folder"
         ) from None
-    return EventBatchMaker(settings, source, info, **sampler), info
+    return EventBatchMaker(settings, source, **sampler), info

@@ -1,9 +1,5 @@
-"""Which examples each step of a pipeline reads: epoch permutations, global batches, host slices.
-
-Shared by the image pipeline (:mod:`snnjax.data.pipeline`) and the event-frame pipeline
-(:mod:`snnjax.data.events_pipeline`), so both have the same order, the same augmentation random streams
-and the same exact-resume semantics (see the module docstring of :mod:`snnjax.data.pipeline`).
-"""
+"""Which examples each step of a pipeline reads: epoch permutations, global batches, host slices (the same
+for image and event batches; semantics in the module docstring of :mod:`snnjax.data.pipeline`)."""
 
 from __future__ import annotations
 
@@ -43,11 +39,8 @@ class StepSampler:
         self.local_batch_size = global_batch_size // process_count
         self.lo = process_index * self.local_batch_size
         self.hi = self.lo + self.local_batch_size
-        self.steps_per_epoch = (
-            self.num_examples // global_batch_size
-            if train
-            else math.ceil(self.num_examples / global_batch_size)
-        )
+        n, b = self.num_examples, global_batch_size
+        self.steps_per_epoch = n // b if train else math.ceil(n / b)
         self._perm_lock = threading.Lock()
         self._perms: dict[int, np.ndarray] = {}
 

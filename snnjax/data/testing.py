@@ -97,13 +97,8 @@ def write_nmnist(path: PathLike, events: np.ndarray) -> None:
 
 def write_aedat2(path: PathLike, events: np.ndarray, *, orientation: io.Orientation = "jaer") -> None:
     """Writes ``events`` as a DVS128 AEDAT 2.0 file (inverse of :func:`io.read_cifar10_dvs`)."""
-    x, y = events["x"].astype(np.int64), events["y"].astype(np.int64)
-    p = events["p"].astype(np.int64) & 1
-    raw_x, raw_y, raw_p = {
-        "jaer": (127 - x, y, 1 - p),
-        "spikingjelly": (127 - y, 127 - x, 1 - p),
-        "raw": (x, y, p),
-    }[orientation]
+    x, y, p = (events[f].astype(np.int64) for f in "xyp")
+    raw_x, raw_y, raw_p = io.ORIENTATIONS[orientation](x, y, p & 1)
     if events.size and (min(raw_x.min(), raw_y.min()) < 0 or max(raw_x.max(), raw_y.max()) > 127):
         raise ValueError("DVS128 coordinates must lie in [0, 127]")
     rec = np.empty((events.size, 2), dtype=">u4")

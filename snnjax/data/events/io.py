@@ -1,13 +1,9 @@
-"""Readers of neuromorphic event files (N-MNIST, CIFAR10-DVS, DVS128 Gesture); writers of the same
-formats are in :mod:`snnjax.data.testing`.
+"""Readers of neuromorphic event files (N-MNIST, CIFAR10-DVS, DVS128 Gesture); :mod:`snnjax.data.testing`
+writes the same formats.
 
-Every reader returns a structured array with :data:`EVENT_DTYPE` fields ``t`` (int64, us),
-``x`` (int16), ``y`` (int16), ``p`` (int8, 0 = OFF, 1 = ON), in file order, and raises
-:class:`~snnjax.errors.DataError` (one line: ``"<file>: <problem>"``) for missing, empty, truncated
-or malformed files. All decoding is vectorised (``np.frombuffer`` + bit operations); only the AEDAT 3.1
-packet headers are walked in Python (one iteration per packet, not per event).
-
-Formats (written from the format descriptions, not from other projects' code):
+Every reader returns ``[N]`` :data:`EVENT_DTYPE` events in file order and raises
+:class:`~snnjax.errors.DataError` (one line: ``"<file>: <problem>"``) for missing, empty, truncated or
+malformed files. Decoding is vectorised; only AEDAT 3.1 packet headers are walked in Python. Formats:
 
 * N-MNIST ``.bin`` (Orchard et al. 2015): 5 bytes per event, ``x`` (byte 0), ``y`` (byte 1),
   polarity = MSB of byte 2, timestamp = low 23 bits of bytes 2-4 (big-endian), microseconds.
@@ -48,6 +44,12 @@ DVS128_SENSOR_SIZE = (128, 128)
 """(W, H) of the DVS128 sensor (CIFAR10-DVS, DVS128 Gesture)."""
 
 Orientation = Literal["jaer", "raw", "spikingjelly"]
+ORIENTATIONS = {
+    "jaer": lambda x, y, p: (127 - x, y, 1 - p),
+    "spikingjelly": lambda x, y, p: (127 - y, 127 - x, 1 - p),
+    "raw": lambda x, y, p: (x, y, p),
+}
+"""DVS128 raw address fields ``(x, y, p)`` -> event fields, per orientation; each map is its own inverse."""
 
 AEDAT31_HEADER = struct.Struct("<hhiiiiii")  # 28 bytes
 AEDAT31_POLARITY = 1
@@ -71,33 +73,23 @@ def _read_bytes(path: PathLike) -> bytes:
     return data
 
 
-def _nonempty(path: PathLike, events: np.ndarray) -> np.ndarray:
-    if events.size == 0:
-        raise _fail(path, "holds no events")
-    return events
-
-
 def make_events(t, x, y, p) -> np.ndarray:
     """Pack 1-D arrays into a structured ``[N]`` array of :data:`EVENT_DTYPE`."""
-    t = np.asarray(t)
-    ev = np.empty(t.shape[0], dtype=EVENT_DTYPE)
-    ev["t"] = t
-    ev["x"] = x
-    ev["y"] = y
-    ev["p"] = p
+    ev = np.empty(len(t), dtype=EVENT_DTYPE)
+    ev["t"], ev["x"], ev["y"], ev["p"] = t, x, y, p
     return ev
 
 
-def _check_order(path: PathLike, t: np.ndarray) -> None:
-    if t.size > 1:
-        d = np.diff(t)
-        if (d < 0).any():
-            i = int(np.flatnonzero(d < 0)[0])
-            raise _fail(
-                path,
-                f"timestamps decrease at event {i + 1} ({int(t[i])} -> {int(t[i + 1])} us); "
-                "pass check_order=False to read anyway",
-            )
+def _checked_events(path: PathLike, t, x, y, p, check_order: bool) -> np.ndarray:
+    """The decoded fields as events; none at all, or (``check_order``) a decreasing timestamp, raise."""
+    if t.size == 0:
+        raise _fail(path, "holds no events")
+    back = np.flatnonzero(np.diff(t) < 0) if check_order else []
+    if len(back):
+        i = int(back[0])
+        problem = f"timestamps decrease at event {i + 1} ({int(t[i])} -> {int(t[i + 1])} us)"
+        raise _fail(path, f"{problem}; pass check_order=False to read anyway")
+    return make_events(t, x, y, p)
 
 
 def _check_range(path: PathLike, x: np.ndarray, y: np.ndarray, sensor_size) -> None:
@@ -123,14 +115,10 @@ def read_nmnist(
     if len(buf) % 5:
         raise _fail(path, f"truncated record: {len(buf)} bytes is not a multiple of the 5-byte N-MNIST event")
     b = np.frombuffer(buf, dtype=np.uint8).reshape(-1, 5)
-    x = b[:, 0]
-    y = b[:, 1]
+    x, y = b[:, 0], b[:, 1]
     _check_range(path, x, y, sensor_size)
-    b2 = b[:, 2].astype(np.int64)
-    t = ((b2 & 0x7F) << 16) | (b[:, 3].astype(np.int64) << 8) | b[:, 4]
-    if check_order:
-        _check_order(path, t)
-    return _nonempty(path, make_events(t, x, y, b[:, 2] >> 7))
+    t = ((b[:, 2].astype(np.int64) & 0x7F) << 16) | (b[:, 3].astype(np.int64) << 8) | b[:, 4]
+    return _checked_events(path, t, x, y, b[:, 2] >> 7, check_order)
 
 
 # ----------------------------------------------------------------------------- AEDAT 2.0
@@ -157,14 +145,9 @@ def read_cifar10_dvs(
 ) -> np.ndarray:
     """Read a CIFAR10-DVS AEDAT 2.0 file (DVS128) -> ``[N]`` :data:`EVENT_DTYPE` array.
 
-    Bit layout from jAER's ``DVS128.Extractor`` (module docstring). ``orientation``:
-
-    * ``"jaer"`` (default): as jAER / the dataset's ``dat2mat.m`` show it:
-      ``x = 127 - raw_x``, ``y = raw_y``, ``p = 1 - raw_bit0`` (raw polarity 0 is ON).
-    * ``"spikingjelly"``: additionally transposed and flipped as SpikingJelly/Tonic's
-      CIFAR10-DVS loaders return it: ``x = 127 - raw_y``, ``y = 127 - raw_x``,
-      ``p = 1 - raw_bit0`` (use this to match frames produced by those libraries).
-    * ``"raw"``: the address bits unchanged: ``x = raw_x``, ``y = raw_y``, ``p = raw_bit0``.
+    ``orientation`` (:data:`ORIENTATIONS`): ``"jaer"`` (default) as jAER and the dataset's ``dat2mat.m``
+    show it (``x = 127 - raw_x``, ``p = 1 - raw_bit0``: raw polarity 0 is ON); ``"spikingjelly"`` also
+    transposed, as SpikingJelly's and Tonic's loaders return it; ``"raw"`` the address bits unchanged.
 
     Special events (address bit 15 or 31 set) are dropped. Non-zero address bits 16-30 mean the
     file is not a DVS128 recording and raise :class:`~snnjax.errors.DataError`. 32-bit timestamp
@@ -186,13 +169,8 @@ def read_cifar10_dvs(
         raise _fail(path, f"truncated record: {nbytes} data bytes is not a multiple of 8")
     rec = np.frombuffer(buf, dtype=">u4", offset=start).reshape(-1, 2)
     addr = rec[:, 0]
-    special = (addr & np.uint32(0x80008000)) != 0
-    if special.any():
-        keep = ~special
-        addr = addr[keep]
-        ts = rec[keep, 1]
-    else:
-        ts = rec[:, 1]
+    keep = (addr & np.uint32(0x80008000)) == 0  # drops special events
+    addr, ts = addr[keep], rec[keep, 1]
     if (addr & np.uint32(0x7FFF0000)).any():
         i = int(np.flatnonzero(addr & np.uint32(0x7FFF0000))[0])
         raise _fail(
@@ -200,26 +178,13 @@ def read_cifar10_dvs(
             f"address 0x{int(addr[i]):08x} of event {i} is outside the DVS128 "
             "128x128 range (not a DVS128 recording?)",
         )
-    a = addr.astype(np.int32)
-    raw_p = a & 1
-    raw_x = (a >> 1) & 0x7F
-    raw_y = (a >> 8) & 0x7F
-    if orientation == "jaer":
-        x, y, p = 127 - raw_x, raw_y, 1 - raw_p
-    elif orientation == "spikingjelly":
-        x, y, p = 127 - raw_y, 127 - raw_x, 1 - raw_p
-    elif orientation == "raw":
-        x, y, p = raw_x, raw_y, raw_p
-    else:
+    if orientation not in ORIENTATIONS:
         raise ValueError(f"unknown orientation {orientation!r}")
+    a = addr.astype(np.int32)
+    x, y, p = ORIENTATIONS[orientation]((a >> 1) & 0x7F, (a >> 8) & 0x7F, a & 1)
     t = ts.astype(np.int64)
-    if t.size > 1:
-        wraps = np.diff(t) < -(1 << 31)
-        if wraps.any():
-            t[1:] += np.cumsum(wraps, dtype=np.int64) << 32
-    if check_order:
-        _check_order(path, t)
-    return _nonempty(path, make_events(t, x, y, p))
+    t[1:] += np.cumsum(np.diff(t) < -(1 << 31), dtype=np.int64) << 32  # unwraps 32-bit timestamps
+    return _checked_events(path, t, x, y, p, check_order)
 
 
 # ----------------------------------------------------------------------------- AEDAT 3.1
@@ -270,29 +235,17 @@ def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
     if not chunks:
         raise _fail(path, "holds no polarity events")
     raw = np.frombuffer(buf, dtype=np.uint8)
-    if len(chunks) == 1:
-        off, cnt, _ = chunks[0]
-        body = raw[off : off + 8 * cnt]
-    else:
-        body = np.concatenate([raw[off : off + 8 * cnt] for off, cnt, _ in chunks])
-    words = body.view("<u4")
-    ovf = np.repeat(
-        np.array([c[2] for c in chunks], dtype=np.int64), np.array([c[1] for c in chunks], dtype=np.int64)
-    )
-    data = words[0::2]
-    ts = words[1::2].view("<i4").astype(np.int64)
-    valid = (data & 1).astype(bool)
-    if not valid.all():
-        data, ts, ovf = data[valid], ts[valid], ovf[valid]
+    words = np.concatenate([raw[off : off + 8 * cnt] for off, cnt, _ in chunks]).view("<u4")
+    ovf = np.repeat(np.array([c[2] for c in chunks], np.int64), [c[1] for c in chunks])
+    valid = (words[0::2] & 1).astype(bool)
+    data, ts, ovf = words[0::2][valid], words[1::2].view("<i4").astype(np.int64)[valid], ovf[valid]
     if (ts < 0).any():
         raise _fail(path, f"negative timestamp {int(ts.min())} in a polarity packet")
     t = (ovf << 31) | ts
     x = (data >> 17).astype(np.int32)
     y = ((data >> 2) & 0x7FFF).astype(np.int32)
     _check_range(path, x, y, DVS128_SENSOR_SIZE)
-    if check_order:
-        _check_order(path, t)
-    return _nonempty(path, make_events(t, x, y, (data >> 1) & 1))
+    return _checked_events(path, t, x, y, (data >> 1) & 1, check_order)
 
 
 def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
