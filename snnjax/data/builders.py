@@ -1,20 +1,11 @@
-"""tensorflow-datasets as the data interface: tfds datasets built from local raw files, official datasets.
+"""tensorflow-datasets as the data interface: :func:`open_split` gives a random-access tfds data source of
+records ``{'image': uint8 [H, W, C], 'label': int}``.
 
-:func:`open_split` returns a random-access tfds data source whose records are
-``{'image': uint8 [H, W, C], 'label': int}``:
-
-* ``config.dir`` set (or a dataset that needs no files, such as ``digits``): the dataset's reader
-  (:class:`~snnjax.data.specs.DatasetSpec`) reads the raw files once, and a tfds builder ``snnjax_<name>``
-  (ArrayRecord files, ``Tensor(uint8)`` + ``ClassLabel`` features, no TensorFlow) writes them into the tfds
-  data dir (:func:`resolve_tfds_dir`); later runs only read that with ``as_data_source``. Records keep the
-  raw file order. The raw files are read and checked before any folder is created.
-* ``config.dir == ''``: tfds's official dataset via ``tfds.data_source(spec.tfds_name)`` (it must be prepared
-  already or be downloadable; preparing tfds's image datasets needs TensorFlow).
-
-Building is safe against concurrent and interrupted builds: an exclusive file lock serialises builders of
-the same dataset on a machine, and tfds writes into an ``incomplete.*`` folder that is renamed to the final
-``<name>/<version>`` folder only after every split and ``dataset_info.json`` are written; an interrupted
-build leaves only the ignored ``incomplete.*`` folder, removed by the next build.
+With ``config.dir`` set (or a dataset that needs no files), the dataset's reader reads the raw files once
+and a tfds builder ``snnjax_<name>`` (ArrayRecord, no TensorFlow) writes them, in file order, into the tfds
+data dir (:func:`resolve_tfds_dir`); later runs only read that. An exclusive file lock serialises builds of
+a dataset, and tfds renames its ``incomplete.*`` folder only when the build is complete. With
+``config.dir == ''``, tfds's official dataset (prepared already, or downloadable).
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import lzma
 import os
 import pickle
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from etils import epath
@@ -142,11 +142,8 @@ def load_idx_split(directory: PathLike, split: str, *, name: str = "mnist") -> t
     _check_split(split)
     prefix = "train" if split == "train" else "t10k"
     stems = {k: f"{prefix}-{k}-idx{1 if k == 'labels' else 3}-ubyte" for k in ("images", "labels")}
-    found_dir = None
-    for d in _candidate_dirs(directory, name, ("raw",)):
-        if _first_existing(d, [stems["images"]], (".gz", "")) is not None:
-            found_dir = d
-            break
+    candidates = _candidate_dirs(directory, name, ("raw",))
+    found_dir = next((d for d in candidates if _first_existing(d, [stems["images"]], (".gz", ""))), None)
     found_dir = found_dir or epath.Path(directory).expanduser()
     paths = {
         k: _first_existing(found_dir, [s], (".gz", "")) or found_dir / (s + ".gz") for k, s in stems.items()
@@ -221,52 +218,44 @@ def read_cifar_pickle(path: PathLike, *, label_key: str, name: str) -> tuple[np.
     return np.ascontiguousarray(images), labels
 
 
-_Layout = tuple[list[epath.Path], Callable[[epath.Path], tuple[np.ndarray, np.ndarray]]]
+_CIFAR_DIRS = {"cifar10": ("cifar-10-batches-bin", "cifar-10-batches-py"),
+               "cifar100": ("cifar-100-binary", "cifar-100-python")}  # fmt: skip
+_BINARY = (".bin", ".bin.xz", ".bin.gz")
 
 
-def _cifar10_files(d: epath.Path, split: str) -> _Layout | None:
-    """The CIFAR-10 files of ``split`` in folder ``d`` and their reader, or None if no layout matches."""
-    binary = lambda p: read_cifar_binary(p, label_bytes=1, label_index=0, name="cifar10")
-    pickled = lambda p: read_cifar_pickle(p, label_key="labels", name="cifar10")
+def _cifar_layouts(name: str, split: str) -> list[tuple[list[str], tuple[str, ...], bool]]:
+    """``(file stems, suffixes, pickled)`` of each known layout of a CIFAR split, the preferred first."""
+    if name == "cifar100":
+        return [([split], _BINARY, False), ([split], ("",), True)]
     train = split == "train"
     batches = [f"data_batch_{i}" for i in range(1, 6)] if train else ["test_batch"]
     unordered = [f"train_unordered_{i}" for i in range(1, 6)] if train else ["test_unordered"]
-    layouts = [(unordered, (".bin.xz", ".bin"), binary), (batches, (".bin", ".bin.xz", ".bin.gz"), binary),
-               (batches, ("",), pickled)]  # fmt: skip
-    for stems, suffixes, reader in layouts:
-        first = _first_existing(d, stems[:1], suffixes)
-        if first is None:
-            continue
-        suffix = first.name[len(stems[0]) :]
-        return [d / (s + suffix) for s in stems], reader
-    return None
+    return [(unordered, (".bin.xz", ".bin"), False), (batches, _BINARY, False), (batches, ("",), True)]
 
 
-def _cifar100_files(d: epath.Path, split: str) -> _Layout | None:
-    """The CIFAR-100 file of ``split`` in folder ``d`` and its reader (fine labels), or None."""
-    binary = lambda p: read_cifar_binary(p, label_bytes=2, label_index=1, name="cifar100")
-    pickled = lambda p: read_cifar_pickle(p, label_key="fine_labels", name="cifar100")
-    for suffixes, reader in (((".bin", ".bin.xz", ".bin.gz"), binary), (("",), pickled)):
-        p = _first_existing(d, [split], suffixes)
-        if p is not None:
-            return [p], reader
-    return None
+def _read_cifar_file(path: epath.Path, name: str, pickled: bool) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR file of ``name``'s layout (CIFAR-100: fine labels), its labels checked."""
+    fine = name == "cifar100"
+    if pickled:
+        images, labels = read_cifar_pickle(path, label_key="fine_labels" if fine else "labels", name=name)
+    else:
+        images, labels = read_cifar_binary(path, label_bytes=1 + fine, label_index=int(fine), name=name)
+    num_classes = 100 if fine else 10
+    if labels.size and (labels.max() >= num_classes or labels.min() < 0):
+        bad = labels.max() if labels.max() >= num_classes else labels.min()
+        raise _fail(name, path, f"has label {bad} outside 0..{num_classes - 1}")
+    return images, labels
 
 
-def _load_cifar(
-    directory: PathLike, split: str, name: str, subdirs: Sequence[str], finder: Callable, num_classes: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _load_cifar(directory: PathLike, split: str, name: str) -> tuple[np.ndarray, np.ndarray]:
     _check_split(split)
-    for d in _candidate_dirs(directory, name, subdirs):
-        found = finder(d, split)
-        if found is not None:
-            files, reader = found
-            parts = [reader(p) for p in files]
-            for p, (_, labels) in zip(files, parts, strict=True):
-                if labels.size and (labels.max() >= num_classes or labels.min() < 0):
-                    bad = labels.max() if labels.max() >= num_classes else labels.min()
-                    raise _fail(name, p, f"has label {bad} outside 0..{num_classes - 1}")
-            return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    for d in _candidate_dirs(directory, name, _CIFAR_DIRS[name]):
+        for stems, suffixes, pickled in _cifar_layouts(name, split):
+            first = _first_existing(d, stems[:1], suffixes)
+            if first is not None:
+                suffix = first.name[len(stems[0]) :]
+                parts = [_read_cifar_file(d / (stem + suffix), name, pickled) for stem in stems]
+                return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     first = {"cifar10": {"train": "data_batch_1.bin", "test": "test_batch.bin"}}.get(name, {})
     missing = epath.Path(directory).expanduser() / first.get(split, f"{split}.bin")
     raise _fail(name, missing, "(nor any other known CIFAR layout) not found")
@@ -274,14 +263,12 @@ def _load_cifar(
 
 def load_cifar10(directory: PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Loads a CIFAR-10 split: ``images`` uint8 ``[N, 32, 32, 3]``, ``labels`` int64 ``[N]`` (file order)."""
-    subdirs = ("cifar-10-batches-bin", "cifar-10-batches-py")
-    return _load_cifar(directory, split, "cifar10", subdirs, _cifar10_files, 10)
+    return _load_cifar(directory, split, "cifar10")
 
 
 def load_cifar100(directory: PathLike, split: str) -> tuple[np.ndarray, np.ndarray]:
     """Loads a CIFAR-100 split with fine labels: uint8 ``[N, 32, 32, 3]``, int64 ``[N]`` in 0..99."""
-    subdirs = ("cifar-100-binary", "cifar-100-python")
-    return _load_cifar(directory, split, "cifar100", subdirs, _cifar100_files, 100)
+    return _load_cifar(directory, split, "cifar100")
 
 
 # ----------------------------------------------------------------------------------------------------

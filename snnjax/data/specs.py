@@ -1,25 +1,8 @@
 """The dataset table: every dataset ``config.data.name`` can name, declared once as a :class:`DatasetSpec`.
 
-The tfds builders (:mod:`snnjax.data.builders`), the input pipelines (:mod:`snnjax.data.pipeline`) and the
-model summary (:func:`input_info`, which needs no data) take a dataset's classes, input shape,
-normalisation, reader and tfds name from here and nowhere else.
-
-Adding a dataset
-----------------
-1. Write its reader, in one file of your own. An image dataset's reader is
-   ``read(directory, split) -> (images, labels)``: ``directory`` is ``config.data.dir`` as an
-   :class:`etils.epath.Path`, ``split`` is ``'train'`` or ``'test'``, ``images`` uint8 ``[N, H, W, C]`` and
-   ``labels`` int64 ``[N]``; anything wrong with the files raises :class:`snnjax.errors.DataError` with one
-   line naming the file. An event dataset's reader is ``read(directory, split, data_config)`` returning
-   :class:`snnjax.data.events.source.Sample` s (event file, label, optional time segment).
-2. Register it with one line (in this table, or in your own code before the pipeline is built)::
-
-       register(DatasetSpec("svhn", num_classes=10, input_shape=(32, 32, 3), read=read_svhn,
-                            mean=(0.44, 0.44, 0.47), std=(0.20, 0.20, 0.20)))
-
-Then ``config.data.name='svhn'`` with ``config.data.dir`` set builds a tfds dataset ``snnjax_svhn`` from the
-raw files once, feeds the trainer, and ``--mode=summary`` knows its shape (docs/extending.md walks through
-it; ``tests/test_extending.py`` runs the walkthrough).
+The tfds builders, the input pipelines and the model summary (:func:`input_info`, which needs no data) take
+a dataset's classes, input shape, normalisation, reader and tfds name from here and nowhere else. A new
+dataset is a reader plus one :func:`register` line (docs/extending.md, "Adding a dataset").
 """
 
 from __future__ import annotations
@@ -57,7 +40,8 @@ class DatasetSpec:
       num_classes: labels are ``0 .. num_classes - 1``.
       input_shape: ``(H, W, C)`` of one example as a batch holds it, or a function of ``config.data``
         giving it (ImageNet crops follow ``image_size``, event frames ``frame_size``).
-      read: the local reader (module docstring); None if only tfds provides the data.
+      read: the local reader: ``read(directory, split) -> (images uint8 [N, H, W, C], labels int64 [N])``
+        (event datasets: ``read(directory, split, data_config) -> [Sample]``); None if only tfds has it.
       kind: ``'image'`` (uint8 records, batches ``[B, H, W, C]``) or ``'event'`` (event files integrated
         into frames, batches ``[B, T, H, W, 2]``; the model's ``events`` encoder makes them time-major).
       mean, std: per-channel normalisation of pixels in [0, 1] (None: none).

@@ -1,12 +1,9 @@
-"""Fake datasets for tests and examples: writers of every raw format the readers accept, and small
-deterministic datasets in the original folder layouts (in the spirit of ``tfds.testing``).
+"""Fake datasets for tests and examples (in the spirit of ``tfds.testing``): writers of every raw format the
+readers accept, and small deterministic datasets in the original folder layouts.
 
-Each ``write_fake_*`` function writes a dataset ``config.data.dir`` can point at and returns, per split,
-the examples it wrote (arrays, or events) and their labels in dataset order, so a test can recompute what
-the pipeline should deliver::
-
-    truth = write_fake_nmnist(tmp_path / "nmnist")
-    config.data.update(name="nmnist", dir=str(tmp_path / "nmnist"))
+Each ``write_fake_*`` writes a folder ``config.data.dir`` can point at and returns, per split, the examples
+it wrote (arrays or events) and their labels in dataset order, so a test can recompute what the pipeline
+should deliver.
 """
 
 from __future__ import annotations
@@ -153,8 +150,10 @@ def class_events(rng: np.random.Generator, label: int, n: int, w: int, h: int, t
     return e
 
 
-def _empty_splits() -> dict[str, Split]:
-    return {split: {"examples": [], "labels": []} for split in ("train", "test")}
+def _by_split(rows: list[tuple[str, np.ndarray, int]]) -> dict[str, Split]:
+    """``(split, example, label)`` rows as ``{split: {"examples": [...], "labels": [...]}}``."""
+    return {s: {"examples": [e for r, e, _ in rows if r == s], "labels": [c for r, _, c in rows if r == s]}
+            for s in ("train", "test")}  # fmt: skip
 
 
 def write_fake_cifar10_dvs(
@@ -163,16 +162,15 @@ def write_fake_cifar10_dvs(
     """``root/<class>/cifar10_<class>_<i>.aedat`` (AEDAT 2.0), split per class by ``train_ratio``."""
     rng = np.random.default_rng(seed)
     root = epath.Path(root)
-    out = _empty_splits()
+    rows = []
     k = math.ceil(round(per_class * train_ratio, 9))
     for c, name in enumerate(CIFAR10_DVS_CLASSES):
         (root / name).mkdir(parents=True)
         for j, fname in enumerate(sorted(f"cifar10_{name}_{i}.aedat" for i in range(per_class))):
             e = class_events(rng, c, n, 128, 128, 1_000_000)
             write_aedat2(root / name / fname, e)
-            out["train" if j < k else "test"]["examples"].append(e)
-            out["train" if j < k else "test"]["labels"].append(c)
-    return out
+            rows.append(("train" if j < k else "test", e, c))
+    return _by_split(rows)
 
 
 def write_fake_nmnist(
@@ -180,16 +178,15 @@ def write_fake_nmnist(
 ) -> dict[str, Split]:
     """``root/Train|Test/<digit>/<i>.bin`` (34x34 N-MNIST records), ``train``/``test`` files per digit."""
     rng = np.random.default_rng(seed)
-    out = _empty_splits()
+    rows = []
     for split, folder, count in (("train", "Train", train), ("test", "Test", test)):
         for d in range(10):
             (epath.Path(root) / folder / str(d)).mkdir(parents=True)
             for i in range(count):
                 e = class_events(rng, d, n, 34, 34, 300_000)
                 write_nmnist(epath.Path(root) / folder / str(d) / f"{i:05d}.bin", e)
-                out[split]["examples"].append(e)
-                out[split]["labels"].append(d)
-    return out
+                rows.append((split, e, d))
+    return _by_split(rows)
 
 
 def write_fake_dvs_gesture(root: PathLike, n: int = 3000, seed: int = 2) -> dict[str, Split]:
@@ -199,18 +196,14 @@ def write_fake_dvs_gesture(root: PathLike, n: int = 3000, seed: int = 2) -> dict
     g.mkdir(parents=True)
     trials = {"train": ["user01_fluorescent.aedat", "user02_lab.aedat"], "test": ["user24_led.aedat"]}
     bounds = [(1000, 300_000), (300_000, 650_000), (700_000, 990_000)]
-    out = _empty_splits()
+    rows = []
     for split, names in trials.items():
         (g / f"trials_to_{split}.txt").write_text("".join(f"{name}\n" for name in names))
         for r, name in enumerate(names):
             e = random_events(rng, n, 128, 128, 1_000_000)
             write_aedat31(g / name, e, packet_events=512)
-            classes = [(r * 3 + s) % 11 + 1 for s in range(3)]
-            rows = "".join(f"{c},{a},{b}\n" for c, (a, b) in zip(classes, bounds, strict=True))
-            (g / name.replace(".aedat", "_labels.csv")).write_text(
-                "class,startTime_usec,endTime_usec\n" + rows
-            )
-            for c, (a, b) in zip(classes, bounds, strict=True):
-                out[split]["examples"].append(e[(e["t"] >= a) & (e["t"] < b)])
-                out[split]["labels"].append(c - 1)
-    return out
+            segments = [((r * 3 + s) % 11 + 1, a, b) for s, (a, b) in enumerate(bounds)]
+            csv = "class,startTime_usec,endTime_usec\n" + "".join(f"{c},{a},{b}\n" for c, a, b in segments)
+            (g / name.replace(".aedat", "_labels.csv")).write_text(csv)
+            rows.extend((split, e[(e["t"] >= a) & (e["t"] < b)], c - 1) for c, a, b in segments)
+    return _by_split(rows)

@@ -1,18 +1,7 @@
-"""Event datasets as samples: listing and splitting the original files, the event-data settings, and the
-on-disk frame cache behind :class:`EventSource`.
-
-Layouts of ``config.data.dir``:
-
-* ``cifar10_dvs``: ``<dir>/<class>/*.aedat`` (AEDAT 2.0, classes ``airplane .. truck``); the first
-  ``ceil(train_ratio * n_c)`` files of each class, sorted by name, are train, the rest test.
-* ``nmnist``: ``<dir>/Train|Test/<digit>/*.bin``.
-* ``dvs128_gesture``: ``<dir>`` (or ``<dir>/DvsGesture``) with ``trials_to_train.txt``,
-  ``trials_to_test.txt``, the ``*.aedat`` recordings (AEDAT 3.1) and their ``*_labels.csv``; every labelled
-  segment ``[t0, t1)`` of a recording is one sample.
-
-Each sample is integrated once into ``T`` frames and written as a compressed ``.npz`` whose name hashes the
-source file's path, size and mtime, the segment and every frame option, so one cache folder serves any
-settings and later runs read frames, not events.
+"""Event datasets as samples: listing and splitting the original files (layouts in docs/events.md), the
+event-data settings, and the on-disk frame cache behind :class:`EventSource`: each sample is integrated
+once into ``T`` frames, kept as an ``.npz`` whose name hashes the source file, the segment and every frame
+option.
 """
 
 from __future__ import annotations
