@@ -111,7 +111,7 @@ class ImageBatchMaker(sampling.StepSampler):
         self.mean, self.std = (spec.mean, spec.std) if settings.normalize else (None, None)
         self.images = self.labels = None
         if settings.cache and not self.variable_size:
-            self.images, self.labels = _read_all(source)
+            self.images, self.labels = _read_all(source, self.image_shape)
 
     def fetch(self, indices: np.ndarray, seeds: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Images uint8 ``[n, H, W, C]`` and labels int32 ``[n]`` of ``indices``; records of any size
@@ -210,20 +210,16 @@ def _get_records(source: Any, indices: Any) -> list[dict[str, Any]]:
     return list(source.__getitems__(keys)) if keys else []
 
 
-def _read_all(source: Any) -> tuple[np.ndarray, np.ndarray]:
-    """Every record of a fixed-shape source: images uint8 ``[N, H, W, C]``, labels int32 ``[N]``."""
+def _read_all(source: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Every record of a source of images ``shape``: images uint8 ``[N, *shape]``, labels int32 ``[N]``."""
     n = len(source)
-    images = labels = None
+    if not n:
+        raise DataError(f"data source {source!r} is empty")
+    images, labels = np.empty((n, *shape), np.uint8), np.empty(n, np.int32)
     for start in range(0, n, _CACHE_CHUNK):
         records = _get_records(source, range(start, min(n, start + _CACHE_CHUNK)))
-        chunk = np.stack([np.asarray(r["image"], np.uint8) for r in records])
-        if images is None:
-            images = np.empty((n, *chunk.shape[1:]), np.uint8)
-            labels = np.empty(n, np.int32)
-        images[start : start + len(chunk)] = chunk
-        labels[start : start + len(chunk)] = [int(r["label"]) for r in records]
-    if images is None:
-        raise DataError(f"data source {source!r} is empty")
+        images[start : start + len(records)] = [r["image"] for r in records]
+        labels[start : start + len(records)] = [int(r["label"]) for r in records]
     return images, labels
 
 

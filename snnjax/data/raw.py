@@ -43,26 +43,24 @@ _IDX_LABELS_MAGIC = 2049
 _IDX_IMAGES_MAGIC = 2051
 _CIFAR_PIXELS = 32 * 32 * 3
 
-_HOW_TO_GET = {
-    "mnist": "put the four official MNIST IDX .gz files (train-images-idx3-ubyte.gz, ...) there, or set "
-    "config.data.dir='' to let tensorflow-datasets download it",
-    "fashion_mnist": "put the four official Fashion-MNIST IDX .gz files (from "
-    "github.com/zalandoresearch/fashion-mnist) there, or set config.data.dir='' to let "
-    "tensorflow-datasets download it",
-    "cifar10": "put the CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin from "
+_FILES = {
+    "mnist": "the four official MNIST IDX .gz files (train-images-idx3-ubyte.gz, ...)",
+    "fashion_mnist": "the four official Fashion-MNIST IDX .gz files (from "
+    "github.com/zalandoresearch/fashion-mnist)",
+    "cifar10": "the CIFAR-10 binary batches (data_batch_1..5.bin, test_batch.bin from "
     "cifar-10-binary.tar.gz), the python batches (cifar-10-batches-py) or class-sorted "
-    "train_unordered_1..5.bin.xz/test_unordered.bin.xz there, or set config.data.dir='' to let "
-    "tensorflow-datasets download it",
-    "cifar100": "put the CIFAR-100 binary files (train.bin, test.bin from cifar-100-binary.tar.gz) or the "
-    "python files (cifar-100-python/train, test) there, or set config.data.dir='' to let "
-    "tensorflow-datasets download it",
+    "train_unordered_1..5.bin.xz/test_unordered.bin.xz",
+    "cifar100": "the CIFAR-100 binary files (train.bin, test.bin from cifar-100-binary.tar.gz) or the python "
+    "files (cifar-100-python/train, test)",
 }
 
 
 def _fail(name: str, path: PathLike, problem: str) -> DataError:
     """Builds a one-line :class:`DataError` naming the file, the problem, its folder and a remedy."""
     path = epath.Path(path)
-    hint = _HOW_TO_GET.get(name, "check the data configuration")
+    hint = "check the data configuration"
+    if name in _FILES:
+        hint = f"put {_FILES[name]} there, or set config.data.dir='' to let tensorflow-datasets download it"
     return DataError(f"{name} file {path.name} {problem} in {path.parent}: {hint}")
 
 

@@ -265,11 +265,8 @@ def read_dvs_gesture_labels(path: PathLike) -> np.ndarray:
         line = line.strip()
         if not line or (k == 0 and not line[0].isdigit()):
             continue
-        fields = line.split(",")
         try:
-            if len(fields) != 3:
-                raise ValueError
-            c, a, b = (int(f) for f in fields)
+            c, a, b = map(int, line.split(","))
         except ValueError:
             raise _fail(
                 path, f"line {k + 1}: expected 'class,startTime_usec,endTime_usec', got {line[:60]!r}"

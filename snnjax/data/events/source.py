@@ -14,7 +14,6 @@ import math
 import os
 import uuid
 import zipfile
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -56,31 +55,18 @@ def _require_dir(path: epath.Path, what: str) -> None:
         raise DataError(f"{path}: {what} folder not found")
 
 
-def split_per_class(samples: Sequence[Sample], train_ratio: float) -> tuple[list[Sample], list[Sample]]:
-    """Deterministic per-class split: the first ``ceil(ratio * n_c)`` samples of each class (in the given
-    order) are train, the rest test (SpikingJelly ``split_to_train_test_set(random_split=False)``)."""
-    by_class: dict[int, list[Sample]] = {}
-    for s in samples:
-        by_class.setdefault(s.label, []).append(s)
-    train: list[Sample] = []
-    test: list[Sample] = []
-    for label in sorted(by_class):
-        group = by_class[label]
-        k = math.ceil(round(len(group) * train_ratio, 9))
-        train.extend(group[:k])
-        test.extend(group[k:])
-    return train, test
-
-
 def list_cifar10_dvs(root: epath.Path, split: str, data_config: Any) -> list[Sample]:
-    """``<root>/<class>/*.aedat``, classes in CIFAR-10 order, files sorted by name, split per class."""
+    """``<root>/<class>/*.aedat``, classes in CIFAR-10 order, files sorted by name; the first
+    ``ceil(train_ratio * n_c)`` files of each class are train, the rest test (as SpikingJelly's
+    ``split_to_train_test_set(random_split=False)``)."""
     _require_dir(root, "CIFAR10-DVS root")
     samples: list[Sample] = []
     for label, name in enumerate(CIFAR10_DVS_CLASSES):
         _require_dir(root / name, "CIFAR10-DVS class")
-        samples.extend(Sample(f, label) for f in sorted((root / name).glob("*.aedat")))
-    train, test = split_per_class(samples, float(data_config.train_ratio))
-    return train if split == "train" else test
+        files = sorted((root / name).glob("*.aedat"))
+        k = math.ceil(round(len(files) * float(data_config.train_ratio), 9))
+        samples.extend(Sample(f, label) for f in (files[:k] if split == "train" else files[k:]))
+    return samples
 
 
 def list_nmnist(root: epath.Path, split: str, data_config: Any) -> list[Sample]:

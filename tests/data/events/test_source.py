@@ -30,6 +30,7 @@ def test_cifar10_dvs_listing_and_per_class_split(tmp_path):
     # lexicographic order within a class: "..._0", "..._1", ..., "..._9" -> the last one goes to test
     assert test[0].path.name == "cifar10_airplane_9.aedat"
     assert len(source.list_cifar10_dvs(epath.Path(tmp_path), "test", _cfg(train_ratio=0.8))) == 20
+    assert len(source.list_cifar10_dvs(epath.Path(tmp_path), "test", _cfg(train_ratio=0.85))) == 10  # 9 train
     with pytest.raises(DataError, match=r"class folder"):
         source.list_cifar10_dvs(epath.Path(tmp_path) / "airplane", "train", _cfg())
 
@@ -45,12 +46,6 @@ def test_nmnist_and_gesture_listing(tmp_path):
     assert samples[0].time_range == (1000, 300_000) and samples[0].path.name == "user01_fluorescent.aedat"
     with pytest.raises(DataError, match="trial list not found"):
         source.list_dvs_gesture(epath.Path(tmp_path / "nm"), "train", _cfg())
-
-
-def test_split_per_class_rounds_up():
-    samples = [source.Sample(epath.Path(f"{c}_{i}"), c) for c in (0, 1) for i in range(3)]
-    train, test = source.split_per_class(samples, 0.5)
-    assert [s.path.name for s in train] == ["0_0", "0_1", "1_0", "1_1"] and len(test) == 2
 
 
 def test_gesture_segments_cut_and_recording_read_once(tmp_path, monkeypatch):
