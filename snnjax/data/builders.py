@@ -41,16 +41,12 @@ class LocalBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     arrays: Arrays
 
     def _info(self) -> tfds.core.DatasetInfo:
-        features = tfds.features.FeaturesDict(
-            {
-                "image": tfds.features.Tensor(shape=self.SPEC.shape({}), dtype=np.uint8),
-                "label": tfds.features.ClassLabel(num_classes=self.SPEC.num_classes),
-            }
-        )
+        image = tfds.features.Tensor(shape=self.SPEC.shape({}), dtype=np.uint8)
+        label = tfds.features.ClassLabel(num_classes=self.SPEC.num_classes)
         return tfds.core.DatasetInfo(
             builder=self,
             description=f"{self.SPEC.name} read by snnjax from local raw files (file order).",
-            features=features,
+            features=tfds.features.FeaturesDict({"image": image, "label": label}),
             supervised_keys=("image", "label"),
             disable_shuffling=True,
         )

@@ -3,15 +3,18 @@ for image and event batches; semantics in the module docstring of :mod:`snnjax.d
 
 from __future__ import annotations
 
+import functools
 import math
-import threading
 
 import numpy as np
 
 
-def seed_int(seed: int) -> int:
-    """A seed folded into ``[0, 2**63)`` (numpy seed sequences need non-negative ints)."""
-    return int(seed) % (1 << 63)
+@functools.lru_cache(maxsize=4)
+def permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+    """The training order of epoch ``epoch``: read-only int64 ``[num_examples]``, drawn once per epoch."""
+    perm = np.random.default_rng([seed, 0, epoch]).permutation(num_examples)
+    perm.flags.writeable = False
+    return perm
 
 
 class StepSampler:
@@ -34,42 +37,20 @@ class StepSampler:
     ) -> None:
         self.num_examples = int(num_examples)
         self.train = train
-        self.seed = seed_int(seed)
+        self.seed = int(seed) % (1 << 63)  # numpy seed sequences need non-negative ints
         self.global_batch_size = global_batch_size
         self.local_batch_size = global_batch_size // process_count
         self.lo = process_index * self.local_batch_size
         self.hi = self.lo + self.local_batch_size
         n, b = self.num_examples, global_batch_size
         self.steps_per_epoch = n // b if train else math.ceil(n / b)
-        self._perm_lock = threading.Lock()
-        self._perms: dict[int, np.ndarray] = {}
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        del state["_perm_lock"]
-        state["_perms"] = {}
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._perm_lock = threading.Lock()
-
-    def permutation(self, epoch: int) -> np.ndarray:
-        """The training order of epoch ``epoch``: int64 ``[N]``."""
-        with self._perm_lock:
-            perm = self._perms.get(epoch)
-            if perm is None:
-                perm = np.random.default_rng([self.seed, 0, epoch]).permutation(self.num_examples)
-                self._perms = {k: v for k, v in self._perms.items() if k >= epoch - 1}
-                self._perms[epoch] = perm
-            return perm
 
     def global_indices(self, step: int) -> np.ndarray:
         """Example indices of global batch ``step``: int64 ``[B]``, -1 for eval padding."""
         b = self.global_batch_size
         if self.train:
             epoch, within = divmod(step, self.steps_per_epoch)
-            return self.permutation(epoch)[within * b : (within + 1) * b]
+            return permutation(self.seed, epoch, self.num_examples)[within * b : (within + 1) * b]
         pos = step * b + np.arange(b)
         return np.where(pos < self.num_examples, pos, -1)
 

@@ -291,13 +291,7 @@ class RandAugment:
         if parts[0] != "rand":
             raise ValueError(f"RandAugment spec {spec!r} must start with 'rand-', e.g. 'rand-m7-n1-mstd0.5'")
         kwargs: dict[str, float] = {}
-        keys = {
-            "m": "magnitude",
-            "n": "num_ops",
-            "mstd": "magnitude_std",
-            "mmax": "max_magnitude",
-            "p": "prob",
-        }
+        keys = dict(m="magnitude", n="num_ops", mstd="magnitude_std", mmax="max_magnitude", p="prob")
         for part in parts[1:]:
             match = re.fullmatch(r"([a-z]+)([0-9.]+|inf)", part)
             if match is None or (match.group(1) not in keys and match.group(1) != "inc"):

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from numpy.typing import DTypeLike
 
 SplitBy = Literal["number", "time"]
 ResizeMode = Literal["area", "bilinear"]
@@ -146,9 +145,8 @@ def events_to_frames(
     filter_time: float | None = None,
     size: tuple[int, int] | None = None,
     resize_mode: ResizeMode = "area",
-    dtype: DTypeLike = np.float32,
 ) -> np.ndarray:
-    """Integrate events into ``[T, H, W, 2]`` per-pixel, per-polarity event counts.
+    """Integrate events into float32 ``[T, H, W, 2]`` per-pixel, per-polarity event counts.
 
     Args:
       events: ``[N]`` structured events (fields t, x, y, p), in time order.
@@ -160,7 +158,6 @@ def events_to_frames(
       filter_time: if set, :func:`denoise_events` with this window (us) first.
       size: optional output ``(w, h)`` (e.g. ``(48, 48)``), see :func:`resize_frames`.
       resize_mode: ``"area"`` or ``"bilinear"``.
-      dtype: output dtype (float32 default; integer dtypes only without resizing).
 
     Without denoising/resizing the frames conserve the event count of each polarity exactly.
     """
@@ -170,16 +167,11 @@ def events_to_frames(
     if filter_time is not None:
         events = denoise_events(events, sensor_size, filter_time)
     w, h = sensor_size
-    n = events.size
-    shape = (num_frames, h, w, 2)
-    if n == 0:
-        counts = np.zeros(shape, dtype=np.int64)
-    else:
+    counts = np.zeros((num_frames, h, w, 2), dtype=np.int64)
+    if events.size:
         fidx = _frame_index(events["t"], num_frames, split_by)
         flat = ((fidx * h + events["y"]) * w + events["x"]) * 2 + events["p"]
-        counts = np.bincount(flat, minlength=num_frames * h * w * 2).reshape(shape)
+        counts = np.bincount(flat, minlength=counts.size).reshape(counts.shape)
     if size is not None and tuple(size) != (w, h):
-        if not np.issubdtype(np.dtype(dtype), np.floating):
-            raise ValueError("resized frames are fractional: use a floating dtype")
-        return resize_frames(counts, size, resize_mode).astype(dtype, copy=False)
-    return counts.astype(dtype)
+        return resize_frames(counts, size, resize_mode)
+    return counts.astype(np.float32)
