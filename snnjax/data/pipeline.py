@@ -365,58 +365,47 @@ def make_pipeline(
     if split not in raw.SPLITS:
         raise DataError(f"unknown split {split!r}: use one of {raw.SPLITS}")
     spec = dataset_spec(settings.name)
+    other_split = "test" if split == "train" else "train"
+    if spec.kind == "event":
+        num_frames = event_source.resolve_num_frames(settings, model_num_steps)
+        root = paths.user_path(settings.dir)
+        source, other = spec.read(root, split, settings), spec.read(root, other_split, settings)
+        if not source:
+            raise DataError(
+                f"{settings.name} {split} split has no samples in {settings.dir}: check config.data.dir "
+                "(and config.data.train_ratio for cifar10_dvs)"
+            )
+    else:
+        source, other = builders.open_split(settings, split), builders.open_split(settings, other_split)
+    if train and len(source) < global_batch_size:
+        raise DataError(
+            f"{settings.name} {split} has {len(source)} examples, fewer than the global batch size "
+            f"{global_batch_size}: no full training batch"
+        )
+    train_source, test_source = (source, other) if split == "train" else (other, source)
     sampler = dict(train=train, seed=seed, global_batch_size=global_batch_size, process_index=process_index,
                    process_count=process_count)  # fmt: skip
     if spec.kind == "event":
-        maker, info = _event_maker(settings, spec, split, model_num_steps, sampler)
+        info = DataInfo(settings.name, spec.num_classes, spec.shape(settings), len(train_source),
+                        len(test_source), num_frames=num_frames)  # fmt: skip
+        maker = EventBatchMaker(settings, _frame_source(settings, spec, source, num_frames), **sampler)
     else:
-        source = builders.open_split(settings, split)
-        other = builders.open_split(settings, "test" if split == "train" else "train")
-        train_source, test_source = (source, other) if split == "train" else (other, source)
         info = builders.dataset_info(settings, train_source, test_source)
-        _check_enough(settings.name, split, len(source), global_batch_size, train)
         maker = ImageBatchMaker(settings, spec, source, info, **sampler)
     return Pipeline(maker, info, split=split, settings=settings)
 
 
-def _check_enough(name: str, split: str, count: int, global_batch_size: int, train: bool) -> None:
-    if train and count < global_batch_size:
-        raise DataError(
-            f"{name} {split} has {count} examples, fewer than the global batch size "
-            f"{global_batch_size}: no full training batch"
-        )
-
-
-def _event_maker(
-    settings: ml_collections.ConfigDict,
-    spec: DatasetSpec,
-    split: str,
-    model_num_steps: int | None,
-    sampler: dict[str, Any],
-) -> tuple[EventBatchMaker, DataInfo]:
-    """The batch maker and :class:`DataInfo` of ``split`` of an event dataset; integrates and caches the
-    frames not cached yet."""
-    num_frames = event_source.resolve_num_frames(settings, model_num_steps)
-    shape = spec.shape(settings)
-    options = event_source.frame_options(settings, spec.sensor_size, shape, num_frames)
-    root = paths.user_path(settings.dir)
-    samples = spec.read(root, split, settings)
-    other = spec.read(root, "test" if split == "train" else "train", settings)
-    if not samples:
-        raise DataError(
-            f"{settings.name} {split} split has no samples in {settings.dir}: check config.data.dir "
-            "(and config.data.train_ratio for cifar10_dvs)"
-        )
-    counts = (len(samples), len(other)) if split == "train" else (len(other), len(samples))
-    info = DataInfo(settings.name, spec.num_classes, shape, *counts, num_frames=num_frames)
-    _check_enough(settings.name, split, len(samples), sampler["global_batch_size"], sampler["train"])
+def _frame_source(
+    settings: Any, spec: DatasetSpec, samples: list[event_source.Sample], num_frames: int
+) -> event_source.EventSource:
+    """The frames of event ``samples``, integrated and cached where they are not cached yet."""
+    options = event_source.frame_options(settings, spec.sensor_size, spec.shape(settings), num_frames)
     cache_dir = event_source.resolve_cache_dir(settings)
     try:
         with paths.removed_on_failure(cache_dir):
-            source = event_source.EventSource(samples, options, cache_dir, in_memory=bool(settings.cache))
+            return event_source.EventSource(samples, options, cache_dir, in_memory=bool(settings.cache))
     except OSError as e:
         raise DataError(
             f"cannot write event-frame cache in {cache_dir} ({type(e).__name__}: {e}): "
             "set config.data.cache_dir to a writable folder"
         ) from None
-    return EventBatchMaker(settings, source, **sampler), info

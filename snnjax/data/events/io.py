@@ -157,13 +157,9 @@ def read_cifar10_dvs(
     lines, start = _split_header(path, buf)
     if not lines or not lines[0].startswith(b"#!AER-DAT"):
         raise _fail(path, "bad magic: expected an AEDAT header starting with '#!AER-DAT'")
-    version = lines[0][len(b"#!AER-DAT") :].strip()
-    if version != b"2.0":
-        raise _fail(
-            path,
-            f"unsupported AEDAT version {version.decode(errors='replace')!r} "
-            "(CIFAR10-DVS files are AEDAT 2.0)",
-        )
+    version = lines[0][len(b"#!AER-DAT") :].strip().decode(errors="replace")
+    if version != "2.0":
+        raise _fail(path, f"unsupported AEDAT version {version!r} (CIFAR10-DVS files are AEDAT 2.0)")
     nbytes = len(buf) - start
     if nbytes % 8:
         raise _fail(path, f"truncated record: {nbytes} data bytes is not a multiple of 8")
@@ -171,13 +167,11 @@ def read_cifar10_dvs(
     addr = rec[:, 0]
     keep = (addr & np.uint32(0x80008000)) == 0  # drops special events
     addr, ts = addr[keep], rec[keep, 1]
-    if (addr & np.uint32(0x7FFF0000)).any():
-        i = int(np.flatnonzero(addr & np.uint32(0x7FFF0000))[0])
-        raise _fail(
-            path,
-            f"address 0x{int(addr[i]):08x} of event {i} is outside the DVS128 "
-            "128x128 range (not a DVS128 recording?)",
-        )
+    outside = np.flatnonzero(addr & np.uint32(0x7FFF0000))
+    if outside.size:
+        i = int(outside[0])
+        problem = f"address 0x{int(addr[i]):08x} of event {i} is outside the DVS128 128x128 range"
+        raise _fail(path, f"{problem} (not a DVS128 recording?)")
     if orientation not in ORIENTATIONS:
         raise ValueError(f"unknown orientation {orientation!r}")
     a = addr.astype(np.int32)
@@ -203,35 +197,26 @@ def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
     lines, pos = _split_header(path, buf)
     if lines[-1].strip() != b"#!END-HEADER":
         raise _fail(path, "header has no '#!END-HEADER' line (file truncated or not AEDAT 3.1)")
-    n = len(buf)
+    n, hsize = len(buf), AEDAT31_HEADER.size
     chunks: list[tuple[int, int, int]] = []  # (byte offset, number of events, overflow)
-    hsize = AEDAT31_HEADER.size
     while pos < n:
         if pos + hsize > n:
             raise _fail(path, f"truncated packet header at byte {pos} ({n - pos} of {hsize} bytes)")
         etype, _src, esize, tsoff, tsovf, _cap, enum, _valid = AEDAT31_HEADER.unpack_from(buf, pos)
-        pos += hsize
+        at, pos = f"at byte {pos}", pos + hsize
         if esize <= 0 or enum < 0:
+            raise _fail(path, f"corrupt packet header {at} (eventSize={esize}, eventNumber={enum})")
+        if pos + esize * enum > n:
             raise _fail(
-                path, f"corrupt packet header at byte {pos - hsize} (eventSize={esize}, eventNumber={enum})"
+                path, f"truncated packet {at}: {enum} events of {esize} bytes declared, {n - pos} bytes left"
             )
-        nb = esize * enum
-        if pos + nb > n:
+        if etype == AEDAT31_POLARITY and (esize != 8 or tsoff != 4):
             raise _fail(
-                path,
-                f"truncated packet at byte {pos - hsize}: {enum} events of "
-                f"{esize} bytes declared, {n - pos} bytes left",
+                path, f"polarity packet {at} has eventSize={esize}, eventTSOffset={tsoff} (expected 8, 4)"
             )
-        if etype == AEDAT31_POLARITY:
-            if esize != 8 or tsoff != 4:
-                raise _fail(
-                    path,
-                    f"polarity packet at byte {pos - hsize} has eventSize={esize}, "
-                    f"eventTSOffset={tsoff} (expected 8, 4)",
-                )
-            if enum:
-                chunks.append((pos, enum, tsovf))
-        pos += nb
+        if etype == AEDAT31_POLARITY and enum:
+            chunks.append((pos, enum, tsovf))
+        pos += esize * enum
     if not chunks:
         raise _fail(path, "holds no polarity events")
     raw = np.frombuffer(buf, dtype=np.uint8)
