@@ -18,12 +18,8 @@ def permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
 
 
 class StepSampler:
-    """Maps a step number to the example indices of its global batch and this host's slice of it.
-
-    Training: epoch ``e = step // steps_per_epoch`` uses the permutation ``default_rng([seed, 0, e])``;
-    evaluation: batch ``s`` holds examples ``s * B .. (s + 1) * B - 1`` (``-1`` past the end).
-    Thread-safe and picklable.
-    """
+    """Maps a step number to the example indices of its global batch and this host's slice of it (training:
+    a permutation per epoch; evaluation: in order, ``-1`` past the end). Thread-safe and picklable."""
 
     def __init__(
         self,

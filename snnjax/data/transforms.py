@@ -1,10 +1,6 @@
-"""Augmentations in numpy/Pillow, all driven by explicit random draws, so a pipeline is deterministic given
-its seed.
-
-:func:`flip_roll_crop` applies drawn flips, shifts and crop offsets to a batch of images ``[N, H, W, C]``
-or event frames ``[N, T, H, W, C]`` (a pipeline draws them for the whole global batch and applies its
-host's slice, so results do not depend on the number of hosts); per-image transforms (AutoAugment,
-RandAugment, ImageNet crops) work on uint8 ``[H, W, C]`` with a ``np.random.Generator``.
+"""Augmentations in numpy/Pillow, all driven by explicit random draws (a pipeline is deterministic given its
+seed): batch transforms of images ``[N, H, W, C]`` or event frames ``[N, T, H, W, C]``, and per-image
+transforms (AutoAugment, RandAugment, ImageNet crops) of uint8 ``[H, W, C]`` with a ``np.random.Generator``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import math
 import os
 import uuid
 import zipfile
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 from etils import epath
@@ -31,8 +31,6 @@ CIFAR10_DVS_CLASSES = (
 )  # fmt: skip
 """Class folder names of CIFAR10-DVS; the label is the index in this tuple."""
 
-SPLIT_BY = ("number", "time")
-RESIZE_MODES = ("area", "bilinear")
 DEFAULT_CACHE_DIR = "~/.cache/snnjax/event_frames"
 _CACHE_VERSION = 1
 
@@ -108,10 +106,10 @@ def validate(settings: Any) -> None:
             f"AutoAugment/RandAugment are image augmentations, not for event dataset {settings.name}: "
             "set config.data.autoaugment='' and config.data.randaugment='' (use flip, roll, crop_padding)"
         )
-    if settings.split_by not in SPLIT_BY:
-        raise DataError(f"config.data.split_by={settings.split_by!r}: choose one of {SPLIT_BY}")
-    if settings.resize not in RESIZE_MODES:
-        raise DataError(f"config.data.resize={settings.resize!r}: choose one of {RESIZE_MODES}")
+    for key, literal in (("split_by", frames_lib.SplitBy), ("resize", frames_lib.ResizeMode)):
+        allowed = get_args(literal)
+        if settings[key] not in allowed:
+            raise DataError(f"config.data.{key}={settings[key]!r}: choose one of {allowed}")
     for key in ("num_frames", "frame_size", "roll", "crop_padding", "denoise_us"):
         if float(settings[key]) < 0:
             raise DataError(f"config.data.{key}={settings[key]} is negative: use 0 (default/off) or more")
