@@ -115,11 +115,8 @@ def _build_lock(data_dir: epath.Path, name: str) -> Iterator[None]:
         yield
         return
     with open(data_dir / f".{name}.lock", "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+        fcntl.flock(f, fcntl.LOCK_EX)  # released when the file closes
+        yield
 
 
 def prepare_local(name: str, raw_dir: str | os.PathLike, tfds_dir: str | os.PathLike) -> LocalBuilder:

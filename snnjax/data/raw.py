@@ -72,13 +72,9 @@ def _read_bytes(path: epath.Path, name: str) -> bytes:
     """Reads ``path`` whole, transparently decompressing ``.gz`` and ``.xz``."""
     if not path.is_file():
         raise _fail(name, path, "not found")
-    decompress = {".gz": gzip.GzipFile, ".xz": lzma.LZMAFile}.get(path.suffix)
+    decompress = {".gz": gzip.decompress, ".xz": lzma.decompress}.get(path.suffix, lambda data: data)
     try:
-        with path.open("rb") as f:
-            if decompress is None:
-                return f.read()
-            with decompress(fileobj=f) if decompress is gzip.GzipFile else decompress(f) as d:
-                return d.read()
+        return decompress(path.read_bytes())
     except (OSError, EOFError, lzma.LZMAError, zlib.error) as e:
         raise _fail(name, path, f"is corrupt or truncated ({type(e).__name__}: {e})") from None
 
@@ -87,12 +83,8 @@ def _first_existing(
     directory: epath.Path, stems: Sequence[str], suffixes: Sequence[str]
 ) -> epath.Path | None:
     """Returns the first ``directory/stem+suffix`` that exists (stems outer loop), else None."""
-    for stem in stems:
-        for suffix in suffixes:
-            p = directory / (stem + suffix)
-            if p.is_file():
-                return p
-    return None
+    files = (directory / (stem + suffix) for stem in stems for suffix in suffixes)
+    return next((p for p in files if p.is_file()), None)
 
 
 def _candidate_dirs(directory: PathLike, name: str, extra: Sequence[str] = ()) -> list[epath.Path]:
