@@ -8,10 +8,9 @@ Typical use (the trainer passes ``config.data``)::
     train = data.make_pipeline(cfg, split="train", global_batch_size=128, seed=0, train=True)
     batch = next(train)  # {'image': float32 [b, 28, 28, 1], 'label': int32 [b], 'mask': bool [b]}
 
-Every dataset is one :class:`DatasetSpec` in :data:`DATASETS` (:mod:`snnjax.data.specs` says how to add
-one); :func:`input_info` gives a dataset's classes and input shape without any data. Event datasets
-(``cifar10_dvs``, ``nmnist``, ``dvs128_gesture``; :mod:`snnjax.data.events`) give ``image`` float32
-``[b, T, H, W, 2]``. :mod:`snnjax.data.testing` writes fake datasets in every supported format.
+Every dataset is one :class:`DatasetSpec` in :data:`DATASETS`; :func:`input_info` gives its classes and input
+shape without any data. Event datasets (docs/events.md) give ``image`` float32 ``[b, T, H, W, 2]``.
+:mod:`snnjax.data.testing` writes fake datasets in every supported format.
 """
 
 from snnjax.data.pipeline import Pipeline, default_data_config, make_pipeline

@@ -3,22 +3,8 @@ writes the same formats.
 
 Every reader returns ``[N]`` :data:`EVENT_DTYPE` events in file order and raises
 :class:`~snnjax.errors.DataError` (one line: ``"<file>: <problem>"``) for missing, empty, truncated or
-malformed files. Decoding is vectorised; only AEDAT 3.1 packet headers are walked in Python. Formats:
-
-* N-MNIST ``.bin`` (Orchard et al. 2015): 5 bytes per event, ``x`` (byte 0), ``y`` (byte 1),
-  polarity = MSB of byte 2, timestamp = low 23 bits of bytes 2-4 (big-endian), microseconds.
-* AEDAT 2.0 (jAER, used by CIFAR10-DVS): ASCII header lines starting with ``#`` (first one
-  ``#!AER-DAT2.0``), then big-endian records of uint32 address + uint32 timestamp (us).
-  DVS128 address bits, as in jAER's ``DVS128.Extractor`` (SensorsINI/jaer,
-  ``src/ch/unizh/ini/jaer/chip/retina/DVS128.java``): bit 0 = raw polarity (0 = ON, 1 = OFF),
-  bits 1-7 = raw x, bits 8-14 = y; bit 15 (external sync) or bit 31 mark special events.
-  jAER displays ``x = 127 - raw_x``; see :func:`read_cifar10_dvs` for the orientations offered.
-* AEDAT 3.1 (cAER, used by DVS128 Gesture): text header ending with ``#!END-HEADER``, then
-  packets of a 28-byte little-endian header (eventType, eventSource: int16; eventSize,
-  eventTSOffset, eventTSOverflow, eventCapacity, eventNumber, eventValid: int32) followed by
-  ``eventNumber * eventSize`` bytes. Polarity events (type 1, 8 bytes): uint32 data (bit 0
-  valid, bit 1 polarity, bits 2-16 y, bits 17-31 x) + int32 timestamp; full time =
-  ``(eventTSOverflow << 31) | timestamp``.
+malformed files. Decoding is vectorised; only AEDAT 3.1 packet headers are walked in Python. Each reader's
+docstring describes its format.
 """
 
 from __future__ import annotations
@@ -106,7 +92,10 @@ def _check_range(path: PathLike, x: np.ndarray, y: np.ndarray, sensor_size) -> N
 def read_nmnist(
     path: PathLike, *, sensor_size: tuple[int, int] = NMNIST_SENSOR_SIZE, check_order: bool = True
 ) -> np.ndarray:
-    """Read an N-MNIST ``.bin`` file (40-bit records) -> ``[N]`` :data:`EVENT_DTYPE` array.
+    """Read an N-MNIST ``.bin`` file -> ``[N]`` :data:`EVENT_DTYPE` array.
+
+    5 bytes per event (Orchard et al. 2015): ``x`` (byte 0), ``y`` (byte 1), polarity = MSB of byte 2,
+    timestamp (us) = low 23 bits of bytes 2-4 (big-endian).
 
     ``sensor_size`` is ``(W, H)``; coordinates outside it raise :class:`~snnjax.errors.DataError`
     (use ``(240, 180)`` for N-Caltech101 files, which share the format).
@@ -145,13 +134,15 @@ def read_cifar10_dvs(
 ) -> np.ndarray:
     """Read a CIFAR10-DVS AEDAT 2.0 file (DVS128) -> ``[N]`` :data:`EVENT_DTYPE` array.
 
-    ``orientation`` (:data:`ORIENTATIONS`): ``"jaer"`` (default) as jAER and the dataset's ``dat2mat.m``
-    show it (``x = 127 - raw_x``, ``p = 1 - raw_bit0``: raw polarity 0 is ON); ``"spikingjelly"`` also
-    transposed, as SpikingJelly's and Tonic's loaders return it; ``"raw"`` the address bits unchanged.
+    AEDAT 2.0 (jAER): ``#`` header lines (the first ``#!AER-DAT2.0``), then big-endian records of uint32
+    address + uint32 timestamp (us). Address bits as in jAER's ``DVS128.Extractor``: bit 0 = raw polarity
+    (0 = ON), bits 1-7 = raw x, bits 8-14 = y; bit 15 (external sync) or 31 mark special events (dropped).
 
-    Special events (address bit 15 or 31 set) are dropped. Non-zero address bits 16-30 mean the
-    file is not a DVS128 recording and raise :class:`~snnjax.errors.DataError`. 32-bit timestamp
-    wrap-arounds are unwrapped to int64.
+    ``orientation`` (:data:`ORIENTATIONS`): ``"jaer"`` (default) as jAER and the dataset's ``dat2mat.m``
+    show it (``x = 127 - raw_x``, ``p = 1 - raw_bit0``); ``"spikingjelly"`` also
+    transposed, as SpikingJelly's and Tonic's loaders return it; ``"raw"`` the address bits unchanged.
+    Non-zero address bits 16-30 (not a DVS128 recording) raise :class:`~snnjax.errors.DataError`; 32-bit
+    timestamp wrap-arounds are unwrapped to int64.
     """
     buf = _read_bytes(path)
     lines, start = _split_header(path, buf)
@@ -187,9 +178,12 @@ def read_cifar10_dvs(
 def read_dvs_gesture(path: PathLike, *, check_order: bool = True) -> np.ndarray:
     """Read a DVS128 Gesture AEDAT 3.1 recording -> ``[N]`` :data:`EVENT_DTYPE` array.
 
-    Only polarity packets (type 1) are decoded; events whose valid bit is 0 are dropped; other
-    packet types (special, frame, IMU, ...) are skipped. Coordinates are returned as stored
-    (no flip); the DVS128 sensor is 128x128.
+    AEDAT 3.1 (cAER): a text header ending with ``#!END-HEADER``, then packets of a 28-byte little-endian
+    header (eventType, eventSource: int16; eventSize, eventTSOffset, eventTSOverflow, eventCapacity,
+    eventNumber, eventValid: int32) and ``eventNumber * eventSize`` bytes. Polarity events (type 1, 8 bytes):
+    uint32 data (bit 0 valid, bit 1 polarity, bits 2-16 y, bits 17-31 x) + int32 timestamp; the time is
+    ``(eventTSOverflow << 31) | timestamp``. Other packet types and invalid events are skipped; coordinates
+    are returned as stored.
     """
     buf = _read_bytes(path)
     if not buf.startswith(b"#!AER-DAT3"):
