@@ -10,7 +10,7 @@ Typical use (the trainer passes ``config.data``)::
 
 Every dataset is one :class:`DatasetSpec` in :data:`DATASETS`; :func:`input_info` gives its classes and input
 shape without any data. Event datasets (docs/events.md) give ``image`` float32 ``[b, T, H, W, 2]``.
-:mod:`snnjax.data.testing` writes fake datasets in every supported format.
+:mod:`snnjax.data.testing` writes fake event datasets in their original formats.
 """
 
 from snnjax.data.pipeline import Pipeline, default_data_config, make_pipeline

@@ -11,9 +11,9 @@ import pytest
 import snnjax
 from snnjax.convert import formats
 from snnjax.convert.__main__ import main as convert_main
-from snnjax.data import testing
 from snnjax.main import main as snnjax_main
 from tests.convert.conftest import AUTHORS, FIXTURES, authors_state_dict
+from tests.data import fakes
 
 
 def _fixture(name: str):
@@ -55,7 +55,7 @@ def test_gac_cifar_state_dict_to_workdir_and_back(tmp_path, capsys):
 
 def test_converted_workdir_evaluates_and_fine_tunes(tmp_path, capsys):
     data = tmp_path / "fmnist"
-    testing.write_fake_mnist(data, num_train=32, num_test=16)
+    fakes.write_fake_mnist(data, num_train=32, num_test=16)
     workdir = tmp_path / "toy"
     data_args = [
         f"--config.data.dir={data}",

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from snnjax.data import builders, raw, testing
+from snnjax.data import builders, raw
 from snnjax.data.specs import dataset_spec
 from snnjax.errors import ConfigError, DataError
+from tests.data import fakes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,7 +27,7 @@ def _config(**kwargs) -> ml_collections.ConfigDict:
 
 
 def _write_tiny_mnist(d: Path, n_train=30, n_test=12, seed=0) -> dict:
-    truth = testing.write_fake_mnist(d, n_train, n_test, seed)
+    truth = fakes.write_fake_mnist(d, n_train, n_test, seed)
     return {split: (np.stack(t["examples"]), np.asarray(t["labels"])) for split, t in truth.items()}
 
 

@@ -5,8 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from snnjax.data import default_data_config, make_pipeline, testing
+from snnjax.data import default_data_config, make_pipeline
 from snnjax.errors import DataError
+from tests.data import fakes
 
 N_TRAIN, N_TEST, PER_CLASS = 200, 50, 20
 
@@ -27,11 +28,11 @@ def dirs(tmp_path_factory):
     train_images = _encoded_images(np.arange(N_TRAIN), 0)
     for f in range(5):  # file f holds classes 2f and 2f+1
         sl = slice(f * 2 * PER_CLASS, (f + 1) * 2 * PER_CLASS)
-        testing.write_cifar_records(
+        fakes.write_cifar_records(
             root / f"train_unordered_{f + 1}.bin.xz", train_images[sl], train_labels[sl]
         )
     test_labels = np.repeat(np.arange(10), N_TEST // 10)
-    testing.write_cifar_records(
+    fakes.write_cifar_records(
         root / "test_unordered.bin.xz", _encoded_images(np.arange(N_TEST), 1), test_labels
     )
     return root, root / "tfds"

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from etils import epath
 
-from snnjax.data import raw, testing
+from snnjax.data import raw
 from snnjax.data.specs import dataset_spec
 from snnjax.errors import DataError
+from tests.data import fakes
 
 
 def load(name: str, directory, split: str):
@@ -104,9 +105,9 @@ def test_idx_count_mismatch(tmp_path):
 
 def test_idx_writer_matches_format(tmp_path):
     arr = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
-    testing.write_idx(tmp_path / "x.gz", arr)
+    fakes.write_idx(tmp_path / "x.gz", arr)
     assert gzip.decompress((tmp_path / "x.gz").read_bytes()) == _idx_bytes(arr, 2051)
-    testing.write_idx(tmp_path / "y", arr[:, 0, 0])
+    fakes.write_idx(tmp_path / "y", arr[:, 0, 0])
     assert (tmp_path / "y").read_bytes() == _idx_bytes(arr[:, 0, 0], 2049)
 
 
@@ -172,7 +173,7 @@ def test_cifar100_binary_and_python(tmp_path):
 
 def test_cifar_writer_matches_format(tmp_path):
     images, fine = _cifar_arrays(3, num_classes=100)
-    testing.write_cifar_records(tmp_path / "a.bin", images, fine, coarse_labels=fine // 5)
+    fakes.write_cifar_records(tmp_path / "a.bin", images, fine, coarse_labels=fine // 5)
     assert (tmp_path / "a.bin").read_bytes() == _cifar_record_bytes(images, fine // 5, fine)
 
 
