@@ -41,8 +41,7 @@ _CACHE_CHUNK = 4096
 def default_data_config() -> ml_collections.ConfigDict:
     """Every key :func:`make_pipeline` reads, with its default.
 
-    - ``name``: a dataset of :data:`snnjax.data.DATASETS`: mnist, fashion_mnist, cifar10, cifar100,
-      imagenet2012, digits, or the event datasets cifar10_dvs, nmnist, dvs128_gesture.
+    - ``name``: a key of :data:`snnjax.data.DATASETS` (mnist, cifar10, ..., the event datasets).
     - ``dir``: folder of raw files (see :mod:`snnjax.data.raw`); '' = tfds's official dataset.
     - ``tfds_dir``: tfds data dir; '' = ``<dir>/tfds`` for raw files (``~/tensorflow_datasets/snnjax_local``
       if that is read-only) or tfds's default dir for official datasets.
@@ -101,7 +100,6 @@ class ImageBatchMaker(sampling.StepSampler):
     ) -> None:
         super().__init__(len(source), **kw)
         train = self.train
-        self.name = spec.name
         self.source = source
         self.image_shape = info.image_shape
         self.variable_size = spec.variable_size
@@ -162,7 +160,6 @@ class EventBatchMaker(sampling.StepSampler):
 
     def __init__(self, settings: Any, source: event_source.EventSource, **kw: Any) -> None:
         super().__init__(len(source), **kw)
-        self.name = settings.name
         self.source = source
         self.flip = bool(settings.flip) and self.train
         self.roll = int(settings.roll) if self.train else 0
@@ -295,7 +292,7 @@ class Pipeline:
 
     def _fingerprint(self) -> dict[str, Any]:
         m = self._maker
-        return dict(dataset=m.name, split=self.split, train=self.train, seed=m.seed,
+        return dict(dataset=self.info.name, split=self.split, train=self.train, seed=m.seed,
                     global_batch_size=self.global_batch_size, num_examples=m.num_examples)  # fmt: skip
 
     def get_state(self) -> dict[str, Any]:

@@ -33,13 +33,9 @@ def write_nmnist(path: PathLike, events: np.ndarray) -> None:
     for f in ("x", "y"):
         if events.size and (events[f].min() < 0 or events[f].max() > 255):
             raise ValueError(f"N-MNIST {f} must lie in [0, 255]")
-    out = np.empty((events.size, 5), dtype=np.uint8)
-    out[:, 0] = events["x"]
-    out[:, 1] = events["y"]
-    out[:, 2] = ((events["p"].astype(np.int64) & 1) << 7) | (t >> 16)
-    out[:, 3] = (t >> 8) & 0xFF
-    out[:, 4] = t & 0xFF
-    epath.Path(path).write_bytes(out.tobytes())
+    x, y, p = (events[f].astype(np.int64) for f in "xyp")
+    records = np.stack([x, y, ((p & 1) << 7) | (t >> 16), (t >> 8) & 0xFF, t & 0xFF], axis=1)
+    epath.Path(path).write_bytes(records.astype(np.uint8).tobytes())
 
 
 def write_aedat2(path: PathLike, events: np.ndarray, *, orientation: io.Orientation = "jaer") -> None:

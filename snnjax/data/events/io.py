@@ -117,8 +117,7 @@ def _split_header(path: PathLike, buf: bytes) -> tuple[list[bytes], int]:
     """Return the ``#`` header lines and the offset of the first binary byte."""
     lines: list[bytes] = []
     pos = 0
-    n = len(buf)
-    while pos < n and buf[pos] == 0x23:  # '#'
+    while pos < len(buf) and buf[pos] == 0x23:  # '#'
         nl = buf.find(b"\n", pos)
         if nl < 0:
             raise _fail(path, "header line not terminated (file truncated inside the header)")
