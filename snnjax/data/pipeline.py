@@ -99,13 +99,12 @@ class ImageBatchMaker(sampling.StepSampler):
         self, settings: ml_collections.ConfigDict, spec: DatasetSpec, source: Any, info: DataInfo, **kw: Any
     ) -> None:
         super().__init__(len(source), **kw)
-        train = self.train
         self.source = source
         self.image_shape = info.image_shape
         self.variable_size = spec.variable_size
-        self.crop_padding = int(settings.crop_padding) if train else 0
-        self.flip = bool(settings.flip) and train
-        self.per_image = _per_image_augment(settings) if train else None
+        self.crop_padding = int(settings.crop_padding) if self.train else 0
+        self.flip = bool(settings.flip) and self.train
+        self.per_image = _per_image_augment(settings) if self.train else None
         self.mean, self.std = (spec.mean, spec.std) if settings.normalize else (None, None)
         self.images = self.labels = None
         if settings.cache and not self.variable_size:
