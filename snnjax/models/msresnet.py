@@ -86,7 +86,7 @@ def model_config(variant: str = "cifar", depth: int = 18, **overrides) -> ml_col
         bn_init="threshold" if imagenet else "plain",  # threshold: tdBN weight = v_th
         zero_init_residual=imagenet,  # second BN of every block starts at weight 0
         conv_init="kaiming_fan_out" if imagenet else "torch",  # torch: PyTorch's default init
-        block_remat="none",  # none | elementwise | full: what each block keeps for backward (snnjax.remat)
+        block_remat="auto",  # auto | none | elementwise | full: what blocks keep for backward (snnjax.remat)
         conv_impl="xla",  # xla (lax.conv_general_dilated) | matmul (snnjax.conv, same values)
         dropout=-1.0,  # < 0 = the preset's (0.2 for depth 104, else 0)
         time_window=0,  # 0 = neurons run all T steps; w > 0: the first w only, zeros after (ImageNet seed: 4)
@@ -173,7 +173,7 @@ class MSBlock(nnx.Module):
         self.conv2 = b.conv(cout, cout, 3, 1)
         self.bn2 = b.bn(cout, zero=bool(b.cfg.zero_init_residual))
         self.stride = stride
-        self.remat = remat.check_level(str(b.cfg.get("block_remat", "none")))  # older config.json: none
+        self.remat_level = remat.check_level(str(b.cfg.get("block_remat", "none")))  # older config.json: none
         self.pool_shortcut = shortcut == "avgpool_conv" and stride > 1
         self.has_shortcut = stride != 1 or cin != cout
         if self.has_shortcut:
@@ -190,7 +190,7 @@ class MSBlock(nnx.Module):
         return self.sc_bn(remat.saved(self.sc_conv(x)))
 
     def __call__(self, x: Array) -> Array:
-        return remat.call(MSBlock.forward, self, x, level=self.remat)
+        return remat.call(MSBlock.forward, self, x, level=self.remat_level)
 
     def forward(self, x: Array) -> Array:
         """The block without rematerialisation; convolution outputs are marked :func:`remat.saved`."""

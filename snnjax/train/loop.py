@@ -9,6 +9,7 @@ evaluation and every analysis mode.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -22,7 +23,7 @@ from etils import epath
 from flax import nnx
 from tqdm import tqdm
 
-from snnjax import data, models
+from snnjax import data, models, remat
 from snnjax.errors import CheckpointError, ConfigError, TrainingError
 from snnjax.losses import make_loss
 from snnjax.train import memory, records, writers
@@ -117,6 +118,7 @@ class Run:
             ensemble=config.eval.ensemble if "eval" in config else 1,
         )  # fmt: skip
         self.base_key = jax.random.key(config.seed)
+        self.eval_checked = False
 
     @property
     def state(self) -> Any:
@@ -128,15 +130,35 @@ class Run:
         self.steps.state = jax.device_put(state, self.steps.replicated)
 
     def compile_train_step(self, batch: dict):
-        """Compiles the train step for the host batch ``batch`` and stops the run (one line) if XLA's
-        memory estimate of a step exceeds the memory available (single-process runs: every process of a
+        """Compiles the train step for the host batch ``batch``, picks the blocks' remat level where the
+        model leaves it to the budget (:meth:`choose_remat`), and stops the run (one line) if XLA's memory
+        estimate of a step exceeds the memory available (single-process runs: every process of a
         multi-process run would have to agree before stopping)."""
         key = jax.random.fold_in(self.base_key, 0)
-        compiled = self.steps.compile_train(self.steps.shard_batch(batch), key)
+        batch = self.steps.shard_batch(batch)
+        compiled = self.choose_remat(batch, key) if remat.is_auto(self.model) else None
+        compiled = compiled or self.steps.compile_train(batch, key)
         if jax.process_count() == 1:
             note = memory.check_fits(compiled, self.config.train.batch_size)
             if note:
                 print(note, file=sys.stderr, flush=True)
+
+    def choose_remat(self, batch: dict, key: Any) -> Any:
+        """Sets the model's blocks to the first of ``remat.LEVELS`` (least recomputation first) whose
+        train step fits ``config.train.memory_budget_gb`` (the leanest if none does) and returns that
+        step compiled. All levels compute the same values and gradients."""
+        budget = memory.budget_bytes(float(self.config.train.get("memory_budget_gb", 0.0)))
+        for level in remat.LEVELS:
+            self.steps.rebuild(functools.partial(remat.set_level, level=level))
+            compiled = self.steps.compile_train(batch, key)
+            need = memory.estimate_bytes(compiled)
+            if budget is None or need is None or need <= budget:
+                break
+        remat.set_level(self.model, level)
+        about = "" if need is None else f": the step needs about {memory.size(need)}"
+        within = "" if budget is None else f" of a {memory.size(budget)} budget"
+        print(f"block rematerialisation {level}{about}{within}", file=sys.stderr, flush=True)
+        return compiled
 
     def train_step(self, step: int, batch: dict) -> dict:
         """One optimiser step on the host batch of training step ``step``; returns its device metrics."""
@@ -145,6 +167,15 @@ class Run:
             self.steps.state, self.steps.shard_batch(batch), key
         )
         return metrics
+
+    def check_eval_fits(self, batch: dict, key: Any):
+        """Compiles the eval step for ``batch`` and stops the run (one line) if it cannot fit, like the
+        train step's check."""
+        compiled = self.steps.compile_eval(batch, key)
+        if jax.process_count() == 1:
+            size = self.config.train.eval_batch_size
+            memory.check_fits(compiled, size, step="eval step", batch_key="config.train.eval_batch_size")
+        self.eval_checked = True
 
     def evaluate(self, desc: str = "eval", stop: StopSignals | None = None) -> dict[str, float]:
         """Accuracy, loss and firing rate (pooled, and per layer as ``test_firing_rate/<layer>``) of the
@@ -155,9 +186,10 @@ class Run:
         for i, batch in enumerate(tqdm(self.test_data, desc=desc, leave=False, disable=None)):
             if stop is not None and stop.pending:
                 return {}
-            out = self.steps.eval_step(
-                self.steps.state, self.steps.shard_batch(batch), jax.random.fold_in(eval_key, i)
-            )
+            batch = self.steps.shard_batch(batch)
+            if i == 0 and not self.eval_checked:
+                self.check_eval_fits(batch, eval_key)
+            out = self.steps.eval_step(self.steps.state, batch, jax.random.fold_in(eval_key, i))
             totals = out if totals is None else jax.tree.map(jnp.add, totals, out)
         totals = jax.device_get(totals)
         count = float(totals["count"])

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import jax
+import numpy as np
 
 from snnjax import runtime
 from snnjax.errors import ResourceError
@@ -59,39 +60,71 @@ def available_bytes() -> int | None:
     return None
 
 
-def check_fits(compiled: Any, batch_size: int, *, available: int | None = None) -> str | None:
-    """Raises :class:`ResourceError` when the step of global batch ``batch_size`` cannot fit (on a CPU
-    with the estimate scaled by :data:`CPU_FACTOR`). On a CPU with the retained malloc, where two steps'
-    temporaries would not fit but one does, it releases large blocks (``runtime.release_large_blocks``)
-    and returns a one-line note saying so; otherwise None.
-
-    The suggested batch assumes memory proportional to the batch (activations dominate), rounded down
-    to a multiple of the device count.
-    """
+def estimate_bytes(compiled: Any) -> int | None:
+    """What running ``compiled`` adds to the process (devices: to the device's memory): XLA's
+    :func:`step_bytes`, on a CPU scaled by :data:`CPU_FACTOR`. None if the backend does not say."""
     need = step_bytes(compiled)
+    if need is None or jax.local_devices()[0].platform != "cpu":
+        return need
+    return int(need * CPU_FACTOR)
+
+
+def budget_bytes(budget_gib: float) -> int | None:
+    """The train step's memory budget (``config.train.memory_budget_gb``): ``budget_gib`` GiB, or for 0
+    half the memory available (the rest stays for evaluation, the data pipeline and other processes);
+    None if unknown. In a multi-process run every process gets process 0's budget, so all of them choose
+    the same program."""
+    if budget_gib > 0:
+        return int(budget_gib * GIB)
+    available = available_bytes()
+    budget = -1 if available is None else available // 2
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        budget = int(multihost_utils.broadcast_one_to_all(np.int64(budget)))
+    return None if budget < 0 else budget
+
+
+def check_fits(
+    compiled: Any,
+    batch_size: int,
+    *,
+    available: int | None = None,
+    step: str = "train step",
+    batch_key: str = "config.train.batch_size",
+) -> str | None:
+    """Raises :class:`ResourceError` when the ``step`` of global batch ``batch_size`` cannot fit (on a
+    CPU with the estimate scaled by :data:`CPU_FACTOR`). On a CPU with the retained malloc, where two
+    steps' temporaries would not fit but one does, it releases large blocks
+    (``runtime.release_large_blocks``) and returns a one-line note saying so; otherwise None.
+
+    The batch suggested for ``batch_key`` assumes memory proportional to the batch (activations
+    dominate), rounded down to a multiple of the device count.
+    """
+    need = estimate_bytes(compiled)
     available = available_bytes() if available is None else available
     if need is None or available is None:
         return None
     cpu = jax.local_devices()[0].platform == "cpu"
-    need = int(need * CPU_FACTOR) if cpu else need
     if need <= HEADROOM * available:
         if cpu and runtime.retaining() and RETAINED_FACTOR * need > HEADROOM * available:
             runtime.release_large_blocks()
             return (
-                f"note: the train step needs about {_size(need)}, twice that would not fit in "
-                f"{_size(available)}: malloc maps large blocks again (each step faults them in afresh)"
+                f"note: the {step} needs about {size(need)}, twice that would not fit in "
+                f"{size(available)}: malloc maps large blocks again (each step faults them in afresh)"
             )
         return None
     n = jax.device_count()
     fits = int(batch_size * HEADROOM * available / need) // n * n
-    hint = f"config.train.batch_size={fits}" if fits > 0 else "a smaller model or a machine with more memory"
+    hint = f"{batch_key}={fits}" if fits > 0 else "a smaller model or a machine with more memory"
     where = "on this machine" if cpu else "per device"
+    if step == "train step":
+        hint += ", or rematerialisation where the model has it (config.model.block_remat='full', remat=True)"
     raise ResourceError(
-        f"the train step needs about {_size(need)} (estimated from XLA's analysis at batch {batch_size}) but "
-        f"only {_size(available)} are available {where}: use {hint}, or config.model.remat=True where the "
-        "model offers it"
+        f"the {step} needs about {size(need)} (estimated from XLA's analysis at batch {batch_size}) but "
+        f"only {size(available)} are available {where}: use {hint}"
     )
 
 
-def _size(n: int) -> str:
+def size(n: int) -> str:
     return f"{n / GIB:.1f} GiB" if n >= GIB else f"{n / (1 << 20):.1f} MiB"

@@ -117,6 +117,14 @@ class Steps:
         self._train = jax.jit(self._train_step, donate_argnums=0, out_shardings=(self.replicated, None))
         self._eval = jax.jit(self._eval_step)
         self._compiled: tuple[Any, Any] | None = None  # (batch shapes, executable) of compile_train
+        self._compiled_eval: tuple[Any, Any] | None = None  # the same of compile_eval
+
+    def rebuild(self, change: Callable[[nnx.Module], None]) -> None:
+        """Applies ``change`` to the model's static structure (e.g. ``remat.set_level``) and starts the
+        steps afresh on it, keeping the current state."""
+        model, optimizer = nnx.merge(self.train_def, self.rng_state, self.state)
+        change(model)
+        self.__init__(model, optimizer, self.loss_fn, self.mesh, self.batch_transform, self.ensemble)
 
     def compile_train(self, batch: dict, key: Array) -> Any:
         """Compiles the train step ahead of time for ``batch``'s shapes and returns the executable (its
@@ -131,9 +139,17 @@ class Steps:
             return self._compiled[1](state, self.rng_state, batch, key)
         return self._train(state, self.rng_state, batch, key)
 
+    def compile_eval(self, batch: dict, key: Array) -> Any:
+        """Compiles the eval step ahead of time for ``batch``'s shapes (see :meth:`compile_train`)."""
+        compiled = self._eval.lower(self.state, self.rng_state, batch, key).compile()
+        self._compiled_eval = (_shapes(batch), compiled)
+        return compiled
+
     def eval_step(self, state: Any, batch: dict, key: Array) -> dict:
         """Sums over the unmasked examples of correct predictions, loss, count and the firing rates
         (``firing_rate`` pooled, ``firing_rate/<layer>`` per layer), all scalars."""
+        if self._compiled_eval is not None and self._compiled_eval[0] == _shapes(batch):
+            return self._compiled_eval[1](state, self.rng_state, batch, key)
         return self._eval(state, self.rng_state, batch, key)
 
     def _train_step(self, state: Any, rng_state: Any, batch: dict, key: Array) -> tuple[Any, dict]:

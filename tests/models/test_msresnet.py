@@ -158,7 +158,7 @@ def test_block_remat_levels_compute_the_same_values_gradients_and_statistics():
         (value, rates), grads = nnx.value_and_grad(loss, has_aux=True)(model)
         stats = nnx.state(model, nnx.BatchStat)
         results[level] = (value, rates, grads, stats)
-        assert model.blocks[0].remat == level
+        assert model.blocks[0].remat_level == level
     ref = results["none"]
     for level in ("elementwise", "full"):
         value, rates, grads, stats = results[level]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+import numpy as np
 import pytest
 
 from snnjax.config import load_config
@@ -64,3 +66,45 @@ def test_retained_malloc_is_released_when_two_steps_would_not_fit(monkeypatch):
     assert released and note.startswith("note: ") and "\n" not in note
     monkeypatch.setattr(memory.runtime, "retaining", lambda: False)
     assert memory.check_fits(compiled, 64, available=int(1.5 * need / memory.HEADROOM)) is None
+
+
+def _msresnet_run(*overrides: str) -> loop.Run:
+    small = ("data.name=digits", "train.batch_size=16", "train.eval_batch_size=120", "train.num_steps=1",
+             "model.num_steps=2", "model.stem_width=4", "model.widths=(4,8)", "model.blocks=(1,1)",
+             "data.crop_padding=0", "data.flip=False", "mix.name=none")  # fmt: skip
+    return loop.Run(load_config(str(REPO / "configs" / "msresnet_cifar_small.py"), [*small, *overrides]))
+
+
+def _levels(run: loop.Run) -> set[str]:
+    return {block.remat_level for block in run.steps.model(train=True).blocks}
+
+
+@pytest.mark.parametrize("budget, expected", [(1000.0, "none"), (1e-9, "full")])
+def test_auto_remat_takes_the_first_level_within_the_budget(budget, expected, capsys):
+    """block_remat='auto': the least recomputation whose step fits train.memory_budget_gb (the leanest
+    when none fits); the estimates fall from level to level; the state is kept and training runs."""
+    run = _msresnet_run(f"train.memory_budget_gb={budget}")
+    assert run.config.model.block_remat == "auto" and _levels(run) == {"auto"}
+    batch = next(iter(run.train_data))
+    estimates = []
+    for level in ("none", "elementwise", "full"):
+        run.steps.rebuild(lambda m, level=level: loop.remat.set_level(m, level))
+        compiled = run.steps.compile_train(run.steps.shard_batch(batch), run.base_key)
+        estimates.append(memory.estimate_bytes(compiled))
+    assert estimates[0] > estimates[1] > estimates[2]
+    before = jax.tree.leaves(run.state)
+    run.compile_train_step(batch)
+    assert _levels(run) == {expected} and {b.remat_level for b in run.model.blocks} == {expected}
+    assert f"block rematerialisation {expected}: the step needs about" in capsys.readouterr().err
+    for a, b in zip(before, jax.tree.leaves(run.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    metrics = run.train_step(0, batch)
+    assert np.isfinite(float(metrics["loss"]))
+
+
+def test_an_eval_step_that_cannot_fit_is_one_line_before_evaluating(monkeypatch):
+    run = _msresnet_run("model.block_remat=none")
+    monkeypatch.setattr(memory, "available_bytes", lambda: 400_000)
+    with pytest.raises(ResourceError, match=r"the eval step needs about .*train.eval_batch_size=\d+$") as e:
+        run.evaluate()
+    assert "\n" not in str(e.value)
