@@ -23,6 +23,7 @@ No step is run for the compiled-analysis rows.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import os
@@ -41,8 +42,9 @@ def _gib(n: float | None) -> str:
     return "-" if n is None else f"{n / GIB:.2f}"
 
 
-def build_steps(config_name: str, T: int, batch: int, level: str | None):
-    """``(steps, sharded batch)`` of the config's train step at ``T`` and ``batch`` (random images)."""
+def build_steps(config_name: str, T: int, batch: int, level: str | None, dtype: str = "float32"):
+    """``(steps, sharded batch)`` of the config's train step at ``T``, ``batch`` (random images), block
+    remat ``level`` and compute ``dtype``."""
     import jax
     import numpy as np
     from common import load_config
@@ -59,6 +61,7 @@ def build_steps(config_name: str, T: int, batch: int, level: str | None):
     cfg.model.num_steps = T
     if level is not None and "block_remat" in cfg.model:
         cfg.model.block_remat = level
+    cfg.model.dtype = dtype
     classes, shape = input_info(cfg.data)
     rngs = nnx.Rngs(params=0, noise=1, dropout=2, encoding=3)
     model = models.create(cfg.model, classes, shape, rngs=rngs)
@@ -76,13 +79,13 @@ def build_steps(config_name: str, T: int, batch: int, level: str | None):
     return steps, steps.shard_batch(host)
 
 
-def analyse(config_name: str, T: int, batch: int, level: str | None) -> dict:
+def analyse(config_name: str, T: int, batch: int, level: str | None, dtype: str = "float32") -> dict:
     import jax
     from common import memory_analysis
 
     from snnjax.train import memory
 
-    steps, batch_arrays = build_steps(config_name, T, batch, level)
+    steps, batch_arrays = build_steps(config_name, T, batch, level, dtype)
     t0 = time.perf_counter()
     compiled = steps.compile_train(batch_arrays, jax.random.key(0))
     compile_s = time.perf_counter() - t0
@@ -114,7 +117,7 @@ def breakdown(config_name: str, T: int, batch: int) -> list[list[str]]:
         for i, block in enumerate(model.blocks):
             saved = {}
             for level in ("none", "elementwise", "full"):
-                block.remat = level
+                block.remat_level = level
                 gd, params, rest = nnx.split(block, nnx.Param, ...)
 
                 def f(params, x, gd=gd, rest=rest):
@@ -122,7 +125,7 @@ def breakdown(config_name: str, T: int, batch: int) -> list[list[str]]:
 
                 res = saved_residuals(f, params, jnp.zeros(z.shape, z.dtype))
                 saved[level] = sum(math.prod(a.shape) * a.dtype.itemsize for a, _ in res)
-            block.remat = "elementwise"
+            block.remat_level = "elementwise"
             per_float = math.prod(z.shape) * 4
             rows.append(
                 [f"blocks.{i} in {list(z.shape)}"]
@@ -154,7 +157,7 @@ def child(args) -> None:
     if args.malloc == "retain":
         runtime.retain_freed_memory()
     runtime.use_xla_convolutions()
-    steps, batch = build_steps(args.configs[0], args.T[0], args.batch[0], args.levels[0])
+    steps, batch = build_steps(args.configs[0], args.T[0], args.batch[0], args.levels[0], args.dtypes[0])
     compiled = steps.compile_train(batch, jax.random.key(0))
     after_compile = peak_rss()
     state, times = steps.state, []
@@ -168,9 +171,9 @@ def child(args) -> None:
     print(json.dumps({"after_compile": after_compile, "peak": peak, "temp": temp, "step_s": times}))
 
 
-def run_rss(config_name, T, batch, level, malloc, steps) -> dict | None:
+def run_rss(config_name, T, batch, level, dtype, malloc, steps) -> dict | None:
     cmd = [sys.executable, __file__, "--child", "--malloc", malloc, "--configs", config_name, "--T", str(T)]
-    cmd += ["--batch", str(batch), "--levels", level, "--steps", str(steps)]
+    cmd += ["--batch", str(batch), "--levels", level, "--dtypes", dtype, "--steps", str(steps)]
     env = {**os.environ, "PYTHONPATH": os.path.dirname(HERE), "SNNJAX_MALLOC": malloc}
     env.pop("MALLOC_MMAP_MAX_", None)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -202,6 +205,8 @@ def main() -> None:
     ap.add_argument("--T", type=int, nargs="+", default=[6])
     ap.add_argument("--batch", type=int, nargs="+", default=[8, 64])
     ap.add_argument("--levels", nargs="+", default=["none", "elementwise", "full"])
+    ap.add_argument("--dtypes", nargs="+", default=["float32"], help="config.model.dtype (float32, bfloat16)")
+    ap.add_argument("--mallocs", nargs="+", default=["system", "retain"], help="malloc of the --rss runs")
     ap.add_argument("--breakdown", action="store_true", help="saved bytes per block, parameters, optimiser")
     ap.add_argument("--rss", type=int, nargs="*", default=[], help="batches to run for real (peak RSS)")
     ap.add_argument("--steps", type=int, default=3)
@@ -229,15 +234,16 @@ def main() -> None:
     for name in args.configs:
         for T in args.T:
             for batch in args.batch:
-                for level in args.levels:
-                    r = analyse(name, T, batch, level)
-                    estimates[(name, T, batch, level)] = r["guard_estimate"]
+                for level, dtype in itertools.product(args.levels, args.dtypes):
+                    r = analyse(name, T, batch, level, dtype)
+                    estimates[(name, T, batch, level, dtype)] = r["guard_estimate"]
                     rows.append(
                         [
                             name,
                             str(T),
                             str(batch),
                             r["level"],
+                            dtype,
                             _gib(r.get("argument")),
                             _gib(r.get("temp")),
                             _gib(r["guard_estimate"]),
@@ -253,6 +259,7 @@ def main() -> None:
                 "T",
                 "batch",
                 "block_remat",
+                "dtype",
                 "arguments GiB",
                 "XLA temp GiB",
                 "guard estimate GiB",
@@ -270,31 +277,29 @@ def main() -> None:
             markdown(brk, ["what", "none", "elementwise", "full"]),
         ]
     rss_rows = []
-    for batch in args.rss:
-        for name in args.configs:
-            level = args.levels[0]
-            est = (
-                estimates.get((name, args.T[0], batch, level))
-                or analyse(name, args.T[0], batch, level)["guard_estimate"]
-            )
-            if est is not None and est > args.max_run_gib * GIB:
-                print(f"skip rss at batch {batch}: estimate {_gib(est)} GiB > {args.max_run_gib}", flush=True)
-                continue
-            for malloc in ("system", "retain"):
-                r = run_rss(name, args.T[0], batch, level, malloc, args.steps)
-                if r:
-                    rss_rows.append(
-                        [
-                            f"snnjax {name} ({level})",
-                            malloc,
-                            str(batch),
-                            _gib(r["temp"]),
-                            _gib(r["after_compile"]),
-                            _gib(r["peak"]),
-                            " / ".join(f"{s:.1f}" for s in r["step_s"]),
-                        ]
-                    )
-                    print(rss_rows[-1], flush=True)
+    for batch, name, level, dtype in itertools.product(args.rss, args.configs, args.levels, args.dtypes):
+        est = (
+            estimates.get((name, args.T[0], batch, level, dtype))
+            or analyse(name, args.T[0], batch, level, dtype)["guard_estimate"]
+        )
+        if est is not None and est > args.max_run_gib * GIB:
+            print(f"skip rss at batch {batch}: estimate {_gib(est)} GiB > {args.max_run_gib}", flush=True)
+            continue
+        for malloc in args.mallocs:
+            r = run_rss(name, args.T[0], batch, level, dtype, malloc, args.steps)
+            if r:
+                rss_rows.append(
+                    [
+                        f"snnjax {name} ({level}, {dtype})",
+                        malloc,
+                        str(batch),
+                        _gib(r["temp"]),
+                        _gib(r["after_compile"]),
+                        _gib(r["peak"]),
+                        " / ".join(f"{s:.1f}" for s in r["step_s"]),
+                    ]
+                )
+                print(rss_rows[-1], flush=True)
     for batch in args.torch:
         r = run_torch(args.T[0], batch, args.steps, args.bench_python)
         if r:

@@ -201,6 +201,7 @@ def test_failed_save_stops_at_once_and_keeps_the_last_good_step(tmp_path, run_ma
     assert code == 0 and json.loads(out[out.index("{") :])["step"] == 22
 
 
+@pytest.mark.slow
 def test_damaged_checkpoint_is_one_clear_line(tmp_path, run_main):
     """(Training's fallback to the newest intact step: tests/train/test_loop.py.)"""
     workdir = tmp_path / "run"
@@ -301,6 +302,7 @@ def test_failed_command_leaves_no_directory(run_main, tmp_path, args, words):
     assert not workdir.parent.exists()
 
 
+@pytest.mark.slow
 def test_batch_not_divisible_by_devices(tmp_path):
     env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     line = one_error_line(cli(*quick_args(tmp_path / "w", "--config.train.batch_size=60"), env=env))

@@ -28,6 +28,7 @@ def wheel(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_wheel_holds_every_package_and_config(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for init in (REPO / "snnjax").rglob("__init__.py"):
@@ -40,6 +41,7 @@ def test_wheel_holds_every_package_and_config(wheel):
     assert wheel.name.startswith(f"snnjax-{snnjax.__version__}-")
 
 
+@pytest.mark.slow
 def test_installed_wheel_runs_a_shipped_config_outside_the_repository(wheel, tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -59,7 +59,12 @@ def _loss_and_grads(graphdef, state, x, labels):
     return value, out, nnx.state(grads)
 
 
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+SLOW_IN_FLOAT64 = {"ide_cifar", "spide_cifar", "ide_fc_f400", "spide_mnist_lenet"}  # feedback solvers
+
+
+@pytest.mark.parametrize(
+    "family", [pytest.param(f, marks=[pytest.mark.slow] * (f in SLOW_IN_FLOAT64)) for f in sorted(FAMILIES)]
+)
 def test_every_model_family_runs_in_float64(family):
     make_cfg, shape = FAMILIES[family][:2]
     batch = (2, 3, *shape) if family == "spide_dvs" else (2, *shape)  # event frames [B, T, H, W, C]

@@ -71,6 +71,7 @@ _CONV_PROBE = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_xla_convolutions_replace_ynnpack_ones():
     env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_PLATFORMS")}
     env["JAX_PLATFORMS"] = "cpu"

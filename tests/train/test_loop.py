@@ -104,6 +104,7 @@ def test_evaluate_workdir_with_an_ensemble(reference):
     assert loop.evaluate_workdir(quick_config("model.encoding=rate", "eval.ensemble=4"), workdir) == many
 
 
+@pytest.mark.slow
 def test_resume_skips_a_damaged_latest_step(reference, tmp_path, capsys):
     workdir = tmp_path / "run"
     loop.train_and_evaluate(quick_config(), workdir)
@@ -146,6 +147,7 @@ def test_signal_saves_and_stops_then_resume_matches(reference, tmp_path, monkeyp
     assert_same_state(final_state(workdir), reference[2])
 
 
+@pytest.mark.slow
 def test_resume_refuses_a_changed_learning_rate_schedule(tmp_path, capsys):
     """The quick start's cosine schedule: a resume with another length or peak rate would re-stretch it
     mid-run, so it stops with one line naming the old and new values, unless explicitly allowed."""

@@ -113,6 +113,7 @@ def test_eval_ensemble_of_one_is_the_single_reseeded_pass():
     np.testing.assert_allclose(float(metrics["loss"]) / 32, float(loss(out, batch["label"])), rtol=1e-5)
 
 
+@pytest.mark.slow
 def test_eval_ensemble_averages_passes_with_split_keys_and_changes_noisy_predictions():
     import jax
 
