@@ -5,7 +5,8 @@
 
 For every (workload, T, mode) the snnjax step of ``impl_jax`` is compiled ahead of time (trace + XLA
 compile, seconds) and timed (median of ``--runs`` steps after 2 warm-up steps, ms). ``unrolled``: the
-default; ``scan``: ``AUTO_UNROLL_MAX_STEPS = 0`` (unroll factor 1).
+default up to ``AUTO_UNROLL_MAX_STEPS``; ``scan``: unroll factor 1; ``unroll 8``: ``lax.scan`` unrolled by 8
+(``LONG_T_UNROLL``, the factor used beyond ``AUTO_UNROLL_MAX_STEPS``).
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ import workloads as wl  # noqa: E402
 
 from snnjax import layers  # noqa: E402
 
+MODES = {"unrolled": (10**6, 1), "scan": (0, 1), "unroll 8": (0, 8)}  # (AUTO_UNROLL_MAX_STEPS, LONG_T_UNROLL)
+
 
 def measure(workload: str, T: int, mode: str, runs: int) -> tuple[float, float]:
-    layers.AUTO_UNROLL_MAX_STEPS = 128 if mode == "unrolled" else 0
+    layers.AUTO_UNROLL_MAX_STEPS, layers.LONG_T_UNROLL = MODES[mode]
     bench = impl_jax.snnjax_bench(wl.spec(workload, T=T))
     t0 = time.perf_counter()
     bench.jitted.lower(bench.carry, bench.batch, jax.random.key(0)).compile()
@@ -54,21 +57,16 @@ def main() -> None:
     rows = []
     for name in args.workloads:
         for T in args.T:
-            res = {mode: measure(name, T, mode, args.runs) for mode in ("unrolled", "scan")}
-            (cu, su), (cs, ss) = res["unrolled"], res["scan"]
-            rows.append([name, str(T), f"{cu:.1f}", f"{cs:.1f}", f"{su:.1f}", f"{ss:.1f}", f"{su / ss:.2f}"])
+            res = {mode: measure(name, T, mode, args.runs) for mode in MODES}
+            compile_s = [f"{res[m][0]:.1f}" for m in MODES]
+            ms = [f"{res[m][1]:.1f}" for m in MODES]
+            ratios = [f"{res[m][1] / res['unrolled'][1]:.2f}" for m in ("scan", "unroll 8")]
+            rows.append([name, str(T), *compile_s, *ms, *ratios])
             print(rows[-1], flush=True)
     load = " ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nload average {load}")
-    header = [
-        "workload",
-        "T",
-        "compile s unrolled",
-        "compile s scan",
-        "ms unrolled",
-        "ms scan",
-        "unrolled/scan",
-    ]
+    header = ["workload", "T", *(f"compile s {m}" for m in MODES), *(f"ms {m}" for m in MODES)]
+    header += ["scan / unrolled", "unroll 8 / unrolled"]
     print(common.table(rows, header))
 
 

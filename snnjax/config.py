@@ -46,7 +46,7 @@ def train_config(**overrides) -> ml_collections.ConfigDict:
             progress_every_s=20.0,  # plain progress lines this often and at checkpoints (a bar: log points)
             writer="none",  # none | tensorboard | wandb: metrics.jsonl's scalars also sent there
             allow_schedule_change=False,  # resume although the learning-rate schedule changed (num_epochs...)
-            memory_budget_gb=0.0,  # GiB for a step of a block_remat='auto' model (0: half the free memory)
+            memory_budget_gb=0.0,  # GiB for a step of a block_remat='auto' model (0: half the memory)
         )
     )
     cfg.update(overrides)

@@ -22,6 +22,7 @@ from snnjax import dynamics
 from snnjax.errors import ConfigError
 
 AUTO_UNROLL_MAX_STEPS = 128  # SpikingNeuron(unroll=0) unrolls the time loop fully up to this T
+LONG_T_UNROLL = 1  # ... and by this factor beyond it
 
 
 def fold(x: Array) -> Array:
@@ -194,7 +195,7 @@ class SpikingNeuron(nnx.Module):
                 raise ValueError("stochastic neuron: construct with rngs=nnx.Rngs(noise=...)")
             key = self.rngs()
         x, pad = self._windowed(x)
-        unroll = self.unroll or x.shape[0] <= AUTO_UNROLL_MAX_STEPS
+        unroll = self.unroll or (True if x.shape[0] <= AUTO_UNROLL_MAX_STEPS else LONG_T_UNROLL)
         if not observed():  # the common case: the program is unchanged
             return pad(self.run(neuron, x, key=key, unroll=unroll))
         spikes, states = self.run(neuron, x, key=key, unroll=unroll, return_states=True)

@@ -11,6 +11,7 @@ malloc map large blocks again (``runtime.release_large_blocks``) instead of stop
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import jax
@@ -44,16 +45,23 @@ def step_bytes(compiled: Any) -> int | None:
 def available_bytes() -> int | None:
     """Free memory of the first local device (accelerators: its allocator's limit minus what is in use;
     CPU: the kernel's ``MemAvailable``), or None if unknown."""
+    return _memory("MemAvailable:", lambda stats: stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+
+
+def total_bytes() -> int | None:
+    """All memory of the first local device (accelerators: its allocator's limit; CPU: ``MemTotal``)."""
+    return _memory("MemTotal:", lambda stats: stats["bytes_limit"])
+
+
+def _memory(meminfo_key: str, of_stats: Callable[[dict], int]) -> int | None:
     device = jax.local_devices()[0]
     if device.platform != "cpu":
         stats = device.memory_stats() or {}
-        if "bytes_limit" in stats:
-            return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
-        return None
+        return int(of_stats(stats)) if "bytes_limit" in stats else None
     try:
         with open("/proc/meminfo") as f:
             for line in f:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(meminfo_key):
                     return int(line.split()[1]) * 1024
     except OSError:
         pass
@@ -71,13 +79,13 @@ def estimate_bytes(compiled: Any) -> int | None:
 
 def budget_bytes(budget_gib: float) -> int | None:
     """The train step's memory budget (``config.train.memory_budget_gb``): ``budget_gib`` GiB, or for 0
-    half the memory available (the rest stays for evaluation, the data pipeline and other processes);
-    None if unknown. In a multi-process run every process gets process 0's budget, so all of them choose
-    the same program."""
+    half the device's memory (the rest stays for evaluation, the data pipeline and other processes; the
+    total, not the free memory, so that a machine always picks the same program); None if unknown. In a
+    multi-process run every process gets process 0's budget, so all of them choose the same program."""
     if budget_gib > 0:
         return int(budget_gib * GIB)
-    available = available_bytes()
-    budget = -1 if available is None else available // 2
+    total = total_bytes()
+    budget = -1 if total is None else total // 2
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 

@@ -40,7 +40,15 @@ def test_check_fits_suggests_a_batch_that_fits():
 
 
 def test_available_memory_is_known_on_this_machine():
-    assert memory.available_bytes() > 0
+    assert memory.total_bytes() >= memory.available_bytes() > 0
+
+
+def test_the_default_budget_is_half_the_machine_and_does_not_follow_free_memory(monkeypatch):
+    assert memory.budget_bytes(2.5) == int(2.5 * memory.GIB)
+    half = memory.budget_bytes(0.0)
+    assert half == memory.total_bytes() // 2
+    monkeypatch.setattr(memory, "available_bytes", lambda: 1024)
+    assert memory.budget_bytes(0.0) == half
 
 
 def test_a_run_that_cannot_fit_stops_before_its_first_step(tmp_path, monkeypatch):
