@@ -28,6 +28,10 @@ CPU_FACTOR = 1.1
 an estimate of 1.34 GiB (1.04). An earlier factor of 2.5 came from runs with the retained malloc, which
 can hold two steps' temporaries (:data:`RETAINED_FACTOR`)."""
 RETAINED_FACTOR = 2.0  # steps' temporaries a process with runtime.retaining() may hold at once
+LARGE_STEP_BYTES = GIB
+"""A CPU step needing more than this releases large blocks (``runtime.release_large_blocks``) whether or
+not two steps would fit: faulting such a step's temporaries in afresh costs little of its time, holding
+them twice can double the process."""
 
 
 def step_bytes(compiled: Any) -> int | None:
@@ -115,11 +119,13 @@ def check_fits(
         return None
     cpu = jax.local_devices()[0].platform == "cpu"
     if need <= HEADROOM * available:
-        if cpu and runtime.retaining() and RETAINED_FACTOR * need > HEADROOM * available:
+        twice_fits = RETAINED_FACTOR * need <= HEADROOM * available
+        if cpu and runtime.retaining() and not (twice_fits and need <= LARGE_STEP_BYTES):
             runtime.release_large_blocks()
+            why = f"twice that would not fit in {size(available)}" if not twice_fits else "a large step"
             return (
-                f"note: the {step} needs about {size(need)}, twice that would not fit in "
-                f"{size(available)}: malloc maps large blocks again (each step faults them in afresh)"
+                f"note: the {step} needs about {size(need)}, {why}: malloc maps large blocks again (each "
+                "step faults them in afresh)"
             )
         return None
     n = jax.device_count()

@@ -72,6 +72,9 @@ def test_retained_malloc_is_released_when_two_steps_would_not_fit(monkeypatch):
     assert not released
     note = memory.check_fits(compiled, 64, available=int(1.5 * need / memory.HEADROOM))
     assert released and note.startswith("note: ") and "\n" not in note
+    monkeypatch.setattr(memory, "LARGE_STEP_BYTES", need - 1)  # a large step: released although two fit
+    note = memory.check_fits(compiled, 64, available=int(4 * need / memory.HEADROOM))
+    assert len(released) == 2 and "a large step" in note
     monkeypatch.setattr(memory.runtime, "retaining", lambda: False)
     assert memory.check_fits(compiled, 64, available=int(1.5 * need / memory.HEADROOM)) is None
 
