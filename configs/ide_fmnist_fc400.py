@@ -9,6 +9,9 @@ Expected: published 90.04% (mean of the best epochs over runs; best 90.14%); mea
 89.77% final; with the SPIDE solver (``--config.model.solver=spide``, T_b=100) 90.32% / 90.17% (README,
 SPIDE; commands in docs/spide.md).
 
+The running statistics of ``W_x``'s BatchNorm move twice per training step with the same batch, as in
+IDE's code (its forward and its re-evaluation of ``f(a*, x)``); ``--config.model.input_bn_updates=1``: once.
+
 The shared recipe and the loss-scale semantics: ``snnjax.config.spide_recipe``. Solver:
 ``--config.model.solver=spide|broyden|fixed_point`` (with spide, raise model.scale_factor/optim.lr_scale).
 """
@@ -27,4 +30,5 @@ def get_config():
         dropout=0.2,
         dropout_grad="masked",  # IDE differentiates the masked network (SPIDE's set_grad does not)
         feedback_norm=1.0,
+        input_bn_updates=2,  # W_x's running statistics move in the forward and the re-evaluation (IDE's code)
     )

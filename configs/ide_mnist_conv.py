@@ -11,6 +11,9 @@ differentiates the masked network: ``model.dropout_grad='masked'``, as F400).
 Expected (IDE README, mean over runs / best): LIF 0.95 99.53% / 99.59%; ``:if`` (IF neurons) 99.49% /
 99.55%. Not trained here. 229,646 parameters (the learned spectral gain and the solver statistics included).
 
+The running statistics of ``W_x``'s BatchNorm move twice per training step with the same batch, as in
+IDE's code (its forward and its re-evaluation of ``f(a*, x)``); ``--config.model.input_bn_updates=1``: once.
+
 The shared recipe and the loss-scale semantics: ``snnjax.config.spide_recipe``. Solver:
 ``--config.model.solver=spide|broyden|fixed_point`` (with spide, raise model.scale_factor/optim.lr_scale).
 """
@@ -31,5 +34,6 @@ def get_config(neuron: str = "lif"):
         dropout=0.2,
         dropout_grad="masked",
         feedback_norm=1.0,
+        input_bn_updates=2,  # W_x's running statistics move in the forward and the re-evaluation (IDE's code)
         leak=0.95 if neuron == "lif" else 1.0,
     )

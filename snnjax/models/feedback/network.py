@@ -102,7 +102,9 @@ class FeedbackSNN(nnx.Module):
     differentiable evaluation of the equilibrium map at the forward rate uses (and updates) batch statistics,
     and ``beta`` is solved with the Jacobian of the running statistics; it needs
     ``model.dropout_grad='masked'`` (autodiff of the masked map). In evaluation mode every BatchNorm uses its
-    running statistics.
+    running statistics. The running statistics of the input op's BatchNorm move ``model.input_bn_updates``
+    times per training step with the same batch statistics: 2 as IDE's code (its spiking forward and its
+    re-evaluation of ``f(a*, x)``; the "restore" in between restores the already-updated tensor), or 1.
 
     Call:
       images ``[B, H, W, C]`` (a constant current every step; ``model.encoding='direct'``) or event frames
@@ -141,6 +143,12 @@ class FeedbackSNN(nnx.Module):
             raise ConfigError(
                 "a feedback net with batch norm between its layers differentiates the masked network as IDE "
                 "does: set model.dropout_grad='masked'"
+            )
+        self.input_bn_updates = int(cfg.get("input_bn_updates", 2))  # a config.json written before it
+        if self.input_bn_updates not in (1, 2):
+            raise ConfigError(
+                f"model.input_bn_updates={self.input_bn_updates}: the running statistics of the input op's "
+                "batch norm move 2 times per training step (IDE's code) or 1 time"
             )
         self.inp, self.layers, self.feedback = inp, nnx.List(layers), feedback
         self.shapes = tuple(tuple(op.out_shape) for op in (inp, *layers))
@@ -233,7 +241,8 @@ class FeedbackSNN(nnx.Module):
             a_last, rates = self._solve_reevaluated(x, cfg, (fb, fb_t, fb_state), masks)
             return a_last, rates, batch
         if getattr(self.inp, "norm", None) is not None and not self.deterministic:
-            self.inp(jax.lax.stop_gradient(x))  # running statistics (the custom VJP only sees a copy)
+            for _ in range(self.input_bn_updates):  # running statistics (the custom VJP only sees a copy)
+                self.inp(jax.lax.stop_gradient(x))
         layer_ops = [_functional(op) for op in self.layers]
         ops, params = _fsnn_ops(_functional(self.inp), layer_ops, (fb, fb_t, fb_state))
         rates_fn = implicit.make_fsnn(ops, cfg)
@@ -249,7 +258,7 @@ class FeedbackSNN(nnx.Module):
            input op's (whose running statistics it updates, as IDE's forward does);
         2. ``z = f(a*, x)``: one differentiable evaluation of the equilibrium map at the forward rate ``a*``
            of the last layer with batch statistics everywhere (updating all running statistics, the input
-           op's a second time);
+           op's a second time; with ``model.input_bn_updates=1`` this is its only update);
         3. ``beta = (I - J^T)^{-1} g`` with ``J`` the Jacobian at ``z`` of the map whose layer norms use the
            just-updated running statistics (:func:`implicit.make_implicit_identity`), back-propagated
            through ``z``.
@@ -262,7 +271,10 @@ class FeedbackSNN(nnx.Module):
         sg = jax.lax.stop_gradient
 
         if self.inp.norm is not None:  # a constant: its batch statistics depend on x only
+            running = self.inp.norm.mean[...], self.inp.norm.var[...]
             drive = sg(self.inp(sg(x)))  # moves the running statistics, as IDE's forward does
+            if self.input_bn_updates == 1:  # only the re-evaluation below moves them
+                self.inp.norm.mean[...], self.inp.norm.var[...] = running
             inp_op = (lambda p, _: p), None, drive
         else:
             inp_op = _functional(self.inp)

@@ -33,6 +33,7 @@ def fsnn_model_config(**overrides) -> ml_collections.ConfigDict:
             scale_factor=1.0,  # loss scale s; set optim.lr_scale to the same value
             dropout=0.0,  # variational dropout rate on the layers' currents
             dropout_grad="unmasked",  # weight gradients without the dropout masks (SPIDE) | masked (exact)
+            input_bn_updates=2,  # moves per training step of W_x's BatchNorm statistics: 2 (IDE's code) | 1
             feedback_norm=2.0,  # feedback norm bound r (Frobenius; ide_fc_f400: spectral; 0 = off)
             norm_samples=64,  # samples of the stochastic Frobenius-norm estimate
             widths=(),  # CIFAR models: the six channel widths

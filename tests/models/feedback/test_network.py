@@ -91,19 +91,38 @@ def test_scale_factor_multiplies_every_gradient_not_the_output():
             np.testing.assert_allclose(10.0 * u, v, rtol=1e-4, atol=1e-7)
 
 
-def test_f400_batch_norm_statistics_update_in_training_only():
-    model = create(model_config("ide_fmnist_fc400", widths=(6,)), 3, (2, 2, 1), rngs=nnx.Rngs(0))
+@pytest.mark.parametrize("updates", [2, 1])
+def test_f400_batch_norm_statistics_move_input_bn_updates_times_in_training_only(updates):
+    """IDE's F400 moves W_x's running statistics twice per training step (its "restore" after the spiking
+    forward restores the already-updated tensor, then the re-evaluation of ``f(a*, x)`` moves them again with
+    the same batch): ``m <- 0.9^k m + (1 - 0.9^k) mu`` with the unbiased batch variance for ``var``;
+    ``model.input_bn_updates=1`` moves them once. Evaluation leaves them alone."""
+    cfg = model_config("ide_fmnist_fc400", widths=(6,), input_bn_updates=updates)
+    model = create(cfg, 3, (2, 2, 1), rngs=nnx.Rngs(0))
     np.testing.assert_allclose(
         model.fb_gain[...], jnp.linalg.svd(model.feedback.kernel[...], compute_uv=False)[0], rtol=1e-3
     )
+    model.inp.norm.mean[...] = jnp.full((6,), 0.5)
+    model.inp.norm.var[...] = jnp.full((6,), 2.0)
     x = jax.random.normal(jax.random.PRNGKey(0), (16, 2, 2, 1)) + 1.0
-    nnx.capture(model)(x)
-    mean = np.asarray(model.inp.norm.mean[...])
+    nnx.grad(_loss(x))(model)  # a training step's forward and backward
     dense = x.reshape(16, -1) @ model.inp.kernel[...] + model.inp.bias[...]
-    np.testing.assert_allclose(mean, 0.1 * jnp.mean(dense, axis=0), rtol=1e-5, atol=1e-7)  # momentum 0.9
+    keep = 0.9**updates
+    mean = keep * 0.5 + (1 - keep) * jnp.mean(dense, axis=0)
+    var = keep * 2.0 + (1 - keep) * jnp.var(dense, axis=0, ddof=1)
+    np.testing.assert_allclose(model.inp.norm.mean[...], mean, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.inp.norm.var[...], var, rtol=1e-5)
+    trained = np.asarray(model.inp.norm.mean[...])
     model.eval()
     nnx.capture(model)(x)
-    np.testing.assert_array_equal(model.inp.norm.mean[...], mean)
+    np.testing.assert_array_equal(model.inp.norm.mean[...], trained)
+
+
+def test_input_bn_updates_is_checked_and_defaults_to_ide():
+    assert tiny_fc().input_bn_updates == 2
+    assert model_config("ide_mnist_conv").input_bn_updates == 2
+    with pytest.raises(ConfigError, match=r"model\.input_bn_updates=3"):
+        tiny_fc(input_bn_updates=3)
 
 
 def test_conv_input_batch_norm_uses_batch_statistics_in_training_and_updates_running_ones():
@@ -122,7 +141,7 @@ def test_conv_input_batch_norm_uses_batch_statistics_in_training_and_updates_run
     np.testing.assert_allclose(model.inp(x), (y - mu) / jnp.sqrt(var + 1e-5), rtol=1e-4, atol=1e-5)
     model.inp.norm.mean[...] = jnp.zeros_like(mu)  # the direct call above moved them; start again
     nnx.capture(model)(x)
-    np.testing.assert_allclose(model.inp.norm.mean[...], 0.1 * mu, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(model.inp.norm.mean[...], 0.19 * mu, rtol=1e-5, atol=1e-7)  # twice, as IDE
     mean = np.asarray(model.inp.norm.mean[...])
     model.eval()
     var_run = model.inp.norm.var[...]
