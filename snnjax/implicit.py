@@ -441,39 +441,45 @@ def forward_rates(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> lis
 
 
 def make_implicit_identity(ops: FSNNOps, cfg: FSNNConfig) -> Callable:
-    """IDE's backward hook: ``identity(z, params, x, masks, probe) -> z`` whose VJP maps the cotangent ``g``
-    of ``z`` (the last layer's rate ``[B, ...]``) to ``beta = (I - J^T)^{-1} g``, ``J`` the Jacobian of the
-    equilibrium map of ``ops`` (with ``params``, e.g. BatchNorm with running statistics) at ``a_{N-1} = z``.
+    """IDE's backward hook: ``identity(z, params, x, masks, probe, at=None) -> z`` whose VJP maps the
+    cotangent ``g`` of ``z`` (the last layer's rate ``[B, ...]``) to ``beta = (I - J^T)^{-1} g``, ``J`` the
+    Jacobian of the equilibrium map of ``ops`` (with ``params``, e.g. BatchNorm with running statistics) at
+    ``a_{N-1} = at`` (default ``z``).
 
     A model applies it to one differentiable evaluation ``z = f(a*, x)`` of its map at the forward rate
     ``a*`` and back-propagates ``beta`` through that evaluation (IDE-FSNN's ``Backward`` function), so the
     parameter gradients are ``(df/dtheta)^T beta`` by autodiff of ``f`` (BatchNorm batch statistics and
-    dropout masks included). ``x`` is the static input (the time mean of event frames). ``params``, ``x``
-    and ``masks`` get zero cotangents; ``probe`` gets :data:`PROBE_FIELDS`. A diverged solve returns
-    ``beta = 0`` (the step trains only the readout) and prints a one-line message.
+    dropout masks included). IDE's multi-layer module takes ``J`` at ``z``, its one-layer module at ``a*``
+    (``at``). ``x`` is the static input (the time mean of event frames). ``params``, ``x``, ``masks`` and
+    ``at`` get zero cotangents; ``probe`` gets :data:`PROBE_FIELDS`. A diverged solve returns ``beta = 0``
+    (the step trains only the readout) and prints a one-line message.
     """
     if cfg.solver not in SOLVERS:
         raise ValueError(f"unknown solver {cfg.solver!r}; choose one of {SOLVERS}")
 
     @jax.custom_vjp
-    def identity(z, params, x, masks, probe):
-        del params, x, masks, probe
+    def hook(z, at, params, x, masks, probe):
+        del at, params, x, masks, probe
         return z
 
-    def fwd(z, params, x, masks, probe):
-        return z, (z, params, x, masks, probe)
+    def fwd(z, at, params, x, masks, probe):
+        return z, (at, params, x, masks, probe)
 
     def bwd(res, g):
-        z, params, x, masks, probe = res
-        rates = equilibrium_map(ops, params, x, masks, z, cfg)
+        at, params, x, masks, probe = res
+        rates = equilibrium_map(ops, params, x, masks, at, cfg)
         betas, residual, brate = backward_betas(ops, params, masks, rates, g, cfg)
         diverged = check_divergence(residual, cfg)
         beta = jnp.where(diverged, jnp.zeros_like(betas[-1]), betas[-1])
         stats = jnp.stack([residual, brate, diverged.astype(residual.dtype)]).astype(probe.dtype)
         zeros = lambda t: jax.tree.map(jnp.zeros_like, t)
-        return beta, zeros(params), zeros(x), zeros(masks), stats
+        return beta, zeros(at), zeros(params), zeros(x), zeros(masks), stats
 
-    identity.defvjp(fwd, bwd)
+    hook.defvjp(fwd, bwd)
+
+    def identity(z, params, x, masks, probe, at=None):
+        return hook(z, z if at is None else at, params, x, masks, probe)
+
     return identity
 
 

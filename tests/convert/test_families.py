@@ -74,6 +74,7 @@ ROUND_TRIP = [(spec, overrides) for spec, overrides in FIXTURES.values()] + [
     ("configs/spide_mnist_lenet.py", []),
     ("configs/spide_mnist_convnetf.py", []),
     ("configs/ide_cifar.py:cifarnetf", ["model.widths=(4,8,8,8,4)", "data.name=cifar100"]),
+    ("configs/ide_nmnist_conv.py", ["model.widths=(4,)"]),
 ]
 
 

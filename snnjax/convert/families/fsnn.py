@@ -50,6 +50,7 @@ LAYOUTS = {
     "spide_dvs_convnetf": Layout(("network_s",)),
     "ide_fc_f400": Layout(("network_s",), "snn_ide_fc", one_layer=True),
     "ide_mnist_convf64": Layout(("network_s",), "snn_ide_conv", one_layer=True),
+    "ide_nmnist_convf64": Layout(("network_s",), "snn_ide_conv", one_layer=True),
     "ide_cifar_alexnetf": Layout(_CIFAR, "snn_ide_conv"),
     "ide_cifar_cifarnetf": Layout(_CIFAR, "snn_ide_conv"),
 }

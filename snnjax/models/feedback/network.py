@@ -18,6 +18,32 @@ from snnjax.layers import BackwardStats
 from snnjax.models.feedback.restrict import frobenius_restrict, spectral_norm, spectral_restrict, unit
 
 RESTRICTIONS = ("frobenius", "spectral")
+EVENT_BN_AVERAGES = ("code", "weighted")
+IDE_EVENT_EPS = 1e-8  # IDE's sqrt(unbiased var + 1e-8) for the statistics of event input
+
+
+def ide_event_inputs(x: Array, leak: float, average: str = "code") -> tuple[Array, Array, Array]:
+    """IDE's inputs of a net whose input op has BatchNorm, for event frames ``x [T, B, ...]`` in training:
+    ``(frames of the spiking forward, input of the norm's statistics, input of the re-evaluation)``.
+
+    IF (``leak = 1``): the frames, their time mean, their time mean. LIF: the statistics come from the
+    leak-weighted average ``w = sum_t l^(T-1-t) x_t / n_T`` (``n_k = (1 - l^k) / (1 - l)``). IDE's code
+    (``average='code'``) computes it in place in the last frame, so the forward's last step sees ``w``
+    instead of ``x_{T-1}``, and its re-evaluation averages again over that modified tensor, one term past the
+    first frame (it wraps to the last): ``(1 + l^T) (w + sum_{t<T-1} l^(T-1-t) x_t) / n_(T+1)``.
+    ``average='weighted'``: the unmodified frames, and ``w`` for both the statistics and the re-evaluation.
+    """
+    if leak == 1.0:
+        mean = jnp.mean(x, axis=0)
+        return x, mean, mean
+    steps = x.shape[0]
+    weights = (leak ** jnp.arange(steps - 1, -1, -1)).astype(x.dtype)  # l^(T-1-t)
+    norm = lambda k: (1.0 - leak**k) / (1.0 - leak)
+    w = jnp.tensordot(weights, x, axes=1) / norm(steps)
+    if average == "weighted":
+        return x, w, w
+    head = jnp.tensordot(weights[:-1], x[:-1], axes=1)
+    return x.at[-1].set(w), w, (1.0 + leak**steps) * (w + head) / norm(steps + 1)
 
 
 def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implicit.FSNNConfig:
@@ -139,10 +165,18 @@ class FeedbackSNN(nnx.Module):
         self.spiking_input = cfg.encoding == "events"
         self.fsnn_cfg = solver_config(cfg, spiking_input=self.spiking_input)
         self.layer_norm = any(getattr(op, "norm", None) is not None for op in layers)
-        if self.layer_norm and self.fsnn_cfg.dropout_grad != "masked":
+        event_norm = self.spiking_input and getattr(inp, "norm", None) is not None
+        self.reevaluated = self.layer_norm or event_norm  # trains by one re-evaluation of f(a*, x)
+        if self.reevaluated and self.fsnn_cfg.dropout_grad != "masked":
+            where = "between its layers" if self.layer_norm else "on event input"
             raise ConfigError(
-                "a feedback net with batch norm between its layers differentiates the masked network as IDE "
-                "does: set model.dropout_grad='masked'"
+                f"a feedback net with batch norm {where} differentiates the masked network as IDE does: set "
+                "model.dropout_grad='masked'"
+            )
+        self.event_bn_average = cfg.get("event_bn_average", "code")
+        if self.event_bn_average not in EVENT_BN_AVERAGES:
+            raise ConfigError(
+                f"unknown model.event_bn_average {self.event_bn_average!r}; choose one of {EVENT_BN_AVERAGES}"
             )
         self.input_bn_updates = int(cfg.get("input_bn_updates", 2))  # a config.json written before it
         if self.input_bn_updates not in (1, 2):
@@ -231,13 +265,8 @@ class FeedbackSNN(nnx.Module):
         if self.feedback is not None:
             fb, fb_t, fb_state = _functional(self.feedback)
             fb_state = self._restricted(fb_state)
-        if getattr(self.inp, "norm", None) is not None and self.spiking_input:
-            raise ConfigError(
-                "batch norm of the input op needs static images: IDE's statistics of event input (from the "
-                "time-averaged frames) are not implemented"
-            )
         masks = self._masks(batch, self.readout.kernel.dtype)
-        if self.layer_norm and not self.deterministic:
+        if self.reevaluated and not self.deterministic:
             a_last, rates = self._solve_reevaluated(x, cfg, (fb, fb_t, fb_state), masks)
             return a_last, rates, batch
         if getattr(self.inp, "norm", None) is not None and not self.deterministic:
@@ -252,16 +281,20 @@ class FeedbackSNN(nnx.Module):
         return a_last, jax.lax.stop_gradient(rates), batch
 
     def _solve_reevaluated(self, x: Array, cfg: implicit.FSNNConfig, feedback, masks) -> tuple[Array, list]:
-        """IDE-FSNN's training step of a net with BatchNorm between its layers (``cifar_alexnetf.py``):
+        """IDE-FSNN's training step of a net with BatchNorm between its layers (``cifar_alexnetf.py``) or on
+        the input op of event frames (``nmnist_conv.py``):
 
         1. spiking forward with the running statistics of the layers' norms and the batch statistics of the
-           input op's (whose running statistics it updates, as IDE's forward does);
+           input op's (whose running statistics it updates, as IDE's forward does); on event frames the
+           input op normalises every frame with the statistics of ``W_x`` applied to the time average,
+           ``sqrt(unbiased var + 1e-8)``, and leaves its running statistics (:func:`ide_event_inputs`);
         2. ``z = f(a*, x)``: one differentiable evaluation of the equilibrium map at the forward rate ``a*``
            of the last layer with batch statistics everywhere (updating all running statistics, the input
-           op's a second time; with ``model.input_bn_updates=1`` this is its only update);
-        3. ``beta = (I - J^T)^{-1} g`` with ``J`` the Jacobian at ``z`` of the map whose layer norms use the
-           just-updated running statistics (:func:`implicit.make_implicit_identity`), back-propagated
-           through ``z``.
+           op's a second time for images, with ``model.input_bn_updates=2``; ``x``: the time average of
+           event frames);
+        3. ``beta = (I - J^T)^{-1} g`` with ``J`` the Jacobian of the map whose layer norms use the
+           just-updated running statistics (:func:`implicit.make_implicit_identity`), at ``z`` (IDE's
+           multi-layer module) or at ``a*`` (its one-layer module), back-propagated through ``z``.
 
         Returns ``(a_last, rates)``: the value of ``a*`` carrying the gradient of ``z``; all forward rates.
         """
@@ -269,34 +302,58 @@ class FeedbackSNN(nnx.Module):
         dtype = self.readout.kernel.dtype
         x = x.astype(dtype)
         sg = jax.lax.stop_gradient
+        frames, x_static = x, (jnp.mean(x, axis=0) if self.spiking_input else x)
 
-        if self.inp.norm is not None:  # a constant: its batch statistics depend on x only
+        if self.inp.norm is None:
+            inp_op = _functional(self.inp)
+        elif self.spiking_input:
+            frames, stats_input, x_static = ide_event_inputs(sg(x), cfg.leak, self.event_bn_average)
+            inp_op = self._event_norm_op(stats_input)
+        else:  # a constant: its batch statistics depend on x only
             running = self.inp.norm.mean[...], self.inp.norm.var[...]
             drive = sg(self.inp(sg(x)))  # moves the running statistics, as IDE's forward does
             if self.input_bn_updates == 1:  # only the re-evaluation below moves them
                 self.inp.norm.mean[...], self.inp.norm.var[...] = running
             inp_op = (lambda p, _: p), None, drive
-        else:
-            inp_op = _functional(self.inp)
 
-        def frozen_ops():
+        def frozen_ops(inp_op):
             layer_ops = [_functional(op, frozen=True) for op in self.layers]
             ops, params = _fsnn_ops(inp_op, layer_ops, feedback)
             return ops, sg(params)
 
-        rates = implicit.forward_rates(*frozen_ops(), x, masks, cfg)
-        x_static = jnp.mean(x, axis=0) if self.spiking_input else x
+        rates = implicit.forward_rates(*frozen_ops(inp_op), frames, masks, cfg)
+        if self.inp.norm is not None:  # batch statistics of x_static; moves the running ones
+            live_drive = self.inp(x_static)
+            live_inp, inp_op = (lambda _, v: live_drive), ((lambda p, _: p), None, sg(live_drive))
+        else:
+            live_inp = lambda _, v: self.inp(v)
         live = implicit.FSNNOps(
-            inp=lambda _, v: self.inp(v),
+            inp=live_inp,
             layers=tuple(lambda _, a, op=op: op(a) for op in self.layers),
             feedback=fb,
         )
         live_params = (None, (None,) * len(self.layers), fb_state)
         z = implicit.equilibrium_map(live, live_params, x_static, masks, sg(rates[-1]), cfg)[-1]
-        jac_ops, jac_params = frozen_ops()
+        jac_ops, jac_params = frozen_ops(inp_op)
         identity = implicit.make_implicit_identity(jac_ops, cfg)
-        z = identity(z, jac_params, sg(x_static), sg(masks), self.solver_stats[...])
+        at = None if self.layers else sg(rates[-1])  # IDE's one-layer module: J at a*
+        z = identity(z, jac_params, sg(x_static), sg(masks), self.solver_stats[...], at=at)
         return sg(rates[-1]) + (z - sg(z)), sg(rates)
+
+    def _event_norm_op(self, stats_input: Array):
+        """The input op of IDE's spiking forward on event frames: ``(W_x x_t - mu) / sqrt(var + 1e-8) gamma +
+        beta`` with ``mu`` and the unbiased ``var`` of ``W_x stats_input`` per channel (over batch and
+        space), as ``(apply(p, x_t), None, p)``."""
+        sg = jax.lax.stop_gradient
+        graphdef, state = nnx.split(self.inp)
+        linear = lambda p, v: nnx.merge(graphdef, p).linear(v)
+        y = sg(self.inp.linear(stats_input))
+        axes = tuple(range(y.ndim - 1))
+        mean, std = jnp.mean(y, axis=axes), jnp.sqrt(jnp.var(y, axis=axes, ddof=1) + IDE_EVENT_EPS)
+        norm = self.inp.norm
+        p = (state, mean, std, norm.scale[...], norm.bias[...])
+        apply = lambda p, v: (linear(p[0], v) - p[1]) / p[2] * p[3] + p[4]
+        return apply, None, sg(p)
 
     def gradient_metrics(self, grads: nnx.State) -> dict[str, Array]:
         """The backward solver's statistics (:data:`implicit.PROBE_FIELDS`), read from the gradient of

@@ -34,6 +34,7 @@ def fsnn_model_config(**overrides) -> ml_collections.ConfigDict:
             dropout=0.0,  # variational dropout rate on the layers' currents
             dropout_grad="unmasked",  # weight gradients without the dropout masks (SPIDE) | masked (exact)
             input_bn_updates=2,  # moves per training step of W_x's BatchNorm statistics: 2 (IDE's code) | 1
+            event_bn_average="code",  # LIF on events: IDE's in-place average (code) | weighted
             feedback_norm=2.0,  # feedback norm bound r (Frobenius; ide_fc_f400: spectral; 0 = off)
             norm_samples=64,  # samples of the stochastic Frobenius-norm estimate
             widths=(),  # CIFAR models: the six channel widths
@@ -139,17 +140,31 @@ def dvs_convnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSN
     return FeedbackSNN(cfg, num_classes, inp, [], fb, (0,), rngs=rngs)
 
 
-@register("ide_mnist_convf64")
-def mnist_conv_f64(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
-    """IDE's MNIST ``64C5s (F64C5)`` (``mnist_conv.py``): Conv5 s2 1 -> 64 + BatchNorm (28 -> 14) drives one
-    layer with a Conv5 64 -> 64 feedback onto itself (no bias, spectral norm restricted to ``r``); readout
-    on 14*14*64 rates. Both convs start uniform(-1, 1) with unit-norm filters, zero bias.
-    ``model.widths=(c,)`` overrides 64."""
+def _ide_conv_f64(cfg, num_classes, input_shape, padding: int, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE's ``64C5s (F64C5)`` (``snn_ide_conv.py``): Conv5 s2 (``padding``) c -> 64 + BatchNorm drives one
+    layer with a Conv5 64 -> 64 feedback onto itself (no bias, spectral norm restricted to ``r``); readout on
+    the rates. Both convs start uniform(-1, 1) with unit-norm filters, zero bias; dropout on the input and
+    feedback currents. ``model.widths=(c,)`` overrides 64."""
     width = int(next(iter(cfg.widths), 64))
-    inp = Conv(input_shape, width, 5, 2, init=unit_filter_uniform, batch_norm=True, rngs=rngs)
+    inp = Conv(
+        input_shape, width, 5, 2, init=unit_filter_uniform, batch_norm=True, padding=padding, rngs=rngs
+    )
     inp.bias[...] = jnp.zeros_like(inp.bias[...])
     fb = Conv(inp.out_shape, width, 5, 1, bias=False, init=unit_filter_uniform, rngs=rngs)
     return FeedbackSNN(cfg, num_classes, inp, [], fb, (0,), restriction="spectral", rngs=rngs)
+
+
+@register("ide_mnist_convf64")
+def mnist_conv_f64(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE's MNIST F64C5 (``mnist_conv.py``): padding 2, 28 -> 14 px."""
+    return _ide_conv_f64(cfg, num_classes, input_shape, 2, rngs=rngs)
+
+
+@register("ide_nmnist_convf64")
+def nmnist_conv_f64(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE's N-MNIST F64C5 (``nmnist_conv.py``): padding 1, 34 -> 16 px, on event frames (the input
+    BatchNorm with IDE's statistics of event input: :func:`.network.ide_event_inputs`)."""
+    return _ide_conv_f64(cfg, num_classes, input_shape, 1, rngs=rngs)
 
 
 @register("ide_fc_f400")
