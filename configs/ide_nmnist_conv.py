@@ -6,9 +6,9 @@ Setting: frames [B, T=30, 34, 34, 2] (``model.encoding='events'``), one per step
 2 -> 64, with BatchNorm (34 -> 16 px) drives one spiking layer of 64x16x16 with a Conv5 64 -> 64 feedback
 onto itself (no bias, IDE's spectral reparametrisation with norm <= 1), readout Linear(16384 -> 10) on the
 rates; LIF leak 0.95 (the script's default; ``:if`` for IF), IDE's fixed-point solver ('iter': 30
-iterations of ``beta <- (beta + g + J^T beta) / 2``), variational dropout 0.2 (the input and feedback
-currents, independent masks, in the weight gradients too), SGD lr 0.05 momentum 0.9 weight decay 5e-4 (x0.1
-at epochs 30, 60, 90), 100 epochs, batch 128, test batch 200, no loss scaling.
+iterations of ``beta <- (beta + g + J^T beta) / 2`` from ``beta = g``), variational dropout 0.2 (the input
+and feedback currents, independent masks, in the weight gradients too), SGD lr 0.05 momentum 0.9 weight
+decay 5e-4 (x0.1 at epochs 30, 60, 90), 100 epochs, batch 128, test batch 200, no loss scaling.
 The input BatchNorm on events follows IDE's code (docs/spide.md, "IDE BatchNorm of event input"): in
 training every frame is normalised with the statistics of ``W_x`` applied to the time-averaged frames
 (``sqrt(unbiased var + 1e-8)``), the running statistics move once per step (the re-evaluation of
@@ -36,6 +36,7 @@ def get_config(neuron: str = "lif"):
         solver="fixed_point",
         solver_max_iter=30,
         damping=0.5,
+        fixed_point_start="g",  # IDE's 'iter' starts from beta = g
         solver_tol=0.0,  # IDE runs all 30 iterations
         dropout=0.2,
         dropout_grad="masked",

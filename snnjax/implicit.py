@@ -98,6 +98,7 @@ class FSNNConfig:
     max_iter: int = 30
     solver_tol: float = 1e-6
     damping: float = 0.5
+    fixed_point_start: str = "zero"
     diverge_residual: float = 1.0
     forward: str = "spiking"
     forward_iters: int = 100
@@ -256,8 +257,16 @@ def relative_residual(jt: Callable[[Array], Array], beta: Array, g: Array) -> Ar
     return jnp.where(gn > 0, jnp.sqrt(jnp.sum(jnp.square(r))) / jnp.maximum(gn, 1e-30), 0.0)
 
 
+FIXED_POINT_STARTS = ("zero", "g")
+
+
 def solve_fixed_point(jt, g: Array, cfg: FSNNConfig) -> Array:
-    """Damped fixed-point iteration for ``beta = g + J^T beta``, stopped at ``solver_tol`` or ``max_iter``."""
+    """Damped fixed-point iteration for ``beta = g + J^T beta``, stopped at ``solver_tol`` or ``max_iter``,
+    from ``beta = 0`` or (``cfg.fixed_point_start='g'``, IDE's ``'iter'`` solver) from ``beta = g``."""
+    if cfg.fixed_point_start not in FIXED_POINT_STARTS:
+        raise ValueError(
+            f"unknown fixed_point_start {cfg.fixed_point_start!r}; use one of {FIXED_POINT_STARTS}"
+        )
     gn = jnp.sqrt(jnp.sum(jnp.square(g)))
 
     def cond(c):
@@ -271,7 +280,8 @@ def solve_fixed_point(jt, g: Array, cfg: FSNNConfig) -> Array:
         beta = (1.0 - cfg.damping) * beta + cfg.damping * new
         return i + 1, beta, res
 
-    _, beta, _ = jax.lax.while_loop(cond, body, (0, jnp.zeros_like(g), jnp.inf * jnp.ones((), g.dtype)))
+    start = g if cfg.fixed_point_start == "g" else jnp.zeros_like(g)
+    _, beta, _ = jax.lax.while_loop(cond, body, (0, start, jnp.inf * jnp.ones((), g.dtype)))
     return beta
 
 

@@ -308,3 +308,23 @@ def test_masks_must_cover_input_layers_and_feedback():
     ops, params, x, _, _ = _tiny_net()
     with pytest.raises(ValueError, match="masks: expected 3"):
         im.forward_spiking(ops, params, x, (1.0, 1.0), im.FSNNConfig(num_steps=3))
+
+
+@pytest.mark.parametrize("start", ["zero", "g"])
+def test_fixed_point_solver_runs_its_iterations_from_its_start(start):
+    """``beta <- (beta + g + J^T beta) / 2`` for ``max_iter`` steps (``solver_tol=0``) from 0 or, as IDE's
+    'iter' solver, from ``g``: against the same loop written out."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0, 0.3, (5, 5))
+    g = rng.normal(0.0, 1.0, (5,))
+    cfg = im.FSNNConfig(solver="fixed_point", max_iter=7, solver_tol=0.0, fixed_point_start=start)
+    with jax.enable_x64(True):
+        got = im.solve_fixed_point(lambda v: jnp.asarray(a).T @ v, jnp.asarray(g), cfg)
+    beta = g.copy() if start == "g" else np.zeros(5)
+    for _ in range(7):
+        beta = (beta + g + a.T @ beta) / 2
+    np.testing.assert_allclose(got, beta, rtol=1e-12)
+    other = np.zeros(5) if start == "g" else g.copy()
+    for _ in range(7):
+        other = (other + g + a.T @ other) / 2
+    assert not np.allclose(got, other, rtol=1e-6)

@@ -57,6 +57,12 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
         raise ConfigError(
             f"unknown model.dropout_grad {dropout_grad!r}; choose one of {implicit.DROPOUT_GRADS}"
         )
+    fixed_point_start = cfg.get("fixed_point_start", "zero")  # a config.json written before it
+    if fixed_point_start not in implicit.FIXED_POINT_STARTS:
+        raise ConfigError(
+            f"unknown model.fixed_point_start {fixed_point_start!r}; choose one of "
+            f"{implicit.FIXED_POINT_STARTS}"
+        )
     return implicit.FSNNConfig(
         num_steps=int(cfg.num_steps),
         leak=float(cfg.leak),
@@ -67,6 +73,7 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
         max_iter=int(cfg.solver_max_iter),
         solver_tol=float(cfg.solver_tol),
         damping=float(cfg.damping),
+        fixed_point_start=fixed_point_start,
         diverge_residual=float(cfg.diverge_residual),
         forward=cfg.forward,
         forward_iters=int(cfg.forward_iters),

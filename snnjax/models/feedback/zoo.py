@@ -27,6 +27,7 @@ def fsnn_model_config(**overrides) -> ml_collections.ConfigDict:
             solver_max_iter=30,  # fixed_point / broyden iterations (IDE "threshold")
             solver_tol=1e-6,  # relative residual to stop at
             damping=0.5,  # fixed_point: beta <- (1-d) beta + d (g + J^T beta)
+            fixed_point_start="zero",  # fixed_point: from beta = 0 | g (IDE's 'iter')
             diverge_residual=1.0,  # relative residual above which the step's gradients are skipped
             forward="spiking",  # spiking | equilibrium (exact fixed-point iteration, for tests)
             forward_iters=100,

@@ -325,6 +325,8 @@ def test_unknown_solver_is_a_config_error():
         tiny_fc(solver="newton")
     with pytest.raises(ConfigError, match=r"model\.dropout_grad"):
         tiny_fc(dropout_grad="both")
+    with pytest.raises(ConfigError, match=r"model\.fixed_point_start"):
+        tiny_fc(fixed_point_start="one")
     with pytest.raises(ConfigError, match=r"model\.event_bn_average"):
         tiny_fc(event_bn_average="mean")
     with pytest.raises(ConfigError, match=r"batch norm on event input .*model\.dropout_grad='masked'"):
