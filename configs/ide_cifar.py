@@ -35,6 +35,7 @@ def get_config(model: str = "alexnetf"):
         solver_max_iter=30,
         dropout=0.2,
         dropout_grad="masked",
+        gradient_at="reevaluation",  # autodiff of one evaluation of f(a*, x), as IDE's modules
         feedback_norm=1.0,
         input_bn_updates=2,  # W_x's running statistics move in the forward and the re-evaluation (IDE's code)
         leak=0.99,

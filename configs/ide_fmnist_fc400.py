@@ -29,6 +29,7 @@ def get_config():
         solver_max_iter=30,
         dropout=0.2,
         dropout_grad="masked",  # IDE differentiates the masked network (SPIDE's set_grad does not)
+        gradient_at="reevaluation",  # autodiff of one evaluation of f(a*, x), as IDE's modules
         feedback_norm=1.0,
         input_bn_updates=2,  # W_x's running statistics move in the forward and the re-evaluation (IDE's code)
     )

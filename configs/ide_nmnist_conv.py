@@ -40,6 +40,7 @@ def get_config(neuron: str = "lif"):
         solver_tol=0.0,  # IDE runs all 30 iterations
         dropout=0.2,
         dropout_grad="masked",
+        gradient_at="reevaluation",  # autodiff of one evaluation of f(a*, x), as IDE's modules
         feedback_norm=1.0,
         event_bn_average="code",
         leak=0.95 if neuron == "lif" else 1.0,

@@ -19,6 +19,7 @@ from snnjax.models.feedback.restrict import frobenius_restrict, spectral_norm, s
 
 RESTRICTIONS = ("frobenius", "spectral")
 EVENT_BN_AVERAGES = ("code", "weighted")
+GRADIENTS_AT = ("rates", "reevaluation")
 IDE_EVENT_EPS = 1e-8  # IDE's sqrt(unbiased var + 1e-8) for the statistics of event input
 
 
@@ -130,14 +131,17 @@ class FeedbackSNN(nnx.Module):
         ``'frobenius'`` (SPIDE, :func:`~snnjax.models.feedback.restrict.frobenius_restrict`) or
         ``'spectral'`` (IDE-FSNN's FC model, :func:`~snnjax.models.feedback.restrict.spectral_restrict`,
         with a learned gain ``fb_gain`` and a power-iteration vector ``fb_u``).
-    Ops between the spiking layers may carry BatchNorm (IDE's CIFAR nets). Such a network trains as IDE's
-    code does (:meth:`_solve_reevaluated`): the spiking forward uses their running statistics, one
-    differentiable evaluation of the equilibrium map at the forward rate uses (and updates) batch statistics,
-    and ``beta`` is solved with the Jacobian of the running statistics; it needs
-    ``model.dropout_grad='masked'`` (autodiff of the masked map). In evaluation mode every BatchNorm uses its
-    running statistics. The running statistics of the input op's BatchNorm move ``model.input_bn_updates``
-    times per training step with the same batch statistics: 2 as IDE's code (its spiking forward and its
-    re-evaluation of ``f(a*, x)``; the "restore" in between restores the already-updated tensor), or 1.
+    ``model.gradient_at`` chooses where the gradient linearises the network: ``'rates'`` at the forward
+    rates ``a*`` (SPIDE's local products, :func:`implicit.make_fsnn`), or ``'reevaluation'`` by autodiff of
+    one evaluation of the equilibrium map at ``a*`` (IDE-FSNN's modules, :meth:`_solve_reevaluated`; its
+    clamps are those of ``f(a*)``, not of ``a*``); it needs ``model.dropout_grad='masked'`` (autodiff of the
+    masked map). Ops between the spiking layers may carry BatchNorm (IDE's CIFAR nets); such a network (and
+    one with BatchNorm on event input) needs ``'reevaluation'``: the spiking forward uses the layers' running
+    statistics, the re-evaluation uses (and updates) batch statistics, and ``beta`` is solved with the
+    Jacobian of the running statistics. In evaluation mode every BatchNorm uses its running statistics.
+    The running statistics of the input op's BatchNorm move ``model.input_bn_updates`` times per training
+    step with the same batch statistics: 2 as IDE's code (its spiking forward and its re-evaluation of
+    ``f(a*, x)``; the "restore" in between restores the already-updated tensor), or 1.
 
     Call:
       images ``[B, H, W, C]`` (a constant current every step; ``model.encoding='direct'``) or event frames
@@ -173,12 +177,21 @@ class FeedbackSNN(nnx.Module):
         self.fsnn_cfg = solver_config(cfg, spiking_input=self.spiking_input)
         self.layer_norm = any(getattr(op, "norm", None) is not None for op in layers)
         event_norm = self.spiking_input and getattr(inp, "norm", None) is not None
-        self.reevaluated = self.layer_norm or event_norm  # trains by one re-evaluation of f(a*, x)
-        if self.reevaluated and self.fsnn_cfg.dropout_grad != "masked":
-            where = "between its layers" if self.layer_norm else "on event input"
+        needed = self.layer_norm or event_norm
+        gradient_at = cfg.get("gradient_at", "reevaluation" if needed else "rates")  # older config.json
+        if gradient_at not in GRADIENTS_AT:
+            raise ConfigError(f"unknown model.gradient_at {gradient_at!r}; choose one of {GRADIENTS_AT}")
+        where = "between its layers" if self.layer_norm else "on event input"
+        if needed and gradient_at != "reevaluation":
             raise ConfigError(
-                f"a feedback net with batch norm {where} differentiates the masked network as IDE does: set "
-                "model.dropout_grad='masked'"
+                f"a feedback net with batch norm {where} trains through a re-evaluation of its map as IDE "
+                "does: set model.gradient_at='reevaluation'"
+            )
+        self.reevaluated = gradient_at == "reevaluation"  # trains by one re-evaluation of f(a*, x)
+        if self.reevaluated and self.fsnn_cfg.dropout_grad != "masked":
+            what = f"a feedback net with batch norm {where}" if needed else "model.gradient_at='reevaluation'"
+            raise ConfigError(
+                f"{what} differentiates the masked network as IDE does: set model.dropout_grad='masked'"
             )
         self.event_bn_average = cfg.get("event_bn_average", "code")
         if self.event_bn_average not in EVENT_BN_AVERAGES:

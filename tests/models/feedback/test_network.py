@@ -120,6 +120,77 @@ def test_f400_batch_norm_statistics_move_input_bn_updates_times_in_training_only
     np.testing.assert_array_equal(model.inp.norm.mean[...], trained)
 
 
+def _f400_gradients(gradient_at: str):
+    """Gradients of a tiny F400 training step (float64, dropout 0.3, T = 5) and what IDE's module computes:
+    ``(df(a*, x)/dtheta)^T (I - J^T)^{-1} g`` with ``J = df/da`` at ``a*`` and ``f`` the masked map with the
+    batch statistics of ``W_x`` (dense solve, ``jax.vjp``)."""
+    with jax.enable_x64(True):
+        cfg = model_config(
+            "ide_fmnist_fc400", widths=(6,), dropout=0.3, solver_max_iter=200, solver_tol=1e-13
+        )
+        cfg.gradient_at = gradient_at
+        m = cast_floats(create(cfg, 3, (2, 2, 1), rngs=nnx.Rngs(0)), jnp.float64)
+        x = jax.random.normal(jax.random.PRNGKey(0), (8, 2, 2, 1), jnp.float64) + 0.5
+        labels = jnp.array([0, 1, 2, 0, 1, 2, 0, 1])
+
+        def loss(model):
+            logits = nnx.capture(model)(x)[0]
+            return -jnp.mean(jax.nn.log_softmax(logits)[jnp.arange(8), labels])
+
+        masks = nnx.clone(m)._masks(8, jnp.float64)
+        twin = nnx.clone(m)
+        fb = twin._restricted(nnx.state(twin.feedback))["kernel"][...]
+        a_star = nnx.clone(m)._solve(x)[1][-1]
+        readout = m.readout.kernel[...], m.readout.bias[...]
+        p = dict(k=m.inp.kernel[...], b=m.inp.bias[...], g=m.inp.norm.scale[...], beta=m.inp.norm.bias[...])
+        grads = nnx.grad(loss)(m)
+
+        def f(p, a):
+            c = x.reshape(8, -1) @ p["k"] + p["b"]
+            drive = (c - jnp.mean(c, 0)) / jnp.sqrt(jnp.var(c, 0) + 1e-5) * p["g"] + p["beta"]
+            return jnp.clip((drive * masks[0] + (a @ fb) * masks[1]) / 2, 0, 1)
+
+        g = jax.grad(
+            lambda a: -jnp.mean(jax.nn.log_softmax(a @ readout[0] + readout[1])[jnp.arange(8), labels])
+        )(a_star)
+        jac = jax.jacobian(lambda a: f(p, a))(a_star).reshape(g.size, g.size)
+        beta = jnp.linalg.solve(jnp.eye(g.size) - jac.T, g.reshape(-1)).reshape(g.shape)
+        want = jax.vjp(lambda p: f(p, a_star), p)[1](beta)[0]
+        clamps_differ = bool(
+            jnp.any(((a_star > 0) & (a_star < 1)) != ((f(p, a_star) > 0) & (f(p, a_star) < 1)))
+        )
+        got = dict(k=grads["inp"]["kernel"][...], g=grads["inp"]["norm"]["scale"][...])
+        return jax.tree.map(np.asarray, got), jax.tree.map(np.asarray, want), clamps_differ
+
+
+def test_f400_reevaluation_gradient_is_ides():
+    """``model.gradient_at='reevaluation'`` (the IDE configs): the gradient of IDE's one-layer module, whose
+    clamps are those of ``f(a*)``; ``'rates'`` (SPIDE's rule, clamps of the spiking rate ``a*``) differs
+    where the two clamps differ, as here."""
+    got, want, clamps_differ = _f400_gradients("reevaluation")
+    assert clamps_differ  # quantised rates (T = 5): a real test
+    for key in ("k", "g"):
+        assert float(np.max(np.abs(want[key]))) > 1e-6
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-7, atol=1e-12, err_msg=key)
+    local, _, _ = _f400_gradients("rates")
+    assert not np.allclose(local["k"], want["k"], rtol=1e-3)
+
+
+def test_gradient_at_is_checked():
+    assert (
+        tiny_fc().reevaluated
+        and not create(model_config("spide_mnist_lenet"), 3, (8, 8, 1), rngs=nnx.Rngs(0)).reevaluated
+    )
+    with pytest.raises(ConfigError, match=r"model\.gradient_at"):
+        tiny_fc(gradient_at="zero")
+    with pytest.raises(ConfigError, match=r"gradient_at='reevaluation' differentiates the masked network"):
+        tiny_fc(dropout_grad="unmasked")
+    with pytest.raises(ConfigError, match=r"batch norm between its layers .*gradient_at='reevaluation'"):
+        create(
+            model_config("ide_cifar", widths=(4,) * 5, gradient_at="rates"), 3, (8, 8, 3), rngs=nnx.Rngs(0)
+        )
+
+
 def test_input_bn_updates_is_checked_and_defaults_to_ide():
     assert tiny_fc().input_bn_updates == 2
     assert model_config("ide_mnist_conv").input_bn_updates == 2
