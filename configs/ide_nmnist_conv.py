@@ -14,6 +14,9 @@ training every frame is normalised with the statistics of ``W_x`` applied to the
 (``sqrt(unbiased var + 1e-8)``), the running statistics move once per step (the re-evaluation of
 ``f(a*, mean x)``), and with LIF the average is the code's in-place one
 (``--config.model.event_bn_average=weighted``: the plain leak-weighted average).
+IDE's neuron: threshold 2, a spike subtracts 2 (``model.v_th = model.reset = 2``; SPIDE's: ``v_th = 1``,
+``reset = 0`` for 2 v_th). The gradient goes through one re-evaluation of ``f(a*, x)`` as IDE's one-layer
+module, with ``J`` at ``a*``.
 Data: IDE reads TSSL-BP's preprocessed N-MNIST (binary spikes in the first 30 time bins of each
 recording); here the original files are cut into T = 30 equal time slices of the whole recording (event
 counts per pixel). Expected (IDE README, mean +- std / best): LIF 0.95 99.42 +- 0.04% / 99.47%; IF 99.30 +-
@@ -41,6 +44,8 @@ def get_config(neuron: str = "lif"):
         dropout=0.2,
         dropout_grad="masked",
         gradient_at="reevaluation",  # autodiff of one evaluation of f(a*, x), as IDE's modules
+        v_th=2.0,  # IDE's neuron: threshold 2, a spike subtracts 2 (SPIDE: threshold 1, subtracts 2)
+        reset=2.0,
         feedback_norm=1.0,
         event_bn_average="code",
         leak=0.95 if neuron == "lif" else 1.0,

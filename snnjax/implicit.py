@@ -87,11 +87,13 @@ class FSNNConfig:
     equilibrium map (an exact reference for tests); ``spiking_input`` means ``x`` is ``[T, ...]`` (DVS frames,
     one per step; the weight update uses their time mean). ``solver_tol`` is relative to ``||g||``.
     ``dropout_grad``: whether the weight gradients include the dropout masks (see the module docstring).
+    ``reset``: what a spike subtracts, ``D`` (0: ``2 v_th``, SPIDE's neuron; see :func:`reset_of`).
     """
 
     num_steps: int = 30
     leak: float = 1.0
     v_th: float = 1.0
+    reset: float = 0.0
     solver: str = "spide"
     backward_steps: int = 100
     v_th_back: float = 0.5
@@ -104,6 +106,12 @@ class FSNNConfig:
     forward_iters: int = 100
     spiking_input: bool = False
     dropout_grad: str = "unmasked"
+
+
+def reset_of(cfg: FSNNConfig) -> float:
+    """``D``, what a spike subtracts from the membrane (and the equilibrium map's ``clamp(./D, 0, 1)``
+    scale): ``cfg.reset``, or ``2 V_th`` when it is 0 (SPIDE; IDE-FSNN's neuron: ``V_th = D = 2``)."""
+    return cfg.reset if cfg.reset > 0 else 2.0 * cfg.v_th
 
 
 def _rate_norm(leak: float, steps: int) -> float:
@@ -119,7 +127,7 @@ def forward_spiking(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> l
     """Runs the IF/LIF network for ``T`` steps; returns the firing rates ``[a_0, .., a_{N-1}]``."""
     p_in, p_layers, p_fb = params
     n = len(ops.layers) + 1
-    d, vth, leak = 2.0 * cfg.v_th, cfg.v_th, cfg.leak
+    d, vth, leak = reset_of(cfg), cfg.v_th, cfg.leak
     _check_masks(ops, masks)
     drive = None if cfg.spiking_input else ops.inp(p_in, x) * masks[0]
 
@@ -177,7 +185,7 @@ def _layer_shapes(ops: FSNNOps, params, x: Array, masks) -> list[jax.ShapeDtypeS
 def equilibrium_map(ops: FSNNOps, params, x: Array, masks, a_last: Array, cfg: FSNNConfig) -> list[Array]:
     """One application of the equilibrium map: all layer rates given the last layer's rate ``a_last``."""
     p_in, p_layers, p_fb = params
-    d = 2.0 * cfg.v_th
+    d = reset_of(cfg)
     cur = ops.inp(p_in, x) * masks[0]
     if ops.feedback is not None:
         cur = cur + ops.feedback(p_fb, a_last) * masks[-1]
@@ -341,7 +349,7 @@ def solve_spiking(lin: _Linearised, g: Array, cfg: FSNNConfig) -> tuple[list[Arr
     Backward layers run from ``N-1`` down to 0 within a step; the last layer gets ``g`` plus the transposed
     feedback of layer 0's spikes from the previous step.
     """
-    d = 2.0 * cfg.v_th
+    d = reset_of(cfg)
     db = 2.0 * cfg.v_th_back
     leak, n = cfg.leak, len(lin.clamp)
     shapes = [c.shape for c in lin.clamp]
@@ -397,7 +405,7 @@ def check_divergence(residual: Array, cfg: FSNNConfig) -> Array:
 def backward_betas(ops: FSNNOps, params, masks, rates: list[Array], g: Array, cfg: FSNNConfig):
     """Solves the implicit system; returns ``(betas [beta_0..beta_{N-1}], relative residual, backward
     firing rate)``."""
-    d = 2.0 * cfg.v_th
+    d = reset_of(cfg)
     lin = _linearise(ops, params, masks, rates)
     jt = lambda v: _jt(lin, v, d)
     if cfg.solver == "spide":
@@ -419,7 +427,7 @@ def param_grads(ops: FSNNOps, params, x: Array, masks, rates: list[Array], betas
     if cfg.dropout_grad not in DROPOUT_GRADS:
         raise ValueError(f"unknown dropout_grad {cfg.dropout_grad!r}; choose one of {DROPOUT_GRADS}")
     p_in, p_layers, p_fb = params
-    d = 2.0 * cfg.v_th
+    d = reset_of(cfg)
     wmasks = masks if cfg.dropout_grad == "masked" else (1.0,) * len(masks)
     clamps = [(a > 0) & (a < 1) for a in rates]
     cts = [(m * b / d).astype(a.dtype) for m, b, a in zip(clamps, betas, rates, strict=True)]

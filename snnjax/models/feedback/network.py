@@ -64,10 +64,17 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
             f"unknown model.fixed_point_start {fixed_point_start!r}; choose one of "
             f"{implicit.FIXED_POINT_STARTS}"
         )
+    reset = float(cfg.get("reset", 0.0))  # a config.json written before it: SPIDE's 2 v_th
+    if reset < 0 or float(cfg.v_th) <= 0:
+        raise ConfigError(
+            f"model.v_th={cfg.v_th}, model.reset={reset}: the threshold must be positive and the reset "
+            "positive (or 0 for 2 v_th)"
+        )
     return implicit.FSNNConfig(
         num_steps=int(cfg.num_steps),
         leak=float(cfg.leak),
         v_th=float(cfg.v_th),
+        reset=reset,
         solver=cfg.solver,
         backward_steps=int(cfg.backward_steps),
         v_th_back=float(cfg.v_th_back),

@@ -20,7 +20,8 @@ def fsnn_model_config(**overrides) -> ml_collections.ConfigDict:
     cfg = ml_collections.ConfigDict(
         dict(
             leak=1.0,  # 1 = IF, (0, 1) = LIF (--leaky)
-            v_th=1.0,  # forward threshold; u_rest = -v_th, reset D = 2 v_th
+            v_th=1.0,  # forward threshold
+            reset=0.0,  # D subtracted at a spike: 0 = 2 v_th (SPIDE); IDE's neuron: v_th = reset = 2
             solver="spide",  # spide | fixed_point | broyden
             backward_steps=100,  # T_b (spide)
             v_th_back=0.5,  # V_th_b (spide)

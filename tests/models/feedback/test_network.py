@@ -321,14 +321,14 @@ def test_event_input_batch_norm_trains_as_ide(updates):
         gamma, beta_bn = m.inp.norm.scale[...], m.inp.norm.bias[...]
         lin = lambda k, b, v: conv(v, k, 2, 1) + b
         fbk = m.feedback.kernel[...]
-        # the forward by hand: IF neurons, V_th 1, reset by 2, rate = spike count / T
+        # the forward by hand: IDE's IF neurons (V_th 2, a spike subtracts 2), rate = spike count / T
         y = lin(k, b, xbar)
         mu, sd = jnp.mean(y, axis=(0, 1, 2)), jnp.sqrt(jnp.var(y, axis=(0, 1, 2), ddof=1) + 1e-8)
         u = jnp.zeros_like(y)
         s, count = jnp.zeros_like(y), jnp.zeros_like(y)
         for t in range(frames.shape[0]):
             u = u + (lin(k, b, frames[t]) - mu) / sd * gamma + beta_bn + conv(s, fbk, 1, 2)
-            s = (u >= 1.0).astype(u.dtype)
+            s = (u >= 2.0).astype(u.dtype)
             u, count = u - 2.0 * s, count + s
         a_star = count / frames.shape[0]
         assert float(jnp.mean((a_star > 0) & (a_star < 1))) > 0.1  # open clamps: a real test
