@@ -15,11 +15,13 @@ from jax import Array
 from snnjax import encoding, implicit
 from snnjax.errors import ConfigError
 from snnjax.layers import BackwardStats
+from snnjax.models.blocks import torch_bias_init, torch_default_init
 from snnjax.models.feedback.restrict import frobenius_restrict, spectral_norm, spectral_restrict, unit
 
 RESTRICTIONS = ("frobenius", "spectral")
 EVENT_BN_AVERAGES = ("code", "weighted")
 GRADIENTS_AT = ("rates", "reevaluation")
+READOUT_INITS = ("torch", "flax")
 IDE_EVENT_EPS = 1e-8  # IDE's sqrt(unbiased var + 1e-8) for the statistics of event input
 
 
@@ -219,7 +221,14 @@ class FeedbackSNN(nnx.Module):
         self.scale_factor = float(cfg.scale_factor)
         self.rngs = rngs.dropout.fork()
         self.norm_rngs = rngs.noise.fork()
-        self.readout = nnx.Linear(math.prod(self.shapes[-1]), num_classes, rngs=rngs)
+        fan_in = math.prod(self.shapes[-1])
+        readout_init = cfg.get("readout_init", "torch")
+        if readout_init not in READOUT_INITS:
+            raise ConfigError(f"unknown model.readout_init {readout_init!r}; choose one of {READOUT_INITS}")
+        inits = {}
+        if readout_init == "torch":  # the authors' nn.Linear default
+            inits = dict(kernel_init=torch_default_init(), bias_init=torch_bias_init(fan_in))
+        self.readout = nnx.Linear(fan_in, num_classes, rngs=rngs, **inits)
         self.solver_stats = BackwardStats(jnp.zeros((len(implicit.PROBE_FIELDS),), jnp.float32))
         self.deterministic = False
         self.restriction = restriction

@@ -35,6 +35,7 @@ def fsnn_model_config(**overrides) -> ml_collections.ConfigDict:
             scale_factor=1.0,  # loss scale s; set optim.lr_scale to the same value
             dropout=0.0,  # variational dropout rate on the layers' currents
             dropout_grad="unmasked",  # weight gradients without the dropout masks (SPIDE) | masked (exact)
+            readout_init="torch",  # nn.Linear default U(+-1/sqrt(fan_in)) (authors) | flax (lecun, zero bias)
             gradient_at="rates",  # linearised at the forward rates (SPIDE) | reevaluation of f(a*, x) (IDE)
             input_bn_updates=2,  # moves per training step of W_x's BatchNorm statistics: 2 (IDE's code) | 1
             event_bn_average="code",  # LIF on events: IDE's in-place average (code) | weighted

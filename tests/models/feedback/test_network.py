@@ -191,6 +191,22 @@ def test_gradient_at_is_checked():
         )
 
 
+def test_readout_init_is_pytorchs_by_default():
+    """The authors' classifier keeps ``nn.Linear``'s default, U(+-1/sqrt(fan_in)) for weight and bias;
+    ``readout_init='flax'``: lecun-normal weight, zero bias."""
+    cfg = model_config("spide_mnist_convnetf")
+    model = create(cfg, 10, (28, 28, 1), rngs=nnx.Rngs(0))
+    bound = 1 / np.sqrt(7 * 7 * 64)
+    kernel, bias = np.asarray(model.readout.kernel[...]), np.asarray(model.readout.bias[...])
+    assert np.abs(kernel).max() <= bound and np.abs(bias).max() <= bound and np.any(bias != 0)
+    np.testing.assert_allclose(kernel.std(), bound / np.sqrt(3), rtol=0.02)  # uniform, not normal
+    cfg.readout_init = "flax"
+    flax_model = create(cfg, 10, (28, 28, 1), rngs=nnx.Rngs(0))
+    assert not np.any(flax_model.readout.bias[...]) and np.abs(flax_model.readout.kernel[...]).max() > bound
+    with pytest.raises(ConfigError, match=r"model\.readout_init"):
+        tiny_fc(readout_init="zeros")
+
+
 def test_input_bn_updates_is_checked_and_defaults_to_ide():
     assert tiny_fc().input_bn_updates == 2
     assert model_config("ide_mnist_conv").input_bn_updates == 2
