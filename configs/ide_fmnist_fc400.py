@@ -9,6 +9,13 @@ Expected: published 90.04% (mean of the best epochs over runs; best 90.14%); mea
 89.77% final; with the SPIDE solver (``--config.model.solver=spide``, T_b=100) 90.32% / 90.17% (README,
 SPIDE; commands in docs/spide.md).
 
+The running statistics of ``W_x``'s BatchNorm move twice per training step with the same batch, as in
+IDE's code (its forward and its re-evaluation of ``f(a*, x)``); ``--config.model.input_bn_updates=1``: once.
+
+IDE's neuron: threshold 2, a spike subtracts 2 (``model.v_th = model.reset = 2``; SPIDE's: ``v_th = 1``,
+``reset = 0`` for 2 v_th). The gradient goes through one re-evaluation of ``f(a*, x)`` as IDE's modules
+(``--config.model.gradient_at=rates``: SPIDE's local products at the forward rates).
+
 The shared recipe and the loss-scale semantics: ``snnjax.config.spide_recipe``. Solver:
 ``--config.model.solver=spide|broyden|fixed_point`` (with spide, raise model.scale_factor/optim.lr_scale).
 """
@@ -26,5 +33,9 @@ def get_config():
         solver_max_iter=30,
         dropout=0.2,
         dropout_grad="masked",  # IDE differentiates the masked network (SPIDE's set_grad does not)
+        gradient_at="reevaluation",  # autodiff of one evaluation of f(a*, x), as IDE's modules
+        v_th=2.0,  # IDE's neuron: threshold 2, a spike subtracts 2 (SPIDE: threshold 1, subtracts 2)
+        reset=2.0,
         feedback_norm=1.0,
+        input_bn_updates=2,  # W_x's running statistics move in the forward and the re-evaluation (IDE's code)
     )

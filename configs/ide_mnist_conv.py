@@ -11,6 +11,13 @@ differentiates the masked network: ``model.dropout_grad='masked'``, as F400).
 Expected (IDE README, mean over runs / best): LIF 0.95 99.53% / 99.59%; ``:if`` (IF neurons) 99.49% /
 99.55%. Not trained here. 229,646 parameters (the learned spectral gain and the solver statistics included).
 
+The running statistics of ``W_x``'s BatchNorm move twice per training step with the same batch, as in
+IDE's code (its forward and its re-evaluation of ``f(a*, x)``); ``--config.model.input_bn_updates=1``: once.
+
+IDE's neuron: threshold 2, a spike subtracts 2 (``model.v_th = model.reset = 2``; SPIDE's: ``v_th = 1``,
+``reset = 0`` for 2 v_th). The gradient goes through one re-evaluation of ``f(a*, x)`` as IDE's modules
+(``--config.model.gradient_at=rates``: SPIDE's local products at the forward rates).
+
 The shared recipe and the loss-scale semantics: ``snnjax.config.spide_recipe``. Solver:
 ``--config.model.solver=spide|broyden|fixed_point`` (with spide, raise model.scale_factor/optim.lr_scale).
 """
@@ -30,6 +37,10 @@ def get_config(neuron: str = "lif"):
         solver_max_iter=30,
         dropout=0.2,
         dropout_grad="masked",
+        gradient_at="reevaluation",  # autodiff of one evaluation of f(a*, x), as IDE's modules
+        v_th=2.0,  # IDE's neuron: threshold 2, a spike subtracts 2 (SPIDE: threshold 1, subtracts 2)
+        reset=2.0,
         feedback_norm=1.0,
+        input_bn_updates=2,  # W_x's running statistics move in the forward and the re-evaluation (IDE's code)
         leak=0.95 if neuron == "lif" else 1.0,
     )

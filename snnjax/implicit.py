@@ -87,22 +87,31 @@ class FSNNConfig:
     equilibrium map (an exact reference for tests); ``spiking_input`` means ``x`` is ``[T, ...]`` (DVS frames,
     one per step; the weight update uses their time mean). ``solver_tol`` is relative to ``||g||``.
     ``dropout_grad``: whether the weight gradients include the dropout masks (see the module docstring).
+    ``reset``: what a spike subtracts, ``D`` (0: ``2 v_th``, SPIDE's neuron; see :func:`reset_of`).
     """
 
     num_steps: int = 30
     leak: float = 1.0
     v_th: float = 1.0
+    reset: float = 0.0
     solver: str = "spide"
     backward_steps: int = 100
     v_th_back: float = 0.5
     max_iter: int = 30
     solver_tol: float = 1e-6
     damping: float = 0.5
+    fixed_point_start: str = "zero"
     diverge_residual: float = 1.0
     forward: str = "spiking"
     forward_iters: int = 100
     spiking_input: bool = False
     dropout_grad: str = "unmasked"
+
+
+def reset_of(cfg: FSNNConfig) -> float:
+    """``D``, what a spike subtracts from the membrane (and the equilibrium map's ``clamp(./D, 0, 1)``
+    scale): ``cfg.reset``, or ``2 V_th`` when it is 0 (SPIDE; IDE-FSNN's neuron: ``V_th = D = 2``)."""
+    return cfg.reset if cfg.reset > 0 else 2.0 * cfg.v_th
 
 
 def _rate_norm(leak: float, steps: int) -> float:
@@ -118,7 +127,7 @@ def forward_spiking(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> l
     """Runs the IF/LIF network for ``T`` steps; returns the firing rates ``[a_0, .., a_{N-1}]``."""
     p_in, p_layers, p_fb = params
     n = len(ops.layers) + 1
-    d, vth, leak = 2.0 * cfg.v_th, cfg.v_th, cfg.leak
+    d, vth, leak = reset_of(cfg), cfg.v_th, cfg.leak
     _check_masks(ops, masks)
     drive = None if cfg.spiking_input else ops.inp(p_in, x) * masks[0]
 
@@ -176,7 +185,7 @@ def _layer_shapes(ops: FSNNOps, params, x: Array, masks) -> list[jax.ShapeDtypeS
 def equilibrium_map(ops: FSNNOps, params, x: Array, masks, a_last: Array, cfg: FSNNConfig) -> list[Array]:
     """One application of the equilibrium map: all layer rates given the last layer's rate ``a_last``."""
     p_in, p_layers, p_fb = params
-    d = 2.0 * cfg.v_th
+    d = reset_of(cfg)
     cur = ops.inp(p_in, x) * masks[0]
     if ops.feedback is not None:
         cur = cur + ops.feedback(p_fb, a_last) * masks[-1]
@@ -256,8 +265,16 @@ def relative_residual(jt: Callable[[Array], Array], beta: Array, g: Array) -> Ar
     return jnp.where(gn > 0, jnp.sqrt(jnp.sum(jnp.square(r))) / jnp.maximum(gn, 1e-30), 0.0)
 
 
+FIXED_POINT_STARTS = ("zero", "g")
+
+
 def solve_fixed_point(jt, g: Array, cfg: FSNNConfig) -> Array:
-    """Damped fixed-point iteration for ``beta = g + J^T beta``, stopped at ``solver_tol`` or ``max_iter``."""
+    """Damped fixed-point iteration for ``beta = g + J^T beta``, stopped at ``solver_tol`` or ``max_iter``,
+    from ``beta = 0`` or (``cfg.fixed_point_start='g'``, IDE's ``'iter'`` solver) from ``beta = g``."""
+    if cfg.fixed_point_start not in FIXED_POINT_STARTS:
+        raise ValueError(
+            f"unknown fixed_point_start {cfg.fixed_point_start!r}; use one of {FIXED_POINT_STARTS}"
+        )
     gn = jnp.sqrt(jnp.sum(jnp.square(g)))
 
     def cond(c):
@@ -271,7 +288,8 @@ def solve_fixed_point(jt, g: Array, cfg: FSNNConfig) -> Array:
         beta = (1.0 - cfg.damping) * beta + cfg.damping * new
         return i + 1, beta, res
 
-    _, beta, _ = jax.lax.while_loop(cond, body, (0, jnp.zeros_like(g), jnp.inf * jnp.ones((), g.dtype)))
+    start = g if cfg.fixed_point_start == "g" else jnp.zeros_like(g)
+    _, beta, _ = jax.lax.while_loop(cond, body, (0, start, jnp.inf * jnp.ones((), g.dtype)))
     return beta
 
 
@@ -331,7 +349,7 @@ def solve_spiking(lin: _Linearised, g: Array, cfg: FSNNConfig) -> tuple[list[Arr
     Backward layers run from ``N-1`` down to 0 within a step; the last layer gets ``g`` plus the transposed
     feedback of layer 0's spikes from the previous step.
     """
-    d = 2.0 * cfg.v_th
+    d = reset_of(cfg)
     db = 2.0 * cfg.v_th_back
     leak, n = cfg.leak, len(lin.clamp)
     shapes = [c.shape for c in lin.clamp]
@@ -387,7 +405,7 @@ def check_divergence(residual: Array, cfg: FSNNConfig) -> Array:
 def backward_betas(ops: FSNNOps, params, masks, rates: list[Array], g: Array, cfg: FSNNConfig):
     """Solves the implicit system; returns ``(betas [beta_0..beta_{N-1}], relative residual, backward
     firing rate)``."""
-    d = 2.0 * cfg.v_th
+    d = reset_of(cfg)
     lin = _linearise(ops, params, masks, rates)
     jt = lambda v: _jt(lin, v, d)
     if cfg.solver == "spide":
@@ -409,7 +427,7 @@ def param_grads(ops: FSNNOps, params, x: Array, masks, rates: list[Array], betas
     if cfg.dropout_grad not in DROPOUT_GRADS:
         raise ValueError(f"unknown dropout_grad {cfg.dropout_grad!r}; choose one of {DROPOUT_GRADS}")
     p_in, p_layers, p_fb = params
-    d = 2.0 * cfg.v_th
+    d = reset_of(cfg)
     wmasks = masks if cfg.dropout_grad == "masked" else (1.0,) * len(masks)
     clamps = [(a > 0) & (a < 1) for a in rates]
     cts = [(m * b / d).astype(a.dtype) for m, b, a in zip(clamps, betas, rates, strict=True)]
@@ -441,39 +459,45 @@ def forward_rates(ops: FSNNOps, params, x: Array, masks, cfg: FSNNConfig) -> lis
 
 
 def make_implicit_identity(ops: FSNNOps, cfg: FSNNConfig) -> Callable:
-    """IDE's backward hook: ``identity(z, params, x, masks, probe) -> z`` whose VJP maps the cotangent ``g``
-    of ``z`` (the last layer's rate ``[B, ...]``) to ``beta = (I - J^T)^{-1} g``, ``J`` the Jacobian of the
-    equilibrium map of ``ops`` (with ``params``, e.g. BatchNorm with running statistics) at ``a_{N-1} = z``.
+    """IDE's backward hook: ``identity(z, params, x, masks, probe, at=None) -> z`` whose VJP maps the
+    cotangent ``g`` of ``z`` (the last layer's rate ``[B, ...]``) to ``beta = (I - J^T)^{-1} g``, ``J`` the
+    Jacobian of the equilibrium map of ``ops`` (with ``params``, e.g. BatchNorm with running statistics) at
+    ``a_{N-1} = at`` (default ``z``).
 
     A model applies it to one differentiable evaluation ``z = f(a*, x)`` of its map at the forward rate
     ``a*`` and back-propagates ``beta`` through that evaluation (IDE-FSNN's ``Backward`` function), so the
     parameter gradients are ``(df/dtheta)^T beta`` by autodiff of ``f`` (BatchNorm batch statistics and
-    dropout masks included). ``x`` is the static input (the time mean of event frames). ``params``, ``x``
-    and ``masks`` get zero cotangents; ``probe`` gets :data:`PROBE_FIELDS`. A diverged solve returns
-    ``beta = 0`` (the step trains only the readout) and prints a one-line message.
+    dropout masks included). IDE's multi-layer module takes ``J`` at ``z``, its one-layer module at ``a*``
+    (``at``). ``x`` is the static input (the time mean of event frames). ``params``, ``x``, ``masks`` and
+    ``at`` get zero cotangents; ``probe`` gets :data:`PROBE_FIELDS`. A diverged solve returns ``beta = 0``
+    (the step trains only the readout) and prints a one-line message.
     """
     if cfg.solver not in SOLVERS:
         raise ValueError(f"unknown solver {cfg.solver!r}; choose one of {SOLVERS}")
 
     @jax.custom_vjp
-    def identity(z, params, x, masks, probe):
-        del params, x, masks, probe
+    def hook(z, at, params, x, masks, probe):
+        del at, params, x, masks, probe
         return z
 
-    def fwd(z, params, x, masks, probe):
-        return z, (z, params, x, masks, probe)
+    def fwd(z, at, params, x, masks, probe):
+        return z, (at, params, x, masks, probe)
 
     def bwd(res, g):
-        z, params, x, masks, probe = res
-        rates = equilibrium_map(ops, params, x, masks, z, cfg)
+        at, params, x, masks, probe = res
+        rates = equilibrium_map(ops, params, x, masks, at, cfg)
         betas, residual, brate = backward_betas(ops, params, masks, rates, g, cfg)
         diverged = check_divergence(residual, cfg)
         beta = jnp.where(diverged, jnp.zeros_like(betas[-1]), betas[-1])
         stats = jnp.stack([residual, brate, diverged.astype(residual.dtype)]).astype(probe.dtype)
         zeros = lambda t: jax.tree.map(jnp.zeros_like, t)
-        return beta, zeros(params), zeros(x), zeros(masks), stats
+        return beta, zeros(at), zeros(params), zeros(x), zeros(masks), stats
 
-    identity.defvjp(fwd, bwd)
+    hook.defvjp(fwd, bwd)
+
+    def identity(z, params, x, masks, probe, at=None):
+        return hook(z, z if at is None else at, params, x, masks, probe)
+
     return identity
 
 

@@ -28,6 +28,8 @@ PARAMS = {
     "ide_fmnist_fc400": 478814,
     "ide_mnist_conv": 229646,
     "ide_mnist_conv:if": 229646,
+    "ide_nmnist_conv": 269646,  # 2*64*25 + 64 + 2*64 (BN) + 64*64*25 + 1 (gain) + 16*16*64*10 + 10 + probe
+    "ide_nmnist_conv:if": 269646,
     "msresnet_cifar": 12633198,
     "msresnet_cifar:cifar100": 12679368,
     "msresnet_cifar_small": 86250,

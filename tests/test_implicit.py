@@ -55,6 +55,31 @@ def test_forward_lif_trace_matches_reference_loop():
     np.testing.assert_allclose(float(rates[0][0, 0]), expected, rtol=1e-6)
 
 
+@pytest.mark.parametrize("leak", [1.0, 0.9])
+def test_ide_neuron_threshold_and_reset_are_v_th(leak):
+    """``reset=2, v_th=2`` is IDE-FSNN's neuron (fire at ``u >= 2``, subtract 2, ``u(0) = 0``), whose rates
+    differ from SPIDE's ``v_th=1`` (subtract ``2 v_th``) at finite T; both have ``clamp(./2, 0, 1)``."""
+    x, w_fb, steps = 0.9, 0.35, 9
+    ops = im.FSNNOps(inp=lambda p, x: x * p, layers=(), feedback=lambda p, a: a * p)
+    params = (jnp.ones(()), (), jnp.full((1, 1), w_fb))
+
+    def loop(v_th, d):
+        u, s, acc = 0.0, 0.0, 0.0
+        for _ in range(steps):
+            u += x + w_fb * s
+            s = float(u >= v_th)
+            u = leak * (u - d * s)
+            acc = leak * acc + s
+        return acc / (steps if leak == 1.0 else (1 - leak**steps) / (1 - leak))
+
+    ide = im.FSNNConfig(num_steps=steps, leak=leak, v_th=2.0, reset=2.0)
+    spide = im.FSNNConfig(num_steps=steps, leak=leak)
+    assert im.reset_of(ide) == im.reset_of(spide) == 2.0
+    got = [float(im.forward_spiking(ops, params, jnp.full((1, 1), x), ONE, c)[0][0, 0]) for c in (ide, spide)]
+    np.testing.assert_allclose(got, [loop(2.0, 2.0), loop(1.0, 2.0)], rtol=1e-6)
+    assert got[0] != got[1]
+
+
 def _tiny_net():
     k = jax.random.split(jax.random.PRNGKey(0), 5)
     b, nin, h1, h2 = 3, 5, 6, 4
@@ -308,3 +333,23 @@ def test_masks_must_cover_input_layers_and_feedback():
     ops, params, x, _, _ = _tiny_net()
     with pytest.raises(ValueError, match="masks: expected 3"):
         im.forward_spiking(ops, params, x, (1.0, 1.0), im.FSNNConfig(num_steps=3))
+
+
+@pytest.mark.parametrize("start", ["zero", "g"])
+def test_fixed_point_solver_runs_its_iterations_from_its_start(start):
+    """``beta <- (beta + g + J^T beta) / 2`` for ``max_iter`` steps (``solver_tol=0``) from 0 or, as IDE's
+    'iter' solver, from ``g``: against the same loop written out."""
+    rng = np.random.default_rng(0)
+    a = rng.normal(0.0, 0.3, (5, 5))
+    g = rng.normal(0.0, 1.0, (5,))
+    cfg = im.FSNNConfig(solver="fixed_point", max_iter=7, solver_tol=0.0, fixed_point_start=start)
+    with jax.enable_x64(True):
+        got = im.solve_fixed_point(lambda v: jnp.asarray(a).T @ v, jnp.asarray(g), cfg)
+    beta = g.copy() if start == "g" else np.zeros(5)
+    for _ in range(7):
+        beta = (beta + g + a.T @ beta) / 2
+    np.testing.assert_allclose(got, beta, rtol=1e-12)
+    other = np.zeros(5) if start == "g" else g.copy()
+    for _ in range(7):
+        other = (other + g + a.T @ other) / 2
+    assert not np.allclose(got, other, rtol=1e-6)

@@ -43,6 +43,7 @@ FAMILIES = {
     "ide_fc_f400": (_feedback("ide_fmnist_fc400", widths=(6,)), (2, 2, 1)),
     "ide_cifar": (_feedback("ide_cifar", widths=(4,) * 5), (8, 8, 3)),
     "spide_dvs": (_feedback("spide_dvs_cifar_convnetf", widths=(4,)), (8, 8, 2)),
+    "ide_nmnist_events": (_feedback("ide_nmnist_conv", widths=(4,)), (8, 8, 2)),
 }
 
 
@@ -67,7 +68,8 @@ SLOW_IN_FLOAT64 = {"ide_cifar", "spide_cifar", "ide_fc_f400", "spide_mnist_lenet
 )
 def test_every_model_family_runs_in_float64(family):
     make_cfg, shape = FAMILIES[family][:2]
-    batch = (2, 3, *shape) if family == "spide_dvs" else (2, *shape)  # event frames [B, T, H, W, C]
+    events = family in ("spide_dvs", "ide_nmnist_events")
+    batch = (2, 3, *shape) if events else (2, *shape)  # event frames [B, T, H, W, C]
     with jax.enable_x64(True):
         model = models.cast_floats(models.create(make_cfg(), 3, shape, rngs=_rngs()), jnp.float64)
         graphdef, state = nnx.split(model)

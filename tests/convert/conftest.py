@@ -71,6 +71,8 @@ FIXTURES = {
     "spide_cifar": ("configs/spide_cifar.py", ["model.widths=(8,8,16,16,8)"]),
     "spide_dvs": ("configs/spide_dvs_cifar_convnetf.py", ["model.widths=(4,)"]),
     "ide_fc": ("configs/ide_fmnist_fc400.py", ["model.widths=(8,)"]),
+    "ide_conv": ("configs/ide_mnist_conv.py", ["model.widths=(4,)"]),
+    "ide_cifar": ("configs/ide_cifar.py", ["model.widths=(8,8,16,16,8)"]),
 }
 
 

@@ -48,7 +48,7 @@ def test_authors_state_dict_imports_and_exports_unchanged(name):
     for key in keep:
         assert back[key].shape == tensors[key].shape, key
         np.testing.assert_array_equal(back[key], tensors[key], err_msg=key)
-    if name != "ide_fc":  # IDE's export adds weight_v and the refreshed copy; all others give the same keys
+    if not name.startswith("ide_"):  # IDE adds weight_v and the refreshed copy; the others: the same keys
         assert set(back) == set(tensors)
 
 
@@ -73,6 +73,8 @@ ROUND_TRIP = [(spec, overrides) for spec, overrides in FIXTURES.values()] + [
     ("configs/spikingmix_fmnist_small.py", []),
     ("configs/spide_mnist_lenet.py", []),
     ("configs/spide_mnist_convnetf.py", []),
+    ("configs/ide_cifar.py:cifarnetf", ["model.widths=(4,8,8,8,4)", "data.name=cifar100"]),
+    ("configs/ide_nmnist_conv.py", ["model.widths=(4,)"]),
 ]
 
 

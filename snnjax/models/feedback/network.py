@@ -15,9 +15,38 @@ from jax import Array
 from snnjax import encoding, implicit
 from snnjax.errors import ConfigError
 from snnjax.layers import BackwardStats
+from snnjax.models.blocks import torch_bias_init, torch_default_init
 from snnjax.models.feedback.restrict import frobenius_restrict, spectral_norm, spectral_restrict, unit
 
 RESTRICTIONS = ("frobenius", "spectral")
+EVENT_BN_AVERAGES = ("code", "weighted")
+GRADIENTS_AT = ("rates", "reevaluation")
+READOUT_INITS = ("torch", "flax")
+IDE_EVENT_EPS = 1e-8  # IDE's sqrt(unbiased var + 1e-8) for the statistics of event input
+
+
+def ide_event_inputs(x: Array, leak: float, average: str = "code") -> tuple[Array, Array, Array]:
+    """IDE's inputs of a net whose input op has BatchNorm, for event frames ``x [T, B, ...]`` in training:
+    ``(frames of the spiking forward, input of the norm's statistics, input of the re-evaluation)``.
+
+    IF (``leak = 1``): the frames, their time mean, their time mean. LIF: the statistics come from the
+    leak-weighted average ``w = sum_t l^(T-1-t) x_t / n_T`` (``n_k = (1 - l^k) / (1 - l)``). IDE's code
+    (``average='code'``) computes it in place in the last frame, so the forward's last step sees ``w``
+    instead of ``x_{T-1}``, and its re-evaluation averages again over that modified tensor, one term past the
+    first frame (it wraps to the last): ``(1 + l^T) (w + sum_{t<T-1} l^(T-1-t) x_t) / n_(T+1)``.
+    ``average='weighted'``: the unmodified frames, and ``w`` for both the statistics and the re-evaluation.
+    """
+    if leak == 1.0:
+        mean = jnp.mean(x, axis=0)
+        return x, mean, mean
+    steps = x.shape[0]
+    weights = (leak ** jnp.arange(steps - 1, -1, -1)).astype(x.dtype)  # l^(T-1-t)
+    norm = lambda k: (1.0 - leak**k) / (1.0 - leak)
+    w = jnp.tensordot(weights, x, axes=1) / norm(steps)
+    if average == "weighted":
+        return x, w, w
+    head = jnp.tensordot(weights[:-1], x[:-1], axes=1)
+    return x.at[-1].set(w), w, (1.0 + leak**steps) * (w + head) / norm(steps + 1)
 
 
 def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implicit.FSNNConfig:
@@ -31,16 +60,30 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
         raise ConfigError(
             f"unknown model.dropout_grad {dropout_grad!r}; choose one of {implicit.DROPOUT_GRADS}"
         )
+    fixed_point_start = cfg.get("fixed_point_start", "zero")  # a config.json written before it
+    if fixed_point_start not in implicit.FIXED_POINT_STARTS:
+        raise ConfigError(
+            f"unknown model.fixed_point_start {fixed_point_start!r}; choose one of "
+            f"{implicit.FIXED_POINT_STARTS}"
+        )
+    reset = float(cfg.get("reset", 0.0))  # a config.json written before it: SPIDE's 2 v_th
+    if reset < 0 or float(cfg.v_th) <= 0:
+        raise ConfigError(
+            f"model.v_th={cfg.v_th}, model.reset={reset}: the threshold must be positive and the reset "
+            "positive (or 0 for 2 v_th)"
+        )
     return implicit.FSNNConfig(
         num_steps=int(cfg.num_steps),
         leak=float(cfg.leak),
         v_th=float(cfg.v_th),
+        reset=reset,
         solver=cfg.solver,
         backward_steps=int(cfg.backward_steps),
         v_th_back=float(cfg.v_th_back),
         max_iter=int(cfg.solver_max_iter),
         solver_tol=float(cfg.solver_tol),
         damping=float(cfg.damping),
+        fixed_point_start=fixed_point_start,
         diverge_residual=float(cfg.diverge_residual),
         forward=cfg.forward,
         forward_iters=int(cfg.forward_iters),
@@ -97,12 +140,17 @@ class FeedbackSNN(nnx.Module):
         ``'frobenius'`` (SPIDE, :func:`~snnjax.models.feedback.restrict.frobenius_restrict`) or
         ``'spectral'`` (IDE-FSNN's FC model, :func:`~snnjax.models.feedback.restrict.spectral_restrict`,
         with a learned gain ``fb_gain`` and a power-iteration vector ``fb_u``).
-    Ops between the spiking layers may carry BatchNorm (IDE's CIFAR nets). Such a network trains as IDE's
-    code does (:meth:`_solve_reevaluated`): the spiking forward uses their running statistics, one
-    differentiable evaluation of the equilibrium map at the forward rate uses (and updates) batch statistics,
-    and ``beta`` is solved with the Jacobian of the running statistics; it needs
-    ``model.dropout_grad='masked'`` (autodiff of the masked map). In evaluation mode every BatchNorm uses its
-    running statistics.
+    ``model.gradient_at`` chooses where the gradient linearises the network: ``'rates'`` at the forward
+    rates ``a*`` (SPIDE's local products, :func:`implicit.make_fsnn`), or ``'reevaluation'`` by autodiff of
+    one evaluation of the equilibrium map at ``a*`` (IDE-FSNN's modules, :meth:`_solve_reevaluated`; its
+    clamps are those of ``f(a*)``, not of ``a*``); it needs ``model.dropout_grad='masked'`` (autodiff of the
+    masked map). Ops between the spiking layers may carry BatchNorm (IDE's CIFAR nets); such a network (and
+    one with BatchNorm on event input) needs ``'reevaluation'``: the spiking forward uses the layers' running
+    statistics, the re-evaluation uses (and updates) batch statistics, and ``beta`` is solved with the
+    Jacobian of the running statistics. In evaluation mode every BatchNorm uses its running statistics.
+    The running statistics of the input op's BatchNorm move ``model.input_bn_updates`` times per training
+    step with the same batch statistics: 2 as IDE's code (its spiking forward and its re-evaluation of
+    ``f(a*, x)``; the "restore" in between restores the already-updated tensor), or 1.
 
     Call:
       images ``[B, H, W, C]`` (a constant current every step; ``model.encoding='direct'``) or event frames
@@ -137,10 +185,33 @@ class FeedbackSNN(nnx.Module):
         self.spiking_input = cfg.encoding == "events"
         self.fsnn_cfg = solver_config(cfg, spiking_input=self.spiking_input)
         self.layer_norm = any(getattr(op, "norm", None) is not None for op in layers)
-        if self.layer_norm and self.fsnn_cfg.dropout_grad != "masked":
+        event_norm = self.spiking_input and getattr(inp, "norm", None) is not None
+        needed = self.layer_norm or event_norm
+        gradient_at = cfg.get("gradient_at", "reevaluation" if needed else "rates")  # older config.json
+        if gradient_at not in GRADIENTS_AT:
+            raise ConfigError(f"unknown model.gradient_at {gradient_at!r}; choose one of {GRADIENTS_AT}")
+        where = "between its layers" if self.layer_norm else "on event input"
+        if needed and gradient_at != "reevaluation":
             raise ConfigError(
-                "a feedback net with batch norm between its layers differentiates the masked network as IDE "
-                "does: set model.dropout_grad='masked'"
+                f"a feedback net with batch norm {where} trains through a re-evaluation of its map as IDE "
+                "does: set model.gradient_at='reevaluation'"
+            )
+        self.reevaluated = gradient_at == "reevaluation"  # trains by one re-evaluation of f(a*, x)
+        if self.reevaluated and self.fsnn_cfg.dropout_grad != "masked":
+            what = f"a feedback net with batch norm {where}" if needed else "model.gradient_at='reevaluation'"
+            raise ConfigError(
+                f"{what} differentiates the masked network as IDE does: set model.dropout_grad='masked'"
+            )
+        self.event_bn_average = cfg.get("event_bn_average", "code")
+        if self.event_bn_average not in EVENT_BN_AVERAGES:
+            raise ConfigError(
+                f"unknown model.event_bn_average {self.event_bn_average!r}; choose one of {EVENT_BN_AVERAGES}"
+            )
+        self.input_bn_updates = int(cfg.get("input_bn_updates", 2))  # a config.json written before it
+        if self.input_bn_updates not in (1, 2):
+            raise ConfigError(
+                f"model.input_bn_updates={self.input_bn_updates}: the running statistics of the input op's "
+                "batch norm move 2 times per training step (IDE's code) or 1 time"
             )
         self.inp, self.layers, self.feedback = inp, nnx.List(layers), feedback
         self.shapes = tuple(tuple(op.out_shape) for op in (inp, *layers))
@@ -150,7 +221,14 @@ class FeedbackSNN(nnx.Module):
         self.scale_factor = float(cfg.scale_factor)
         self.rngs = rngs.dropout.fork()
         self.norm_rngs = rngs.noise.fork()
-        self.readout = nnx.Linear(math.prod(self.shapes[-1]), num_classes, rngs=rngs)
+        fan_in = math.prod(self.shapes[-1])
+        readout_init = cfg.get("readout_init", "torch")
+        if readout_init not in READOUT_INITS:
+            raise ConfigError(f"unknown model.readout_init {readout_init!r}; choose one of {READOUT_INITS}")
+        inits = {}
+        if readout_init == "torch":  # the authors' nn.Linear default
+            inits = dict(kernel_init=torch_default_init(), bias_init=torch_bias_init(fan_in))
+        self.readout = nnx.Linear(fan_in, num_classes, rngs=rngs, **inits)
         self.solver_stats = BackwardStats(jnp.zeros((len(implicit.PROBE_FIELDS),), jnp.float32))
         self.deterministic = False
         self.restriction = restriction
@@ -223,17 +301,13 @@ class FeedbackSNN(nnx.Module):
         if self.feedback is not None:
             fb, fb_t, fb_state = _functional(self.feedback)
             fb_state = self._restricted(fb_state)
-        if getattr(self.inp, "norm", None) is not None and self.spiking_input:
-            raise ConfigError(
-                "batch norm of the input op needs static images: IDE's statistics of event input (from the "
-                "time-averaged frames) are not implemented"
-            )
         masks = self._masks(batch, self.readout.kernel.dtype)
-        if self.layer_norm and not self.deterministic:
+        if self.reevaluated and not self.deterministic:
             a_last, rates = self._solve_reevaluated(x, cfg, (fb, fb_t, fb_state), masks)
             return a_last, rates, batch
         if getattr(self.inp, "norm", None) is not None and not self.deterministic:
-            self.inp(jax.lax.stop_gradient(x))  # running statistics (the custom VJP only sees a copy)
+            for _ in range(self.input_bn_updates):  # running statistics (the custom VJP only sees a copy)
+                self.inp(jax.lax.stop_gradient(x))
         layer_ops = [_functional(op) for op in self.layers]
         ops, params = _fsnn_ops(_functional(self.inp), layer_ops, (fb, fb_t, fb_state))
         rates_fn = implicit.make_fsnn(ops, cfg)
@@ -243,16 +317,20 @@ class FeedbackSNN(nnx.Module):
         return a_last, jax.lax.stop_gradient(rates), batch
 
     def _solve_reevaluated(self, x: Array, cfg: implicit.FSNNConfig, feedback, masks) -> tuple[Array, list]:
-        """IDE-FSNN's training step of a net with BatchNorm between its layers (``cifar_alexnetf.py``):
+        """IDE-FSNN's training step of a net with BatchNorm between its layers (``cifar_alexnetf.py``) or on
+        the input op of event frames (``nmnist_conv.py``):
 
         1. spiking forward with the running statistics of the layers' norms and the batch statistics of the
-           input op's (whose running statistics it updates, as IDE's forward does);
+           input op's (whose running statistics it updates, as IDE's forward does); on event frames the
+           input op normalises every frame with the statistics of ``W_x`` applied to the time average,
+           ``sqrt(unbiased var + 1e-8)``, and leaves its running statistics (:func:`ide_event_inputs`);
         2. ``z = f(a*, x)``: one differentiable evaluation of the equilibrium map at the forward rate ``a*``
            of the last layer with batch statistics everywhere (updating all running statistics, the input
-           op's a second time);
-        3. ``beta = (I - J^T)^{-1} g`` with ``J`` the Jacobian at ``z`` of the map whose layer norms use the
-           just-updated running statistics (:func:`implicit.make_implicit_identity`), back-propagated
-           through ``z``.
+           op's a second time for images, with ``model.input_bn_updates=2``; ``x``: the time average of
+           event frames);
+        3. ``beta = (I - J^T)^{-1} g`` with ``J`` the Jacobian of the map whose layer norms use the
+           just-updated running statistics (:func:`implicit.make_implicit_identity`), at ``z`` (IDE's
+           multi-layer module) or at ``a*`` (its one-layer module), back-propagated through ``z``.
 
         Returns ``(a_last, rates)``: the value of ``a*`` carrying the gradient of ``z``; all forward rates.
         """
@@ -260,31 +338,58 @@ class FeedbackSNN(nnx.Module):
         dtype = self.readout.kernel.dtype
         x = x.astype(dtype)
         sg = jax.lax.stop_gradient
+        frames, x_static = x, (jnp.mean(x, axis=0) if self.spiking_input else x)
 
-        if self.inp.norm is not None:  # a constant: its batch statistics depend on x only
-            drive = sg(self.inp(sg(x)))  # moves the running statistics, as IDE's forward does
-            inp_op = (lambda p, _: p), None, drive
-        else:
+        if self.inp.norm is None:
             inp_op = _functional(self.inp)
+        elif self.spiking_input:
+            frames, stats_input, x_static = ide_event_inputs(sg(x), cfg.leak, self.event_bn_average)
+            inp_op = self._event_norm_op(stats_input)
+        else:  # a constant: its batch statistics depend on x only
+            running = self.inp.norm.mean[...], self.inp.norm.var[...]
+            drive = sg(self.inp(sg(x)))  # moves the running statistics, as IDE's forward does
+            if self.input_bn_updates == 1:  # only the re-evaluation below moves them
+                self.inp.norm.mean[...], self.inp.norm.var[...] = running
+            inp_op = (lambda p, _: p), None, drive
 
-        def frozen_ops():
+        def frozen_ops(inp_op):
             layer_ops = [_functional(op, frozen=True) for op in self.layers]
             ops, params = _fsnn_ops(inp_op, layer_ops, feedback)
             return ops, sg(params)
 
-        rates = implicit.forward_rates(*frozen_ops(), x, masks, cfg)
-        x_static = jnp.mean(x, axis=0) if self.spiking_input else x
+        rates = implicit.forward_rates(*frozen_ops(inp_op), frames, masks, cfg)
+        if self.inp.norm is not None:  # batch statistics of x_static; moves the running ones
+            live_drive = self.inp(x_static)
+            live_inp, inp_op = (lambda _, v: live_drive), ((lambda p, _: p), None, sg(live_drive))
+        else:
+            live_inp = lambda _, v: self.inp(v)
         live = implicit.FSNNOps(
-            inp=lambda _, v: self.inp(v),
+            inp=live_inp,
             layers=tuple(lambda _, a, op=op: op(a) for op in self.layers),
             feedback=fb,
         )
         live_params = (None, (None,) * len(self.layers), fb_state)
         z = implicit.equilibrium_map(live, live_params, x_static, masks, sg(rates[-1]), cfg)[-1]
-        jac_ops, jac_params = frozen_ops()
+        jac_ops, jac_params = frozen_ops(inp_op)
         identity = implicit.make_implicit_identity(jac_ops, cfg)
-        z = identity(z, jac_params, sg(x_static), sg(masks), self.solver_stats[...])
+        at = None if self.layers else sg(rates[-1])  # IDE's one-layer module: J at a*
+        z = identity(z, jac_params, sg(x_static), sg(masks), self.solver_stats[...], at=at)
         return sg(rates[-1]) + (z - sg(z)), sg(rates)
+
+    def _event_norm_op(self, stats_input: Array):
+        """The input op of IDE's spiking forward on event frames: ``(W_x x_t - mu) / sqrt(var + 1e-8) gamma +
+        beta`` with ``mu`` and the unbiased ``var`` of ``W_x stats_input`` per channel (over batch and
+        space), as ``(apply(p, x_t), None, p)``."""
+        sg = jax.lax.stop_gradient
+        graphdef, state = nnx.split(self.inp)
+        linear = lambda p, v: nnx.merge(graphdef, p).linear(v)
+        y = sg(self.inp.linear(stats_input))
+        axes = tuple(range(y.ndim - 1))
+        mean, std = jnp.mean(y, axis=axes), jnp.sqrt(jnp.var(y, axis=axes, ddof=1) + IDE_EVENT_EPS)
+        norm = self.inp.norm
+        p = (state, mean, std, norm.scale[...], norm.bias[...])
+        apply = lambda p, v: (linear(p[0], v) - p[1]) / p[2] * p[3] + p[4]
+        return apply, None, sg(p)
 
     def gradient_metrics(self, grads: nnx.State) -> dict[str, Array]:
         """The backward solver's statistics (:data:`implicit.PROBE_FIELDS`), read from the gradient of

@@ -61,8 +61,8 @@ def output_rows(kernel: Array) -> Array:
 
 
 class Conv(nnx.Module):
-    """Conv ``k x k`` (odd) with stride ``s`` and padding ``(k-1)//2`` (PyTorch geometry), optional bias:
-    ``[B, H, W, Cin] -> [B, (H-1)//s+1, (W-1)//s+1, Cout]``.
+    """Conv ``k x k`` (odd) with stride ``s`` and padding ``p`` (default ``(k-1)//2``; PyTorch geometry),
+    optional bias: ``[B, H, W, Cin] -> [B, (H+2p-k)//s+1, (W+2p-k)//s+1, Cout]``.
 
     ``batch_norm`` appends a ``BatchNorm2d`` (batch statistics in training, running averages in evaluation,
     the running variance updated with the unbiased batch variance as PyTorch's; IDE's ``SNNConv(BN=True)``).
@@ -80,20 +80,26 @@ class Conv(nnx.Module):
         bias: bool = True,
         init: Initializer = kaiming_normal,
         batch_norm: bool = False,
+        padding: int | None = None,
         rngs: nnx.Rngs,
     ):
         h, w, cin = in_shape
         self.in_shape = tuple(in_shape)
-        self.out_shape = (conv_out_size(h, stride), conv_out_size(w, stride), cout)
-        self.stride, self.pad = stride, (k - 1) // 2
+        self.stride, self.pad = stride, (k - 1) // 2 if padding is None else int(padding)
+        extra = 2 * self.pad - (k - 1)  # 0 for the default padding
+        self.out_shape = (conv_out_size(h + extra, stride), conv_out_size(w + extra, stride), cout)
         self.kernel = nnx.Param(init(rngs.params(), (k, k, cin, cout)))
         self.bias = nnx.Param(torch_bias_init(k * k * cin)(rngs.params(), (cout,))) if bias else None
         self.norm = layers.batch_norm(cout, rngs=rngs) if batch_norm else None
 
     def __call__(self, x: Array) -> Array:
-        y = conv(x, self.kernel[...], self.stride, self.pad)
-        y = y if self.bias is None else y + self.bias[...]
+        y = self.linear(x)
         return y if self.norm is None else self.norm(y)
+
+    def linear(self, x: Array) -> Array:
+        """The conv and its bias, without the norm."""
+        y = conv(x, self.kernel[...], self.stride, self.pad)
+        return y if self.bias is None else y + self.bias[...]
 
     def transpose(self, y: Array) -> Array:
         if self.norm is not None:
@@ -204,9 +210,13 @@ class Dense(nnx.Module):
         self.norm = layers.batch_norm(cout, rngs=rngs) if batch_norm else None
 
     def __call__(self, x: Array) -> Array:
-        y = x.reshape(x.shape[0], -1) @ self.kernel[...]
-        y = y if self.bias is None else y + self.bias[...]
+        y = self.linear(x)
         return y if self.norm is None else self.norm(y)
+
+    def linear(self, x: Array) -> Array:
+        """The product and its bias, without the norm."""
+        y = x.reshape(x.shape[0], -1) @ self.kernel[...]
+        return y if self.bias is None else y + self.bias[...]
 
     def transpose(self, y: Array) -> Array:
         if self.norm is not None:

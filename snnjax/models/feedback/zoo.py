@@ -20,19 +20,25 @@ def fsnn_model_config(**overrides) -> ml_collections.ConfigDict:
     cfg = ml_collections.ConfigDict(
         dict(
             leak=1.0,  # 1 = IF, (0, 1) = LIF (--leaky)
-            v_th=1.0,  # forward threshold; u_rest = -v_th, reset D = 2 v_th
+            v_th=1.0,  # forward threshold
+            reset=0.0,  # D subtracted at a spike: 0 = 2 v_th (SPIDE); IDE's neuron: v_th = reset = 2
             solver="spide",  # spide | fixed_point | broyden
             backward_steps=100,  # T_b (spide)
             v_th_back=0.5,  # V_th_b (spide)
             solver_max_iter=30,  # fixed_point / broyden iterations (IDE "threshold")
             solver_tol=1e-6,  # relative residual to stop at
             damping=0.5,  # fixed_point: beta <- (1-d) beta + d (g + J^T beta)
+            fixed_point_start="zero",  # fixed_point: from beta = 0 | g (IDE's 'iter')
             diverge_residual=1.0,  # relative residual above which the step's gradients are skipped
             forward="spiking",  # spiking | equilibrium (exact fixed-point iteration, for tests)
             forward_iters=100,
             scale_factor=1.0,  # loss scale s; set optim.lr_scale to the same value
             dropout=0.0,  # variational dropout rate on the layers' currents
             dropout_grad="unmasked",  # weight gradients without the dropout masks (SPIDE) | masked (exact)
+            readout_init="torch",  # nn.Linear default U(+-1/sqrt(fan_in)) (authors) | flax (lecun, zero bias)
+            gradient_at="rates",  # linearised at the forward rates (SPIDE) | reevaluation of f(a*, x) (IDE)
+            input_bn_updates=2,  # moves per training step of W_x's BatchNorm statistics: 2 (IDE's code) | 1
+            event_bn_average="code",  # LIF on events: IDE's in-place average (code) | weighted
             feedback_norm=2.0,  # feedback norm bound r (Frobenius; ide_fc_f400: spectral; 0 = off)
             norm_samples=64,  # samples of the stochastic Frobenius-norm estimate
             widths=(),  # CIFAR models: the six channel widths
@@ -138,17 +144,31 @@ def dvs_convnetf(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSN
     return FeedbackSNN(cfg, num_classes, inp, [], fb, (0,), rngs=rngs)
 
 
-@register("ide_mnist_convf64")
-def mnist_conv_f64(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
-    """IDE's MNIST ``64C5s (F64C5)`` (``mnist_conv.py``): Conv5 s2 1 -> 64 + BatchNorm (28 -> 14) drives one
-    layer with a Conv5 64 -> 64 feedback onto itself (no bias, spectral norm restricted to ``r``); readout
-    on 14*14*64 rates. Both convs start uniform(-1, 1) with unit-norm filters, zero bias.
-    ``model.widths=(c,)`` overrides 64."""
+def _ide_conv_f64(cfg, num_classes, input_shape, padding: int, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE's ``64C5s (F64C5)`` (``snn_ide_conv.py``): Conv5 s2 (``padding``) c -> 64 + BatchNorm drives one
+    layer with a Conv5 64 -> 64 feedback onto itself (no bias, spectral norm restricted to ``r``); readout on
+    the rates. Both convs start uniform(-1, 1) with unit-norm filters, zero bias; dropout on the input and
+    feedback currents. ``model.widths=(c,)`` overrides 64."""
     width = int(next(iter(cfg.widths), 64))
-    inp = Conv(input_shape, width, 5, 2, init=unit_filter_uniform, batch_norm=True, rngs=rngs)
+    inp = Conv(
+        input_shape, width, 5, 2, init=unit_filter_uniform, batch_norm=True, padding=padding, rngs=rngs
+    )
     inp.bias[...] = jnp.zeros_like(inp.bias[...])
     fb = Conv(inp.out_shape, width, 5, 1, bias=False, init=unit_filter_uniform, rngs=rngs)
     return FeedbackSNN(cfg, num_classes, inp, [], fb, (0,), restriction="spectral", rngs=rngs)
+
+
+@register("ide_mnist_convf64")
+def mnist_conv_f64(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE's MNIST F64C5 (``mnist_conv.py``): padding 2, 28 -> 14 px."""
+    return _ide_conv_f64(cfg, num_classes, input_shape, 2, rngs=rngs)
+
+
+@register("ide_nmnist_convf64")
+def nmnist_conv_f64(cfg, num_classes, input_shape, *, rngs: nnx.Rngs) -> FeedbackSNN:
+    """IDE's N-MNIST F64C5 (``nmnist_conv.py``): padding 1, 34 -> 16 px, on event frames (the input
+    BatchNorm with IDE's statistics of event input: :func:`.network.ide_event_inputs`)."""
+    return _ide_conv_f64(cfg, num_classes, input_shape, 1, rngs=rngs)
 
 
 @register("ide_fc_f400")

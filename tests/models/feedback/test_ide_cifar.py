@@ -63,6 +63,23 @@ def test_batch_norm_needs_the_masked_gradient():
         )
 
 
+@pytest.mark.parametrize("updates", [1, 2])
+def test_input_batch_norm_statistics_move_input_bn_updates_times(updates):
+    """``model.input_bn_updates``: the input op's running statistics move twice per training step as in
+    IDE's code (forward and re-evaluation, the same batch statistics), or once; the layers' once."""
+    with jax.enable_x64(True):
+        m, x, y = _tiny(input_bn_updates=updates)
+        P = _params(m)
+        nnx.grad(_loss)(m, x, y)
+        c0 = conv(x, P[0]["kernel"], 2, 1) + P[0]["bias"]
+        n0 = c0.size // c0.shape[-1]
+        mu0, v0 = jnp.mean(c0, axis=(0, 1, 2)), jnp.var(c0, axis=(0, 1, 2)) * n0 / (n0 - 1)
+        keep = 0.9**updates  # PyTorch's momentum 0.1, applied `updates` times with the same batch
+        np.testing.assert_allclose(m.inp.norm.mean[...], keep * P[0]["mean"] + (1 - keep) * mu0, atol=1e-14)
+        np.testing.assert_allclose(m.inp.norm.var[...], keep * P[0]["var"] + (1 - keep) * v0, rtol=1e-10)
+        assert not np.allclose(m.layers[0].norm.mean[...], P[1]["mean"])  # the layers' moved too
+
+
 # ---- a hand-written reference of IDE's network (NHWC), float64 ----
 
 
