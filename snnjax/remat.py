@@ -66,6 +66,14 @@ def set_level(model: nnx.Module, level: str) -> None:
             module.remat_level = level
 
 
+def remedy(model: nnx.Module) -> str:
+    """The rematerialisation setting that would lower ``model``'s memory ('' if it keeps the least)."""
+    levels = {getattr(m, "remat_level", None) for _, m in nnx.iter_graph(model)} - {None}
+    if not levels:
+        return "config.model.remat=True where the model offers it"
+    return "" if levels == {"full"} else "config.model.block_remat='full'"
+
+
 def is_auto(model: nnx.Module) -> bool:
     """Whether some block of ``model`` leaves its level to :func:`set_level` (built at ``'auto'``)."""
     return any(getattr(m, "remat_level", None) == AUTO for _, m in nnx.iter_graph(model))

@@ -139,7 +139,7 @@ class Run:
         compiled = self.choose_remat(batch, key) if remat.is_auto(self.model) else None
         compiled = compiled or self.steps.compile_train(batch, key)
         if jax.process_count() == 1:
-            note = memory.check_fits(compiled, self.config.train.batch_size)
+            note = memory.check_fits(compiled, self.config.train.batch_size, also=remat.remedy(self.model))
             if note:
                 print(note, file=sys.stderr, flush=True)
 

@@ -104,6 +104,7 @@ def check_fits(
     available: int | None = None,
     step: str = "train step",
     batch_key: str = "config.train.batch_size",
+    also: str = "",
 ) -> str | None:
     """Raises :class:`ResourceError` when the ``step`` of global batch ``batch_size`` cannot fit (on a
     CPU with the estimate scaled by :data:`CPU_FACTOR`). On a CPU with the retained malloc, where two
@@ -111,7 +112,7 @@ def check_fits(
     (``runtime.release_large_blocks``) and returns a one-line note saying so; otherwise None.
 
     The batch suggested for ``batch_key`` assumes memory proportional to the batch (activations
-    dominate), rounded down to a multiple of the device count.
+    dominate), rounded down to a multiple of the device count; ``also`` names a further remedy.
     """
     need = estimate_bytes(compiled)
     available = available_bytes() if available is None else available
@@ -132,8 +133,7 @@ def check_fits(
     fits = int(batch_size * HEADROOM * available / need) // n * n
     hint = f"{batch_key}={fits}" if fits > 0 else "a smaller model or a machine with more memory"
     where = "on this machine" if cpu else "per device"
-    if step == "train step":
-        hint += ", or rematerialisation where the model has it (config.model.block_remat='full', remat=True)"
+    hint += f", or {also}" if also else ""
     raise ResourceError(
         f"the {step} needs about {size(need)} (estimated from XLA's analysis at batch {batch_size}) but "
         f"only {size(available)} are available {where}: use {hint}"

@@ -54,7 +54,7 @@ def test_the_default_budget_is_half_the_machine_and_does_not_follow_free_memory(
 def test_a_run_that_cannot_fit_stops_before_its_first_step(tmp_path, monkeypatch):
     monkeypatch.setattr(memory, "available_bytes", lambda: 1024)
     config = load_config(str(REPO / "configs" / "quickstart.py"), ["train.num_steps=2"])
-    with pytest.raises(ResourceError, match=r"only 0.0 MiB are available"):
+    with pytest.raises(ResourceError, match=r"only 0.0 MiB are available.*or config.model.remat=True"):
         loop.train_and_evaluate(config, tmp_path)
     assert not list((tmp_path / "checkpoints").glob("[0-9]*"))
     assert not (tmp_path / "results.json").exists()
@@ -107,6 +107,7 @@ def test_auto_remat_takes_the_first_level_within_the_budget(budget, expected, ca
     run.compile_train_step(batch)
     assert _levels(run) == {expected} and {b.remat_level for b in run.model.blocks} == {expected}
     assert f"block rematerialisation {expected}: the step needs about" in capsys.readouterr().err
+    assert loop.remat.remedy(run.model) == ("" if expected == "full" else "config.model.block_remat='full'")
     for a, b in zip(before, jax.tree.leaves(run.state), strict=True):
         np.testing.assert_array_equal(a, b)
     metrics = run.train_step(0, batch)
