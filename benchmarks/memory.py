@@ -13,7 +13,8 @@ residuals its backward pass keeps at each level (``jax.ad_checkpoint``'s saved-r
 block alone), and the parameter and optimiser-state bytes.
 
 ``--rss B ...`` runs ``--steps`` real steps at those batches, each in a fresh process with glibc's default
-malloc and with the retained malloc of ``snnjax.runtime``, and reports the process's peak resident memory
+malloc and with the retained malloc of ``snnjax.runtime`` (after the train loop's memory guard, which
+releases large blocks for large steps), and reports the process's peak resident memory
 (``VmHWM``) after compilation and after the steps; a run whose estimate exceeds ``--max-run-gib`` is
 skipped (an out-of-memory kill would hit everything else on the machine). ``--torch B ...`` runs the same
 network in spikingjelly (``references/msresnet_spikingjelly.py``, reference environment) at those batches.
@@ -153,12 +154,14 @@ def child(args) -> None:
     import jax
 
     from snnjax import runtime
+    from snnjax.train import memory
 
     if args.malloc == "retain":
         runtime.retain_freed_memory()
     runtime.use_xla_convolutions()
     steps, batch = build_steps(args.configs[0], args.T[0], args.batch[0], args.levels[0], args.dtypes[0])
     compiled = steps.compile_train(batch, jax.random.key(0))
+    memory.check_fits(compiled, args.batch[0])  # as the train loop: large steps release malloc's blocks
     after_compile = peak_rss()
     state, times = steps.state, []
     for i in range(args.steps):

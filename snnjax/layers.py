@@ -21,8 +21,8 @@ from jax import Array
 from snnjax import dynamics
 from snnjax.errors import ConfigError
 
-AUTO_UNROLL_MAX_STEPS = 128  # SpikingNeuron(unroll=0) unrolls the time loop fully up to this T
-LONG_T_UNROLL = 1  # ... and by this factor beyond it
+AUTO_UNROLL_MAX_STEPS = 32  # SpikingNeuron(unroll=0) unrolls the time loop fully up to this T
+LONG_T_UNROLL = 1  # ... and by this factor beyond it (benchmarks/long_t.py)
 
 
 def fold(x: Array) -> Array:
@@ -103,9 +103,10 @@ class SpikingNeuron(nnx.Module):
         ``jax.random.uniform`` for snnTorch's per-neuron beta); default: the neuron's own value.
       remat: rematerialise each time step in the backward pass (less memory, more compute).
       unroll: ``lax.scan`` unroll factor of the time loop; ``0`` (default) unrolls all ``T`` steps when
-        ``T <= AUTO_UNROLL_MAX_STEPS`` and none otherwise. Only the neuron step is in the loop body (the
-        layers run on the time-folded batch), so full unrolling costs little compile time; on CPU it
-        made training steps faster, a partial factor slower (``benchmarks/README.md``).
+        ``T <= AUTO_UNROLL_MAX_STEPS`` and by ``LONG_T_UNROLL`` otherwise. Only the neuron step is in
+        the loop body (the layers run on the time-folded batch); full unrolling makes short loops
+        faster, while beyond ``AUTO_UNROLL_MAX_STEPS`` its compile time grows with ``T`` for little gain,
+        and a partial factor was slower than either on CPU (``benchmarks/README.md``, "Long T").
       window: ``0`` (default) runs all ``T`` steps; ``w > 0`` runs the neuron on the first ``w`` steps
         only and emits zeros after them (GAC-ImageNet's ``mem_update`` with its fixed ``time_window``);
         an input with fewer than ``w`` steps is a :class:`~snnjax.errors.ConfigError`.
