@@ -12,6 +12,7 @@ from snnjax.train import loop
 from tests.data.dvs_configs import REPO
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("neuron", ["", ":if"])
 def test_ide_nmnist_conv_config_trains(neuron, tmp_path):
     testing.write_fake_nmnist(tmp_path / "nmnist", train=2, test=1)

@@ -251,6 +251,7 @@ def test_digits_pipeline(tmp_path):
     assert sum(int(b["mask"].sum()) for b in evals) == 360
 
 
+@pytest.mark.slow
 def test_worker_processes_give_the_same_batches(dirs):
     kwargs = {"crop_padding": 2, "flip": True}
     reference = _take(_pipe(dirs, seed=4, **kwargs), 5)

@@ -28,6 +28,7 @@ def test_tutorials_are_committed_without_outputs():
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs(path, tmp_path, monkeypatch):
     prefix = tmp_path / "kernel"  # a python3 kernelspec that starts this interpreter

@@ -101,6 +101,7 @@ def test_static_stem_equals_repeated_input_and_output_shape():
     assert {"analog", "blocks.0.lif1", "blocks.1.lif2", "head_lif"} <= sources
 
 
+@pytest.mark.slow
 def test_gradients_reach_gac_and_stem():
     model = _tiny("cifar")
     x = jax.random.normal(jax.random.key(3), (2, 8, 8, 3))
@@ -140,6 +141,7 @@ def test_fixed_time_window_of_the_imagenet_seed(gac):
         models.create(model_config("imagenet", 18, time_window=7, **kw), 5, (16, 16, 3), rngs=nnx.Rngs(0))
 
 
+@pytest.mark.slow
 def test_block_remat_levels_compute_the_same_values_gradients_and_statistics():
     """'elementwise' and 'full' rematerialisation change what the backward pass stores, not what it
     computes: loss, every gradient, the BN running statistics and the sown firing rates equal plain

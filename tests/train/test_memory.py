@@ -90,6 +90,7 @@ def _levels(run: loop.Run) -> set[str]:
     return {block.remat_level for block in run.steps.model(train=True).blocks}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("budget, expected", [(1000.0, "none"), (1e-9, "full")])
 def test_auto_remat_takes_the_first_level_within_the_budget(budget, expected, capsys):
     """block_remat='auto': the least recomputation whose step fits train.memory_budget_gb (the leanest

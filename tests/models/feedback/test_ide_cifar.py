@@ -63,6 +63,7 @@ def test_batch_norm_needs_the_masked_gradient():
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("updates", [1, 2])
 def test_input_batch_norm_statistics_move_input_bn_updates_times(updates):
     """``model.input_bn_updates``: the input op's running statistics move twice per training step as in

@@ -163,6 +163,7 @@ def _f400_gradients(gradient_at: str):
         return jax.tree.map(np.asarray, got), jax.tree.map(np.asarray, want), clamps_differ
 
 
+@pytest.mark.slow
 def test_f400_reevaluation_gradient_is_ides():
     """``model.gradient_at='reevaluation'`` (the IDE configs): the gradient of IDE's one-layer module, whose
     clamps are those of ``f(a*)``; ``'rates'`` (SPIDE's rule, clamps of the spiking rate ``a*``) differs
@@ -322,6 +323,7 @@ def _event_net(**model):
     return m, x
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("updates", [2, 1])
 def test_event_input_batch_norm_trains_as_ide(updates):
     """IDE's BatchNorm of event input in a training step: the forward normalises every frame with the
