@@ -1,12 +1,13 @@
-"""Will the train step fit? XLA's memory estimate of the compiled step against the memory available.
+"""Will a step fit? XLA's memory estimate of the compiled train (or eval) step against the memory
+available, and the budget that picks a model's rematerialisation level.
 
 A step that cannot fit is stopped before it runs, with one line naming the estimate, the memory available
 and a batch size that would fit, instead of the kernel's out-of-memory killer ending the process without a
 message minutes later.
 
 On a CPU with the retained malloc of ``snnjax.runtime`` a process can hold two steps' temporaries (a freed
-block is not always reused, see that module); when that would not fit but one step does, the guard lets
-malloc map large blocks again (``runtime.release_large_blocks``) instead of stopping.
+block is not always reused, see that module); for a large step, or one whose temporaries would not fit
+twice, the guard lets malloc map large blocks again (``runtime.release_large_blocks``).
 """
 
 from __future__ import annotations
