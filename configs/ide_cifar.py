@@ -18,12 +18,12 @@ Expected (IDE README, CIFAR-10, mean +- std / best): AlexNet-F LIF 0.99 T=100 92
 LIF T=100 72.98% (IF 73.07%). Not trained here.
 """
 
-from snnjax.config import parse_arg, spide_recipe
+from snnjax.config import ide_recipe, parse_arg
 
 
 def get_config(model: str = "alexnetf"):
     model = parse_arg(model, ("alexnetf", "cifarnetf"), "alexnetf")
-    return spide_recipe(
+    return ide_recipe(
         data=dict(name="cifar10", crop_padding=4, flip=True),
         model=f"ide_cifar_{model}",
         num_steps=100,
@@ -35,12 +35,5 @@ def get_config(model: str = "alexnetf"):
         eval_batch_size=200,
         solver="broyden",
         solver_max_iter=30,
-        dropout=0.2,
-        dropout_grad="masked",
-        gradient_at="reevaluation",  # autodiff of one evaluation of f(a*, x), as IDE's modules
-        v_th=2.0,  # IDE's neuron: threshold 2, a spike subtracts 2 (SPIDE: threshold 1, subtracts 2)
-        reset=2.0,
-        feedback_norm=1.0,
-        input_bn_updates=2,  # W_x's running statistics move in the forward and the re-evaluation (IDE's code)
         leak=0.99,
     )

@@ -16,26 +16,19 @@ IDE's neuron: threshold 2, a spike subtracts 2 (``model.v_th = model.reset = 2``
 ``reset = 0`` for 2 v_th). The gradient goes through one re-evaluation of ``f(a*, x)`` as IDE's modules
 (``--config.model.gradient_at=rates``: SPIDE's local products at the forward rates).
 
-The shared recipe and the loss-scale semantics: ``snnjax.config.spide_recipe``. Solver:
+The shared recipe and the loss-scale semantics: ``snnjax.config.ide_recipe``. Solver:
 ``--config.model.solver=spide|broyden|fixed_point`` (with spide, raise model.scale_factor/optim.lr_scale).
 """
 
-from snnjax.config import spide_recipe
+from snnjax.config import ide_recipe
 
 
 def get_config():
-    return spide_recipe(
+    return ide_recipe(
         data=dict(name="fashion_mnist"),
         model="ide_fc_f400",
         num_steps=5,
         scale=1.0,
         solver="broyden",
         solver_max_iter=30,
-        dropout=0.2,
-        dropout_grad="masked",  # IDE differentiates the masked network (SPIDE's set_grad does not)
-        gradient_at="reevaluation",  # autodiff of one evaluation of f(a*, x), as IDE's modules
-        v_th=2.0,  # IDE's neuron: threshold 2, a spike subtracts 2 (SPIDE: threshold 1, subtracts 2)
-        reset=2.0,
-        feedback_norm=1.0,
-        input_bn_updates=2,  # W_x's running statistics move in the forward and the re-evaluation (IDE's code)
     )

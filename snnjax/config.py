@@ -148,6 +148,24 @@ def spide_recipe(
     return config
 
 
+IDE_MODEL_KEYS = dict(
+    dropout=0.2,  # variational dropout of the layers' currents
+    dropout_grad="masked",  # IDE differentiates the masked network (SPIDE's set_grad does not)
+    gradient_at="reevaluation",  # autodiff of one evaluation of f(a*, x), as IDE's modules
+    v_th=2.0,  # IDE's neuron: threshold 2, a spike subtracts 2 (SPIDE: threshold 1, subtracts 2)
+    reset=2.0,
+    feedback_norm=1.0,
+    input_bn_updates=2,  # W_x's running statistics move in the forward and the re-evaluation (IDE's code)
+)
+"""The feedback-model keys every IDE-FSNN script shares (:func:`ide_recipe`)."""
+
+
+def ide_recipe(**kwargs) -> ml_collections.ConfigDict:
+    """:func:`spide_recipe` with IDE-FSNN's neuron, dropout and gradient (:data:`IDE_MODEL_KEYS`);
+    ``kwargs`` override them."""
+    return spide_recipe(**{**IDE_MODEL_KEYS, **kwargs})
+
+
 # ------------------------------------------------------------------------------------------ loading
 def parse_arg(arg: str | None, choices: Sequence[str], default: str) -> str:
     """A config file's ``:arg`` (``default`` when empty), checked against ``choices``."""

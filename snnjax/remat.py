@@ -66,17 +66,22 @@ def set_level(model: nnx.Module, level: str) -> None:
             module.remat_level = level
 
 
+def levels(model: nnx.Module) -> set[str]:
+    """The levels of ``model``'s blocks (empty for a model without any)."""
+    return {getattr(m, "remat_level", None) for _, m in nnx.iter_graph(model)} - {None}
+
+
 def remedy(model: nnx.Module) -> str:
     """The rematerialisation setting that would lower ``model``'s memory ('' if it keeps the least)."""
-    levels = {getattr(m, "remat_level", None) for _, m in nnx.iter_graph(model)} - {None}
-    if not levels:
+    found = levels(model)
+    if not found:
         return "config.model.remat=True where the model offers it"
-    return "" if levels == {"full"} else "config.model.block_remat='full'"
+    return "" if found == {"full"} else "config.model.block_remat='full'"
 
 
 def is_auto(model: nnx.Module) -> bool:
     """Whether some block of ``model`` leaves its level to :func:`set_level` (built at ``'auto'``)."""
-    return any(getattr(m, "remat_level", None) == AUTO for _, m in nnx.iter_graph(model))
+    return AUTO in levels(model)
 
 
 def call(fn: Callable[..., Any], module: nnx.Module, *args: Any, level: str = "none") -> Any:

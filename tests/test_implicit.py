@@ -278,6 +278,21 @@ def _authors_gradients(ops, params, x, masks, readout, masked: bool):
     )
 
 
+def _converged_grads(ops, params, x, masks, readout, dropout_grad: str):
+    """Parameter gradients of ``readout`` through the FSNN at its converged equilibrium (exact forward,
+    Broyden to 1e-13) under the ``dropout_grad`` rule."""
+    cfg = im.FSNNConfig(
+        forward="equilibrium",
+        forward_iters=400,
+        solver="broyden",
+        max_iter=100,
+        solver_tol=1e-13,
+        dropout_grad=dropout_grad,
+    )
+    fsnn = im.make_fsnn(ops, cfg)
+    return jax.grad(lambda p: readout(fsnn(p, x, masks, jnp.zeros(3))[0]))(params)
+
+
 @pytest.mark.parametrize("dropout_grad", ["unmasked", "masked"])
 def test_dropout_weight_gradients_follow_the_hand_computed_rule(dropout_grad):
     # default 'unmasked' = SPIDE's set_grad (weight gradients without the masks); 'masked' keeps them
@@ -286,16 +301,7 @@ def test_dropout_weight_gradients_follow_the_hand_computed_rule(dropout_grad):
         params, x = jax.tree.map(lambda v: v.astype(jnp.float64), (params, x))
         masks = _dropout_masks()
         assert float(jnp.mean(masks[0] != masks[2])) > 0.2  # layer 0's two currents dropped independently
-        cfg = im.FSNNConfig(
-            forward="equilibrium",
-            forward_iters=400,
-            solver="broyden",
-            max_iter=100,
-            solver_tol=1e-13,
-            dropout_grad=dropout_grad,
-        )
-        fsnn = im.make_fsnn(ops, cfg)
-        got = jax.grad(lambda p: readout(fsnn(p, x, masks, jnp.zeros(3))[0]))(params)
+        got = _converged_grads(ops, params, x, masks, readout, dropout_grad)
         want = _authors_gradients(ops, params, x, masks, readout, masked=dropout_grad == "masked")
         for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want), strict=True):
             assert np.abs(w).max() > 1e-4
@@ -312,18 +318,7 @@ def test_masked_dropout_gradient_is_the_exact_gradient_of_the_masked_network():
         exact = jax.grad(
             lambda p: readout(im.forward_equilibrium(ops, p, x, masks, im.FSNNConfig(forward_iters=400))[-1])
         )(params)
-        grads = {}
-        for rule in im.DROPOUT_GRADS:
-            cfg = im.FSNNConfig(
-                forward="equilibrium",
-                forward_iters=400,
-                solver="broyden",
-                max_iter=100,
-                solver_tol=1e-13,
-                dropout_grad=rule,
-            )
-            fsnn = im.make_fsnn(ops, cfg)
-            grads[rule] = _flat(jax.grad(lambda p, f=fsnn: readout(f(p, x, masks, jnp.zeros(3))[0]))(params))
+        grads = {r: _flat(_converged_grads(ops, params, x, masks, readout, r)) for r in im.DROPOUT_GRADS}
         exact = _flat(exact)
         assert float(jnp.linalg.norm(grads["masked"] - exact) / jnp.linalg.norm(exact)) < 1e-6
         assert float(jnp.linalg.norm(grads["unmasked"] - exact) / jnp.linalg.norm(exact)) > 0.05

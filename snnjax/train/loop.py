@@ -118,7 +118,6 @@ class Run:
             ensemble=config.eval.ensemble if "eval" in config else 1,
         )  # fmt: skip
         self.base_key = jax.random.key(config.seed)
-        self.eval_checked = False
 
     @property
     def state(self) -> Any:
@@ -136,8 +135,10 @@ class Run:
         multi-process run would have to agree before stopping)."""
         key = jax.random.fold_in(self.base_key, 0)
         batch = self.steps.shard_batch(batch)
-        compiled = self.choose_remat(batch, key) if remat.is_auto(self.model) else None
-        compiled = compiled or self.steps.compile_train(batch, key)
+        if remat.is_auto(self.model):
+            compiled = self.choose_remat(batch, key)
+        else:
+            compiled = self.steps.compile_train(batch, key)
         if jax.process_count() == 1:
             note = memory.check_fits(compiled, self.config.train.batch_size, also=remat.remedy(self.model))
             if note:
@@ -175,7 +176,6 @@ class Run:
         if jax.process_count() == 1:
             size = self.config.train.eval_batch_size
             memory.check_fits(compiled, size, step="eval step", batch_key="config.train.eval_batch_size")
-        self.eval_checked = True
 
     def evaluate(self, desc: str = "eval", stop: StopSignals | None = None) -> dict[str, float]:
         """Accuracy, loss and firing rate (pooled, and per layer as ``test_firing_rate/<layer>``) of the
@@ -187,7 +187,7 @@ class Run:
             if stop is not None and stop.pending:
                 return {}
             batch = self.steps.shard_batch(batch)
-            if i == 0 and not self.eval_checked:
+            if i == 0 and not self.steps.eval_compiled_for(batch):
                 self.check_eval_fits(batch, eval_key)
             out = self.steps.eval_step(self.steps.state, batch, jax.random.fold_in(eval_key, i))
             totals = out if totals is None else jax.tree.map(jnp.add, totals, out)

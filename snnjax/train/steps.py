@@ -145,10 +145,14 @@ class Steps:
         self._compiled_eval = (_shapes(batch), compiled)
         return compiled
 
+    def eval_compiled_for(self, batch: dict) -> bool:
+        """Whether :meth:`compile_eval` compiled the eval step for ``batch``'s shapes."""
+        return self._compiled_eval is not None and self._compiled_eval[0] == _shapes(batch)
+
     def eval_step(self, state: Any, batch: dict, key: Array) -> dict:
         """Sums over the unmasked examples of correct predictions, loss, count and the firing rates
         (``firing_rate`` pooled, ``firing_rate/<layer>`` per layer), all scalars."""
-        if self._compiled_eval is not None and self._compiled_eval[0] == _shapes(batch):
+        if self.eval_compiled_for(batch):
             return self._compiled_eval[1](state, self.rng_state, batch, key)
         return self._eval(state, self.rng_state, batch, key)
 
