@@ -49,23 +49,21 @@ def ide_event_inputs(x: Array, leak: float, average: str = "code") -> tuple[Arra
     return x.at[-1].set(w), w, (1.0 + leak**steps) * (w + head) / norm(steps + 1)
 
 
+def _choice(cfg: ml_collections.ConfigDict, key: str, choices: tuple[str, ...], default: str) -> str:
+    """``cfg[key]`` (``default`` for a config.json written before the key existed), one of ``choices``."""
+    value = cfg.get(key, default)
+    if value not in choices:
+        raise ConfigError(f"unknown model.{key} {value!r}; choose one of {choices}")
+    return value
+
+
 def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implicit.FSNNConfig:
     """The static :class:`implicit.FSNNConfig` of a model config."""
-    if cfg.solver not in implicit.SOLVERS:
-        raise ConfigError(f"unknown model.solver {cfg.solver!r}; choose one of {implicit.SOLVERS}")
+    solver = _choice(cfg, "solver", implicit.SOLVERS, implicit.SOLVERS[0])
     if cfg.forward not in ("spiking", "equilibrium"):
         raise ConfigError(f"unknown model.forward {cfg.forward!r}; choose spiking or equilibrium")
-    dropout_grad = cfg.get("dropout_grad", "unmasked")  # a config.json written before it: the default
-    if dropout_grad not in implicit.DROPOUT_GRADS:
-        raise ConfigError(
-            f"unknown model.dropout_grad {dropout_grad!r}; choose one of {implicit.DROPOUT_GRADS}"
-        )
-    fixed_point_start = cfg.get("fixed_point_start", "zero")  # a config.json written before it
-    if fixed_point_start not in implicit.FIXED_POINT_STARTS:
-        raise ConfigError(
-            f"unknown model.fixed_point_start {fixed_point_start!r}; choose one of "
-            f"{implicit.FIXED_POINT_STARTS}"
-        )
+    dropout_grad = _choice(cfg, "dropout_grad", implicit.DROPOUT_GRADS, "unmasked")
+    fixed_point_start = _choice(cfg, "fixed_point_start", implicit.FIXED_POINT_STARTS, "zero")
     reset = float(cfg.get("reset", 0.0))  # a config.json written before it: SPIDE's 2 v_th
     if reset < 0 or float(cfg.v_th) <= 0:
         raise ConfigError(
@@ -77,7 +75,7 @@ def solver_config(cfg: ml_collections.ConfigDict, spiking_input: bool) -> implic
         leak=float(cfg.leak),
         v_th=float(cfg.v_th),
         reset=reset,
-        solver=cfg.solver,
+        solver=solver,
         backward_steps=int(cfg.backward_steps),
         v_th_back=float(cfg.v_th_back),
         max_iter=int(cfg.solver_max_iter),
@@ -187,9 +185,7 @@ class FeedbackSNN(nnx.Module):
         self.layer_norm = any(getattr(op, "norm", None) is not None for op in layers)
         event_norm = self.spiking_input and getattr(inp, "norm", None) is not None
         needed = self.layer_norm or event_norm
-        gradient_at = cfg.get("gradient_at", "reevaluation" if needed else "rates")  # older config.json
-        if gradient_at not in GRADIENTS_AT:
-            raise ConfigError(f"unknown model.gradient_at {gradient_at!r}; choose one of {GRADIENTS_AT}")
+        gradient_at = _choice(cfg, "gradient_at", GRADIENTS_AT, "reevaluation" if needed else "rates")
         where = "between its layers" if self.layer_norm else "on event input"
         if needed and gradient_at != "reevaluation":
             raise ConfigError(
@@ -202,11 +198,7 @@ class FeedbackSNN(nnx.Module):
             raise ConfigError(
                 f"{what} differentiates the masked network as IDE does: set model.dropout_grad='masked'"
             )
-        self.event_bn_average = cfg.get("event_bn_average", "code")
-        if self.event_bn_average not in EVENT_BN_AVERAGES:
-            raise ConfigError(
-                f"unknown model.event_bn_average {self.event_bn_average!r}; choose one of {EVENT_BN_AVERAGES}"
-            )
+        self.event_bn_average = _choice(cfg, "event_bn_average", EVENT_BN_AVERAGES, "code")
         self.input_bn_updates = int(cfg.get("input_bn_updates", 2))  # a config.json written before it
         if self.input_bn_updates not in (1, 2):
             raise ConfigError(
@@ -222,11 +214,8 @@ class FeedbackSNN(nnx.Module):
         self.rngs = rngs.dropout.fork()
         self.norm_rngs = rngs.noise.fork()
         fan_in = math.prod(self.shapes[-1])
-        readout_init = cfg.get("readout_init", "torch")
-        if readout_init not in READOUT_INITS:
-            raise ConfigError(f"unknown model.readout_init {readout_init!r}; choose one of {READOUT_INITS}")
         inits = {}
-        if readout_init == "torch":  # the authors' nn.Linear default
+        if _choice(cfg, "readout_init", READOUT_INITS, "torch") == "torch":  # the authors' nn.Linear default
             inits = dict(kernel_init=torch_default_init(), bias_init=torch_bias_init(fan_in))
         self.readout = nnx.Linear(fan_in, num_classes, rngs=rngs, **inits)
         self.solver_stats = BackwardStats(jnp.zeros((len(implicit.PROBE_FIELDS),), jnp.float32))
